@@ -1,0 +1,53 @@
+use thiserror::Error;
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+
+/// Everything a personality command can fail with. Every variant but `Storage` is the
+/// user's to fix, and its message says how, in words fit for a Discord reply.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// No personality has that name or alias: check the spelling (`/personality list`).
+    #[error("No personality is called \"{0}\".")]
+    NotFound(String),
+    /// Only the owner or a bot admin may change a personality.
+    #[error("Only the owner of \"{0}\" or a bot admin can change it.")]
+    NotOwner(String),
+    /// The name is another personality's name or alias: pick another.
+    #[error("name: \"{name}\" is already taken by {holder}.")]
+    NameTaken { name: String, holder: String },
+    /// The alias is another personality's name or alias: pick another.
+    #[error("alias: \"{alias}\" is already taken by {holder}.")]
+    AliasTaken { alias: String, holder: String },
+    /// A value broke its field's rule.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// Another domain rule refused the change (duplicate alias, nothing to update, …).
+    #[error("{0}")]
+    Rejected(DomainError),
+    /// The owner must be named (the command line has no user of its own).
+    #[error("owner: give the Discord user id of the owner (--owner)")]
+    OwnerRequired,
+    /// Someone changed the personality at the same moment: try again.
+    #[error("\"{0}\" was changed by someone else at the same moment; try again.")]
+    Conflict(String),
+    /// Storage failed: not the user's fault; logged with the correlation id.
+    #[error("storage failure: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// True when the user caused the error (and can fix it); false for failures of ours.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, ServiceError::Storage(_))
+    }
+}
+
+impl From<DomainError> for ServiceError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, reason } => ServiceError::Invalid { field, reason },
+            other => ServiceError::Rejected(other),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Raw input of the commands, as typed by a user, and its parsing into value objects.
+
+use crate::domain::{
+    Alias, AvatarUrl, DisplayName, DomainError, ModelName, PersonalityName, ProfileChanges, Profile,
+    Prompt, UserId,
+};
+
+/// What `/personality create` and `personae personality create` give.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub name: String,
+    /// The owner; `None` means the acting user.
+    pub owner_id: Option<UserId>,
+    /// Defaults to the name.
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+/// What `update` gives: `None` leaves a field alone; an empty avatar URL or model clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+}
+
+pub(crate) struct ParsedRegistration {
+    pub name: PersonalityName,
+    pub profile: Profile,
+    pub aliases: Vec<Alias>,
+}
+
+impl Registration {
+    pub(crate) fn parse(&self) -> Result<ParsedRegistration, DomainError> {
+        let name = PersonalityName::parse(&self.name)?;
+        let display_name = match &self.display_name {
+            Some(d) => DisplayName::parse(d)?,
+            None => DisplayName::parse(name.as_str())?,
+        };
+        let avatar_url = non_empty(&self.avatar_url).map(AvatarUrl::parse).transpose()?;
+        let prompt = Prompt::parse(self.prompt.as_deref().unwrap_or(""))?;
+        let model = non_empty(&self.model).map(ModelName::parse).transpose()?;
+        let aliases = self
+            .aliases
+            .iter()
+            .map(|a| Alias::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ParsedRegistration {
+            name,
+            profile: Profile {
+                display_name,
+                avatar_url,
+                prompt,
+                model,
+            },
+            aliases,
+        })
+    }
+}
+
+impl ProfileUpdate {
+    pub(crate) fn parse(&self) -> Result<ProfileChanges, DomainError> {
+        Ok(ProfileChanges {
+            display_name: self.display_name.as_deref().map(DisplayName::parse).transpose()?,
+            avatar_url: self.avatar_url.as_deref().map(optional(AvatarUrl::parse)).transpose()?,
+            prompt: self.prompt.as_deref().map(Prompt::parse).transpose()?,
+            model: self.model.as_deref().map(optional(ModelName::parse)).transpose()?,
+        })
+    }
+
+    /// True when no field is given.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.avatar_url.is_none() && self.prompt.is_none() && self.model.is_none()
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+/// An empty value clears an optional field; anything else must parse.
+fn optional<T>(parse: fn(&str) -> Result<T, DomainError>) -> impl Fn(&str) -> Result<Option<T>, DomainError> {
+    move |text| {
+        if text.trim().is_empty() {
+            Ok(None)
+        } else {
+            parse(text).map(Some)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `events verify`: the stored state of every personality must equal the fold of its events.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{Personality, PersonalityId};
+use crate::store::{event_rows, personality_rows, Database, EventFilter, StoreError};
+
+/// What `verify` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Personalities checked (stored or folded from events).
+    pub personalities: usize,
+    /// Events read.
+    pub events: usize,
+    /// One line per personality whose state and history disagree.
+    pub mismatches: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when every personality matched its history.
+    pub fn is_ok(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// Folds every aggregate's events and compares the result with the stored row, in one read
+/// transaction so that a concurrent command can't make the two disagree.
+pub async fn verify(db: &Database) -> Result<VerifyReport, StoreError> {
+    db.call(|conn| {
+        let tx = conn.transaction()?;
+        let events = event_rows::list(&tx, &EventFilter::default())?;
+        let mut by_aggregate: BTreeMap<PersonalityId, Vec<_>> = BTreeMap::new();
+        for e in &events {
+            by_aggregate.entry(e.aggregate_id).or_default().push(e);
+        }
+        let stored = personality_rows::list(&tx, None)?;
+        let mut report = VerifyReport {
+            events: events.len(),
+            ..Default::default()
+        };
+        let mut stored_by_id: BTreeMap<PersonalityId, Personality> =
+            stored.into_iter().map(|p| (p.id, p)).collect();
+        for (id, history) in &by_aggregate {
+            report.personalities += 1;
+            let versions_contiguous = history
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.aggregate_version == i as i64 + 1);
+            if !versions_contiguous {
+                report.mismatches.push(format!("{id}: event versions are not 1, 2, 3, …"));
+            }
+            let folded = Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
+            match (folded, stored_by_id.remove(id)) {
+                (None, None) => {}
+                (Some(f), None) => report
+                    .mismatches
+                    .push(format!("{id} ({}): events say it exists, but it is not stored", f.name)),
+                (None, Some(s)) => report
+                    .mismatches
+                    .push(format!("{id} ({}): stored, but its events say it was removed", s.name)),
+                (Some(f), Some(s)) => {
+                    if let Some(diff) = difference(&f, &s) {
+                        report.mismatches.push(format!("{id} ({}): {diff}", s.name));
+                    }
+                }
+            }
+        }
+        for (id, s) in stored_by_id {
+            report.personalities += 1;
+            report.mismatches.push(format!("{id} ({}): stored, but has no events", s.name));
+        }
+        Ok(report)
+    })
+    .await
+}
+
+fn difference(folded: &Personality, stored: &Personality) -> Option<String> {
+    let mut diffs = Vec::new();
+    if folded.name != stored.name {
+        diffs.push(format!("name {} ≠ {}", stored.name, folded.name));
+    }
+    if folded.owner_id != stored.owner_id {
+        diffs.push("owner differs".to_owned());
+    }
+    if folded.profile != stored.profile {
+        diffs.push("profile differs".to_owned());
+    }
+    if folded.aliases != stored.aliases {
+        diffs.push(format!("aliases {:?} ≠ {:?}", stored.aliases, folded.aliases));
+    }
+    if folded.version != stored.version {
+        diffs.push(format!("version {} ≠ {}", stored.version, folded.version));
+    }
+    if folded.created_at != stored.created_at || folded.updated_at != stored.updated_at {
+        diffs.push("timestamps differ".to_owned());
+    }
+    (!diffs.is_empty()).then(|| format!("stored state differs from its events: {}", diffs.join("; ")))
+}

@@ -1,0 +1,5 @@
+//! In-memory read models the message path uses, kept fresh by event handlers.
+
+mod profiles;
+
+pub use profiles::{ProfileCache, ProfileInfo};

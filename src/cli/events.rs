@@ -1,0 +1,98 @@
+use super::personality::print_json;
+use super::{CliError, EventView, EventsCommand};
+use crate::app::App;
+use crate::application::verify;
+use crate::domain::EventType;
+use crate::store::EventFilter;
+
+pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), CliError> {
+    match command {
+        EventsCommand::List {
+            after,
+            event_type,
+            correlation,
+            json,
+        } => {
+            let event_type = event_type
+                .map(|t| t.parse::<EventType>())
+                .transpose()
+                .map_err(CliError::User)?;
+            let filter = EventFilter {
+                after,
+                event_type,
+                correlation_id: correlation,
+                ..Default::default()
+            };
+            let events = app.service.events(filter).await?;
+            let views: Vec<EventView> = events.iter().map(EventView::from).collect();
+            if json {
+                print_json(&views)?;
+            } else if views.is_empty() {
+                println!("No events match.");
+            } else {
+                for v in &views {
+                    println!(
+                        "{:>6}  {}  {:<26} {}  v{}  {}  correlation {}",
+                        v.sequence, v.occurred_at, v.event_type, v.aggregate_id, v.aggregate_version, v.actor, v.correlation_id
+                    );
+                }
+            }
+        }
+        EventsCommand::Replay { subscriber, from } => {
+            if from < 1 {
+                return Err(CliError::User("--from: sequence numbers start at 1".into()));
+            }
+            let durable = app
+                .subscribers
+                .subscriber(&subscriber)
+                .map_err(|e| CliError::User(e.to_string()))?;
+            let report = durable.replay_from(from).await?;
+            println!(
+                "Replayed into {subscriber} from sequence {from}: {} handled, {} parked as dead letters; checkpoint {}.",
+                report.handled, report.parked, report.checkpoint
+            );
+        }
+        EventsCommand::DeadLetters { retry } => {
+            let letters = app.subscribers.dead_letters(None).await.map_err(anyhow::Error::from)?;
+            if letters.is_empty() {
+                println!("No dead letters.");
+                return Ok(());
+            }
+            for d in &letters {
+                println!(
+                    "#{:<4} {:<22} sequence {:<6} {:<26} attempts {}  parked {}  error: {}",
+                    d.id, d.subscriber, d.sequence, d.event_type, d.attempts, d.parked_at.to_rfc3339(), d.last_error
+                );
+            }
+            if retry {
+                let report = app.subscribers.retry_dead_letters(None).await.map_err(anyhow::Error::from)?;
+                println!("Retried {}: {} delivered, {} still failing.", report.retried, report.delivered, report.failed.len());
+                if !report.failed.is_empty() {
+                    return Err(CliError::Other(anyhow::anyhow!(
+                        "{} dead letters still fail; see the errors above",
+                        report.failed.len()
+                    )));
+                }
+            }
+        }
+        EventsCommand::Verify => {
+            let report = verify(&app.db).await?;
+            if report.is_ok() {
+                println!(
+                    "ok: {} personalities match the fold of their {} events",
+                    report.personalities, report.events
+                );
+            } else {
+                for line in &report.mismatches {
+                    eprintln!("{line}");
+                }
+                return Err(CliError::Other(anyhow::anyhow!(
+                    "{} of {} personalities differ from their events",
+                    report.mismatches.len(),
+                    report.personalities
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The command line: the way to try personae without a Discord token, and the way a host
+//! inspects and repairs it. It works on the same database as the bot and acts as a bot admin.
+
+mod args;
+mod error;
+mod events;
+mod personality;
+mod views;
+
+pub use args::{Cli, Command, EventsCommand, PersonalityCommand};
+pub use error::CliError;
+pub use views::{EventView, PersonalityView};
+
+use crate::app::App;
+
+/// Runs one admin command (everything but `run`) against an opened application.
+pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Personality { command } => personality::execute(app, command).await,
+        Command::Events { command } => events::execute(app, command).await,
+        Command::Run => Err(CliError::Other(anyhow::anyhow!("`run` is started by main, not here"))),
+    }
+}

@@ -1,0 +1,192 @@
+//! Starting and stopping the bot: `personae run` and the end-to-end tests both come here.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poise::serenity_prelude as serenity;
+use tracing::{error, info, warn};
+use url::Url;
+
+use super::limiter::CallLimiter;
+use super::webhooks::WebhookManager;
+use super::{commands, error::on_error, messages, BotError, Data};
+use crate::app::App;
+use crate::cli::CliError;
+use crate::config::{process_env, Config, DiscordConfig};
+use crate::llm::{LlmClient, LlmConfig};
+
+/// How often the bot looks for changes made by the command line in another process.
+const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
+/// Sent-message mappings older than this are forgotten (replies to them no longer resolve).
+const MESSAGE_MAPPING_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+/// `personae run`: reads the Discord settings, starts the bot and runs until SIGINT or
+/// SIGTERM, then shuts down cleanly.
+pub async fn run(config: &Config) -> Result<(), CliError> {
+    let discord = DiscordConfig::from_env(&process_env).map_err(|e| CliError::User(e.to_string()))?;
+    run_until(config, &discord, shutdown_signal()).await
+}
+
+/// Runs the bot until `shutdown` completes or the gateway fails for good.
+pub async fn run_until(
+    config: &Config,
+    discord: &DiscordConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), CliError> {
+    let app = Arc::new(App::start(config).await.map_err(CliError::Other)?);
+    let result = serve(Arc::clone(&app), discord, shutdown).await;
+    app.shutdown().await;
+    info!("personae stopped");
+    result
+}
+
+async fn serve(
+    app: Arc<App>,
+    discord: &DiscordConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), CliError> {
+    let llm = LlmClient::new(LlmConfig {
+        base_url: discord.llm_base_url.clone(),
+        api_key: discord.llm_api_key.clone(),
+        default_model: discord.llm_model.clone(),
+        timeout: discord.llm_timeout,
+    })
+    .map_err(|e| CliError::Other(e.into()))?;
+
+    let mut http = serenity::HttpBuilder::new(&discord.token);
+    let api_base = match &discord.api_url {
+        Some(url) => {
+            // serenity's own rate limiter bypasses the proxy, so with DISCORD_API_URL the
+            // proxy (or the Discord-compatible server) is in charge of rate limits.
+            http = http.proxy(url.as_str().trim_end_matches('/')).ratelimiter_disabled(true);
+            url.clone()
+        }
+        None => Url::parse("https://discord.com/").map_err(|e| CliError::Other(e.into()))?,
+    };
+    let http = http.build();
+
+    let dev_guild = discord.dev_guild_id;
+    let calls_per_minute = discord.llm_calls_per_minute;
+    let setup_app = Arc::clone(&app);
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: commands::all(),
+            on_error: |e| Box::pin(on_error(e)),
+            event_handler: |framework, event| Box::pin(on_event(framework, event)),
+            ..Default::default()
+        })
+        .initialize_owners(false)
+        .setup(move |ctx, ready, framework| {
+            Box::pin(async move {
+                let commands = &framework.options().commands;
+                match dev_guild {
+                    Some(guild) => {
+                        poise::builtins::register_in_guild(ctx, commands, serenity::GuildId::new(guild)).await?;
+                        info!(guild, "slash commands registered in the development server");
+                    }
+                    None => {
+                        poise::builtins::register_globally(ctx, commands).await?;
+                        info!("slash commands registered globally (Discord may take a while to show them)");
+                    }
+                }
+                info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                Ok(Data {
+                    app: setup_app,
+                    llm,
+                    webhooks: WebhookManager::new(Arc::clone(&ctx.http), api_base),
+                    limiter: CallLimiter::new(calls_per_minute, Duration::from_secs(60)),
+                })
+            })
+        })
+        .build();
+
+    let intents = serenity::GatewayIntents::GUILDS
+        | serenity::GatewayIntents::GUILD_MESSAGES
+        | serenity::GatewayIntents::DIRECT_MESSAGES
+        | serenity::GatewayIntents::MESSAGE_CONTENT;
+    let mut client = serenity::ClientBuilder::new_with_http(http, intents)
+        .framework(framework)
+        .await
+        .map_err(|e| CliError::Other(e.into()))?;
+
+    let background = spawn_background(Arc::clone(&app));
+    let shard_manager = Arc::clone(&client.shard_manager);
+    let result = tokio::select! {
+        result = client.start() => result,
+        () = shutdown => {
+            info!("shutting down: closing the gateway");
+            shard_manager.shutdown_all().await;
+            Ok(())
+        }
+    };
+    background.abort();
+    match result {
+        Ok(()) => Ok(()),
+        Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => Err(CliError::User(
+            "DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env".into(),
+        )),
+        Err(e) => Err(CliError::Other(anyhow::anyhow!("the Discord connection failed: {e}"))),
+    }
+}
+
+async fn on_event(framework: poise::FrameworkContext<'_, Data, BotError>, event: &serenity::FullEvent) -> Result<(), BotError> {
+    if let serenity::FullEvent::Message { new_message } = event {
+        let (ctx, data) = (framework.serenity_context, framework.user_data);
+        if let Err(e) = messages::on_message(ctx, data, new_message).await {
+            error!(message_id = new_message.id.get(), channel_id = new_message.channel_id.get(), error = %e, "could not answer a message");
+        }
+    }
+    Ok(())
+}
+
+/// Periodic work: publish events the command line committed from another process, and
+/// forget very old sent-message mappings.
+fn spawn_background(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut poll = tokio::time::interval(EXTERNAL_EVENTS_POLL);
+        let mut ticks: u64 = 0;
+        loop {
+            poll.tick().await;
+            ticks += 1;
+            match app.service.publish_external_events().await {
+                Ok(0) => {}
+                Ok(n) => info!(events = n, "applied changes made outside the bot"),
+                Err(e) => warn!(error = %e, "could not read new events"),
+            }
+            if ticks % 3600 == 1 {
+                if let Err(e) = app.tracker.prune_messages_older_than(MESSAGE_MAPPING_RETENTION).await {
+                    warn!(error = %e, "could not prune old message mappings");
+                }
+            }
+        }
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received"),
+        () = terminate => info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,26 @@
+use crate::discord::reply;
+use crate::discord::{Context, Error};
+
+const HELP: &str = "\
+**personae** — AI personalities that talk in your server.
+
+**Talk to one**
+• `@alias hello` — mention a personality by its name or an alias
+• reply to one of its messages to keep talking
+• `/autorespond enabled:true` — keep talking to the last personality without mentioning it (30 minutes in servers, 2 hours in DMs)
+• `/reset` — end your conversation in this channel
+
+**Make your own**
+• `/personality create` — name, display name, prompt, model, avatar, alias
+• `/personality update` · `/personality prompt` (long prompts) · `/personality alias` · `/personality unalias` · `/personality remove`
+• `/personality list` · `/personality info`
+
+**Server admins**
+• `/activate` — a personality answers every message in this channel · `/deactivate`
+• Who may use which command: Server Settings → Integrations.";
+
+/// How to use personae: talking to personalities and making your own.
+#[poise::command(slash_command)]
+pub async fn help(ctx: Context<'_>) -> Result<(), Error> {
+    reply::private(ctx, HELP.to_owned()).await
+}

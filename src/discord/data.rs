@@ -1,0 +1,24 @@
+//! What every command and event handler can reach.
+
+use std::sync::Arc;
+
+use super::limiter::CallLimiter;
+use super::webhooks::WebhookManager;
+use super::BotError;
+use crate::app::App;
+use crate::llm::LlmClient;
+
+/// The bot's shared state, handed to poise.
+pub struct Data {
+    pub app: Arc<App>,
+    pub llm: LlmClient,
+    pub webhooks: WebhookManager,
+    /// Per-user limit on LLM calls.
+    pub limiter: CallLimiter,
+}
+
+/// The error type of every command.
+pub type Error = BotError;
+
+/// The context every command gets.
+pub type Context<'a> = poise::Context<'a, Data, Error>;

@@ -1,0 +1,120 @@
+//! Errors of the Discord layer, and how each reaches the user.
+
+use thiserror::Error;
+use tracing::{error, warn};
+
+use super::{Data, Error};
+use crate::application::ServiceError;
+
+/// What a command or the message path can fail with.
+#[derive(Debug, Error)]
+pub enum BotError {
+    /// A personality command was refused: the message is the user's to read.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The user asked for something that can't be done here; one sentence for them.
+    #[error("{0}")]
+    User(String),
+    /// Discord refused or failed a request.
+    #[error("Discord request failed: {0}")]
+    Discord(#[from] poise::serenity_prelude::Error),
+    /// Anything else unexpected.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl BotError {
+    /// A user-facing refusal.
+    pub fn user(message: impl Into<String>) -> Self {
+        BotError::User(message.into())
+    }
+
+    /// The sentence shown to the user when it is theirs to fix; `None` for our failures.
+    pub fn user_message(&self) -> Option<String> {
+        match self {
+            BotError::Service(e) if e.is_user_error() => Some(sentence(&e.to_string())),
+            BotError::User(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for BotError {
+    fn from(e: crate::store::StoreError) -> Self {
+        BotError::Service(ServiceError::Storage(e))
+    }
+}
+
+/// Makes a message one sentence ending with a full stop. Field errors keep the option's
+/// name as the user sees it in the command (`display_name: …`).
+fn sentence(text: &str) -> String {
+    let mut out = text.trim().to_owned();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// poise's error hook: refusals go back to the user ephemerally; our failures are logged
+/// with the correlation id (the interaction id) and the user sees that id, never a debug dump.
+pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
+    match framework_error {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            let correlation_id = ctx.id();
+            let text = match error.user_message() {
+                Some(message) => message,
+                None => {
+                    error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
+                    format!("Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}.")
+                }
+            };
+            if let Err(e) = super::reply::ephemeral(ctx, text).await {
+                warn!(correlation_id, error = %e, "could not send the error reply");
+            }
+        }
+        poise::FrameworkError::CommandPanic { ctx, payload, .. } => {
+            let correlation_id = ctx.id();
+            error!(correlation_id, command = %ctx.command().qualified_name, panic = payload.as_deref().unwrap_or("?"), "command panicked");
+            let text = format!("Something went wrong on our side. Reference: {correlation_id}.");
+            let _ = super::reply::ephemeral(ctx, text).await;
+        }
+        poise::FrameworkError::MissingUserPermissions { ctx, missing_permissions, .. } => {
+            let text = match missing_permissions {
+                Some(p) => format!("You need the {p} permission to use this command."),
+                None => "You don't have the permissions this command needs.".to_owned(),
+            };
+            let _ = super::reply::ephemeral(ctx, text).await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            let _ = super::reply::ephemeral(ctx, "This command only works in a server channel.".to_owned()).await;
+        }
+        poise::FrameworkError::ArgumentParse { ctx, input, error, .. } => {
+            let text = match input {
+                Some(input) => format!("I couldn't read \"{input}\": {error}."),
+                None => format!("I couldn't read the command's options: {error}."),
+            };
+            let _ = super::reply::ephemeral(ctx, text).await;
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                warn!(error = %e, "error while handling a framework error");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_sentences_and_failures_have_no_user_text() {
+        let e = BotError::Service(ServiceError::Invalid {
+            field: "display_name",
+            reason: "must be at most 80 characters (got 81)".into(),
+        });
+        assert_eq!(e.user_message().unwrap(), "display_name: must be at most 80 characters (got 81).");
+        let e = BotError::Other(anyhow::anyhow!("db exploded"));
+        assert_eq!(e.user_message(), None);
+    }
+}

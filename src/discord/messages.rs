@@ -1,0 +1,156 @@
+//! The message path: a message arrives, routing decides whether a personality answers,
+//! the LLM writes the answer, a webhook sends it under the personality's name.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use poise::serenity_prelude as serenity;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::split::{split_message, DISCORD_MESSAGE_LIMIT};
+use super::webhooks::{AllowedMentions, WebhookMessage};
+use super::{BotError, Data};
+use crate::cache::ProfileInfo;
+use crate::domain::PersonalityId;
+use crate::llm::{build_messages, ChatRequest, ContextMessage};
+use crate::routing::{route, Incoming, Route};
+
+/// How many characters of conversation go to the model besides the prompt.
+const CONTEXT_BUDGET_CHARS: usize = 8_000;
+/// How many earlier channel messages are read for context.
+const RECENT_MESSAGES: u8 = 10;
+/// How far up a reply chain we follow.
+const REPLY_CHAIN_DEPTH: usize = 5;
+
+/// Handles one MESSAGE_CREATE: answers it if it addresses a personality.
+pub async fn on_message(ctx: &serenity::Context, data: &Data, message: &serenity::Message) -> Result<(), BotError> {
+    let incoming = Incoming {
+        author_id: message.author.id.get(),
+        from_bot_or_webhook: message.author.bot || message.webhook_id.is_some(),
+        channel_id: message.channel_id.get(),
+        in_guild: message.guild_id.is_some(),
+        content: &message.content,
+        replied_to: message.message_reference.as_ref().and_then(|r| r.message_id).map(|m| m.get()),
+    };
+    let Some(route) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
+        return Ok(());
+    };
+    let Some(personality) = data.app.cache.get(route.personality) else {
+        return Ok(());
+    };
+    let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
+    answer(ctx, data, message, &route, &personality).instrument(span).await
+}
+
+async fn answer(
+    ctx: &serenity::Context,
+    data: &Data,
+    message: &serenity::Message,
+    route: &Route,
+    personality: &ProfileInfo,
+) -> Result<(), BotError> {
+    let user = message.author.id.get();
+    if let Err(wait) = data.limiter.try_acquire(user, Instant::now()) {
+        info!(user, "LLM call limit reached");
+        let notice = format!(
+            "You're talking faster than the personalities can think. Please wait {} seconds and try again.",
+            wait.as_secs().max(1)
+        );
+        let reply = serenity::CreateMessage::new()
+            .content(notice)
+            .reference_message(message)
+            .allowed_mentions(super::reply::no_mentions());
+        message.channel_id.send_message(&ctx.http, reply).await?;
+        return Ok(());
+    }
+
+    let typing = message.channel_id.start_typing(&ctx.http);
+    let text = route.text_for_model(&message.content);
+    let context = conversation_context(ctx, data, message, personality.id).await;
+    let author_name = message.author.global_name.clone().unwrap_or_else(|| message.author.name.clone());
+    let messages = build_messages(
+        personality.prompt.as_str(),
+        personality.display_name.as_str(),
+        &context,
+        ContextMessage::user(author_name, text),
+        CONTEXT_BUDGET_CHARS,
+    );
+    let mut request = ChatRequest::new(messages);
+    if let Some(model) = &personality.model {
+        request = request.with_model(model.as_str());
+    }
+    let reply = match data.llm.complete(request).await {
+        Ok(reply) if !reply.trim().is_empty() => reply,
+        Ok(_) => "(I have nothing to say to that.)".to_owned(),
+        Err(e) => {
+            warn!(error = %e, "the LLM failed");
+            "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)".to_owned()
+        }
+    };
+    typing.stop();
+
+    let channel_id = message.channel_id.get();
+    for chunk in split_message(&reply, DISCORD_MESSAGE_LIMIT) {
+        let webhook_message = WebhookMessage {
+            content: chunk,
+            username: personality.display_name.to_string(),
+            avatar_url: personality.avatar_url.as_ref().map(ToString::to_string),
+            allowed_mentions: AllowedMentions::default(),
+        };
+        let sent = data
+            .webhooks
+            .send(channel_id, &webhook_message)
+            .await
+            .map_err(|e| BotError::Other(e.into()))?;
+        data.app.tracker.record_message(sent, channel_id, personality.id).await?;
+    }
+    data.app.tracker.touch_conversation(message.author.id.get(), channel_id, personality.id).await?;
+    Ok(())
+}
+
+/// The reply chain and the recent channel messages before `message`, oldest first.
+/// A failure to read history costs context, not the answer.
+async fn conversation_context(
+    ctx: &serenity::Context,
+    data: &Data,
+    message: &serenity::Message,
+    personality: PersonalityId,
+) -> Vec<ContextMessage> {
+    let mut collected: Vec<serenity::Message> = Vec::new();
+    // The reply chain, newest first.
+    let mut next = message.referenced_message.as_deref().cloned();
+    let mut depth = 0;
+    while let Some(parent) = next.take() {
+        depth += 1;
+        let grandparent = parent.message_reference.as_ref().and_then(|r| r.message_id);
+        collected.push(parent);
+        if depth >= REPLY_CHAIN_DEPTH {
+            break;
+        }
+        if let Some(id) = grandparent {
+            match message.channel_id.message(&ctx.http, id).await {
+                Ok(m) => next = Some(m),
+                Err(e) => warn!(error = %e, "could not read the reply chain"),
+            }
+        }
+    }
+    let recent = serenity::GetMessages::new().before(message.id).limit(RECENT_MESSAGES);
+    match message.channel_id.messages(&ctx.http, recent).await {
+        Ok(messages) => collected.extend(messages),
+        Err(e) => warn!(error = %e, "could not read recent messages"),
+    }
+    collected.sort_by_key(|m| m.id);
+    collected.dedup_by_key(|m| m.id);
+    collected
+        .into_iter()
+        .filter(|m| !m.content.trim().is_empty())
+        .map(|m| {
+            let name = m.author.global_name.clone().unwrap_or_else(|| m.author.name.clone());
+            if data.app.tracker.personality_for_message(m.id.get()) == Some(personality) {
+                ContextMessage::personality(name, m.content)
+            } else {
+                ContextMessage::user(name, m.content)
+            }
+        })
+        .collect()
+}

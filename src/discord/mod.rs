@@ -1,0 +1,17 @@
+//! The Discord layer: poise commands, the message path, webhooks. Thin: parse input, call
+//! the service, format the reply.
+
+mod bot;
+mod commands;
+mod data;
+mod error;
+mod limiter;
+mod messages;
+mod reply;
+mod split;
+mod webhooks;
+
+pub use bot::{run, run_until, shutdown_signal};
+pub use data::{Context, Data, Error};
+pub use error::BotError;
+pub use split::split_message;

@@ -1,0 +1,252 @@
+//! Personalities speak through webhooks: one per channel, created on first use and cached.
+//! Threads use their parent channel's webhook with `thread_id`. Executions go through our
+//! own HTTP client so that 429s (with their `retry_after`) and 5xx answers are retried
+//! here, whether or not serenity's rate limiter is on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use poise::serenity_prelude as serenity;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+use url::Url;
+
+/// The name of the webhooks the bot creates.
+pub const WEBHOOK_NAME: &str = "personae";
+/// Discord's error code for a webhook that no longer exists.
+const UNKNOWN_WEBHOOK: i64 = 10015;
+/// Retries of a webhook execution answered with 429 or 5xx.
+const MAX_RETRIES: u32 = 4;
+/// The longest `retry_after` we wait out; longer means something is wrong.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Where a message to a channel goes: the channel owning the webhook, and the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub webhook_channel: u64,
+    pub thread: Option<u64>,
+}
+
+#[derive(Clone)]
+struct Credentials {
+    id: u64,
+    token: String,
+}
+
+/// One message as a personality: its text, name and avatar.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookMessage {
+    pub content: String,
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    /// Always "parse nothing": personalities never ping.
+    pub allowed_mentions: AllowedMentions,
+}
+
+/// `{"parse": []}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AllowedMentions {
+    pub parse: [&'static str; 0],
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    id: serenity::MessageId,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    retry_after: Option<f64>,
+    #[serde(default)]
+    message: String,
+}
+
+/// Why a webhook message could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("Discord refused the webhook request: {0}")]
+    Discord(#[from] serenity::Error),
+    #[error("webhook execution failed with HTTP {status}: {message}")]
+    Status { status: u16, code: i64, message: String },
+    #[error("webhook execution failed: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Finds, creates and caches the bot's webhooks, and sends messages through them.
+pub struct WebhookManager {
+    http: Arc<serenity::Http>,
+    client: reqwest::Client,
+    api_base: Url,
+    webhooks: DashMap<u64, Credentials>,
+    targets: DashMap<u64, Target>,
+    /// One creator per channel at a time, so two messages don't create two webhooks.
+    creating: DashMap<u64, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl WebhookManager {
+    /// A manager using `http` for webhook management and `api_base` (https://discord.com
+    /// or DISCORD_API_URL) for executions.
+    pub fn new(http: Arc<serenity::Http>, api_base: Url) -> Self {
+        Self {
+            http,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            api_base,
+            webhooks: DashMap::new(),
+            targets: DashMap::new(),
+            creating: DashMap::new(),
+        }
+    }
+
+    /// Sends one message (≤ 2000 characters) as a personality in `channel_id` and returns
+    /// the id of the message Discord created. A deleted webhook is recreated once.
+    pub async fn send(&self, channel_id: u64, message: &WebhookMessage) -> Result<u64, WebhookError> {
+        let target = self.target(channel_id).await?;
+        let webhook = self.webhook(target.webhook_channel).await?;
+        match self.execute(&webhook, target.thread, message).await {
+            Err(WebhookError::Status { code: UNKNOWN_WEBHOOK, .. }) => {
+                info!(channel_id = target.webhook_channel, "webhook was deleted; creating a new one");
+                self.webhooks.remove_if(&target.webhook_channel, |_, w| w.id == webhook.id);
+                let webhook = self.webhook(target.webhook_channel).await?;
+                self.execute(&webhook, target.thread, message).await
+            }
+            other => other,
+        }
+    }
+
+    /// The webhook channel and thread for messages to `channel_id` (looked up once).
+    pub async fn target(&self, channel_id: u64) -> Result<Target, WebhookError> {
+        if let Some(t) = self.targets.get(&channel_id) {
+            return Ok(*t);
+        }
+        let channel = self.http.get_channel(serenity::ChannelId::new(channel_id)).await?;
+        let target = match channel {
+            serenity::Channel::Guild(c)
+                if matches!(
+                    c.kind,
+                    serenity::ChannelType::PublicThread
+                        | serenity::ChannelType::PrivateThread
+                        | serenity::ChannelType::NewsThread
+                ) =>
+            {
+                Target {
+                    webhook_channel: c.parent_id.map_or(channel_id, |p| p.get()),
+                    thread: Some(channel_id),
+                }
+            }
+            _ => Target {
+                webhook_channel: channel_id,
+                thread: None,
+            },
+        };
+        self.targets.insert(channel_id, target);
+        Ok(target)
+    }
+
+    async fn webhook(&self, channel_id: u64) -> Result<Credentials, WebhookError> {
+        if let Some(w) = self.webhooks.get(&channel_id) {
+            return Ok(w.clone());
+        }
+        let lock = Arc::clone(self.creating.entry(channel_id).or_default().value());
+        let _creating = lock.lock().await;
+        if let Some(w) = self.webhooks.get(&channel_id) {
+            return Ok(w.clone());
+        }
+        let channel = serenity::ChannelId::new(channel_id);
+        // Reuse a webhook the bot made earlier: Discord shows its token only to its creator.
+        let existing = channel
+            .webhooks(&self.http)
+            .await?
+            .into_iter()
+            .find(|w| w.name.as_deref() == Some(WEBHOOK_NAME) && w.token.is_some());
+        let webhook = match existing {
+            Some(w) => w,
+            None => {
+                info!(channel_id, "creating the channel's webhook");
+                channel
+                    .create_webhook(&self.http, serenity::CreateWebhook::new(WEBHOOK_NAME))
+                    .await?
+            }
+        };
+        let token = webhook
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+            .ok_or_else(|| WebhookError::Status {
+                status: 0,
+                code: 0,
+                message: "Discord returned a webhook without a token".into(),
+            })?;
+        let credentials = Credentials {
+            id: webhook.id.get(),
+            token,
+        };
+        self.webhooks.insert(channel_id, credentials.clone());
+        Ok(credentials)
+    }
+
+    async fn execute(
+        &self,
+        webhook: &Credentials,
+        thread: Option<u64>,
+        message: &WebhookMessage,
+    ) -> Result<u64, WebhookError> {
+        let mut url = self
+            .api_base
+            .join(&format!("api/v10/webhooks/{}/{}", webhook.id, webhook.token))
+            .map_err(|e| WebhookError::Status {
+                status: 0,
+                code: 0,
+                message: format!("bad webhook URL: {e}"),
+            })?;
+        url.query_pairs_mut().append_pair("wait", "true");
+        if let Some(thread) = thread {
+            url.query_pairs_mut().append_pair("thread_id", &thread.to_string());
+        }
+        let mut attempt = 0;
+        loop {
+            let response = self.client.post(url.clone()).json(message).send().await?;
+            let status = response.status();
+            if status.is_success() {
+                let sent: SentMessage = response.json().await?;
+                return Ok(sent.id.get());
+            }
+            let header_delay = retry_after_header(&response);
+            let body: ErrorBody = response.json().await.unwrap_or_default();
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if !retryable || attempt >= MAX_RETRIES {
+                return Err(WebhookError::Status {
+                    status: status.as_u16(),
+                    code: body.code,
+                    message: body.message,
+                });
+            }
+            attempt += 1;
+            let delay = if status == StatusCode::TOO_MANY_REQUESTS {
+                body.retry_after
+                    .map(Duration::from_secs_f64)
+                    .or(header_delay)
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(MAX_RETRY_AFTER)
+            } else {
+                Duration::from_millis(250 * 2u64.pow(attempt - 1))
+            };
+            warn!(status = status.as_u16(), attempt, delay_ms = delay.as_millis() as u64, "webhook execution will be retried");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn retry_after_header(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}

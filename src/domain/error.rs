@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+/// A rule of the domain was broken. The message is meant for the Discord user who broke it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// A value did not satisfy its field's rule: fix the value and try again.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The personality already has this alias: nothing to do.
+    #[error("alias: \"{0}\" is already an alias of this personality")]
+    AliasAlreadyPresent(String),
+    /// The alias is not one of this personality's: check the spelling.
+    #[error("alias: \"{0}\" is not an alias of this personality")]
+    AliasNotPresent(String),
+    /// The personality reached the alias limit: remove one first.
+    #[error("alias: a personality can have at most {0} aliases")]
+    TooManyAliases(usize),
+    /// An update that changes nothing.
+    #[error("nothing to update: give at least one new value")]
+    NothingToUpdate,
+}
+
+impl DomainError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, UserId};
+
+/// What a personality looks and sounds like: everything `update` may change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub display_name: DisplayName,
+    pub avatar_url: Option<AvatarUrl>,
+    pub prompt: Prompt,
+    /// `None` means the configured default model.
+    pub model: Option<ModelName>,
+}
+
+/// One field of a [`Profile`], as listed in `PersonalityProfileUpdated::changed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileField {
+    DisplayName,
+    AvatarUrl,
+    Prompt,
+    Model,
+}
+
+/// Something that happened to a personality. Named in the past tense; stored forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum DomainEvent {
+    /// A personality was registered.
+    PersonalityCreated {
+        name: PersonalityName,
+        owner_id: UserId,
+        profile: Profile,
+        aliases: Vec<Alias>,
+    },
+    /// Some profile fields changed; `profile` is the whole new profile.
+    PersonalityProfileUpdated {
+        changed: Vec<ProfileField>,
+        profile: Profile,
+    },
+    /// A personality was removed. Carries what handlers need to forget it without a lookup.
+    PersonalityRemoved {
+        name: PersonalityName,
+        display_name: DisplayName,
+        aliases: Vec<Alias>,
+    },
+    /// The personality now also answers to `alias`.
+    PersonalityAliasAdded { alias: Alias },
+    /// The personality no longer answers to `alias`.
+    PersonalityAliasRemoved { alias: Alias },
+}
+
+impl DomainEvent {
+    /// The event's type, for subscriptions and filters.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::PersonalityCreated { .. } => EventType::PersonalityCreated,
+            Self::PersonalityProfileUpdated { .. } => EventType::PersonalityProfileUpdated,
+            Self::PersonalityRemoved { .. } => EventType::PersonalityRemoved,
+            Self::PersonalityAliasAdded { .. } => EventType::PersonalityAliasAdded,
+            Self::PersonalityAliasRemoved { .. } => EventType::PersonalityAliasRemoved,
+        }
+    }
+}
+
+/// The kinds of [`DomainEvent`], by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    PersonalityCreated,
+    PersonalityProfileUpdated,
+    PersonalityRemoved,
+    PersonalityAliasAdded,
+    PersonalityAliasRemoved,
+}
+
+impl EventType {
+    /// Every event type, in declaration order.
+    pub const ALL: [EventType; 5] = [
+        Self::PersonalityCreated,
+        Self::PersonalityProfileUpdated,
+        Self::PersonalityRemoved,
+        Self::PersonalityAliasAdded,
+        Self::PersonalityAliasRemoved,
+    ];
+
+    /// The name stored in the events table and shown by the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PersonalityCreated => "PersonalityCreated",
+            Self::PersonalityProfileUpdated => "PersonalityProfileUpdated",
+            Self::PersonalityRemoved => "PersonalityRemoved",
+            Self::PersonalityAliasAdded => "PersonalityAliasAdded",
+            Self::PersonalityAliasRemoved => "PersonalityAliasRemoved",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(EventType::as_str).collect();
+                format!("unknown event type \"{s}\" (one of: {})", names.join(", "))
+            })
+    }
+}

@@ -1,0 +1,24 @@
+//! The Personality aggregate, its value objects, events and errors. No I/O lives here.
+
+mod alias;
+mod avatar_url;
+mod display_name;
+mod error;
+mod events;
+mod ids;
+mod model;
+mod name;
+mod personality;
+mod prompt;
+mod text;
+
+pub use alias::{normalize_key as lookup_key, Alias, MAX_ALIASES};
+pub use avatar_url::AvatarUrl;
+pub use display_name::DisplayName;
+pub use error::DomainError;
+pub use events::{DomainEvent, EventType, Profile, ProfileField};
+pub use ids::{PersonalityId, UserId};
+pub use model::ModelName;
+pub use name::PersonalityName;
+pub use personality::{NewPersonality, Personality, ProfileChanges};
+pub use prompt::Prompt;

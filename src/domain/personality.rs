@@ -1,0 +1,385 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, ModelName, PersonalityId,
+    PersonalityName, Profile, ProfileField, Prompt, UserId, MAX_ALIASES,
+};
+
+/// Everything needed to register a personality, already validated.
+#[derive(Debug, Clone)]
+pub struct NewPersonality {
+    pub name: PersonalityName,
+    pub owner_id: UserId,
+    pub profile: Profile,
+    pub aliases: Vec<Alias>,
+}
+
+/// The fields an update sets. `None` leaves a field alone; for the optional fields
+/// `Some(None)` clears them (back to no avatar / the default model).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub display_name: Option<DisplayName>,
+    pub avatar_url: Option<Option<AvatarUrl>>,
+    pub prompt: Option<Prompt>,
+    pub model: Option<Option<ModelName>>,
+}
+
+/// The Personality aggregate. Every change goes through a method that records an event;
+/// the state is only ever changed by applying events, so state and history can't diverge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Personality {
+    pub id: PersonalityId,
+    pub name: PersonalityName,
+    pub owner_id: UserId,
+    pub profile: Profile,
+    /// Sorted, no duplicates.
+    pub aliases: Vec<Alias>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The number of events applied; the version of the last one.
+    pub version: i64,
+    #[serde(skip)]
+    removed: bool,
+    #[serde(skip)]
+    uncommitted: Vec<DomainEvent>,
+}
+
+impl Personality {
+    /// Registers a new personality: records `PersonalityCreated`.
+    pub fn register(
+        id: PersonalityId,
+        new: NewPersonality,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DomainError> {
+        let mut aliases = new.aliases;
+        aliases.sort();
+        aliases.dedup();
+        if aliases.len() > MAX_ALIASES {
+            return Err(DomainError::TooManyAliases(MAX_ALIASES));
+        }
+        if let Some(alias) = aliases.iter().find(|a| a.as_str() == new.name.key()) {
+            return Err(DomainError::invalid(
+                "alias",
+                format!("\"{alias}\" is already the personality's name"),
+            ));
+        }
+        let event = DomainEvent::PersonalityCreated {
+            name: new.name,
+            owner_id: new.owner_id,
+            profile: new.profile,
+            aliases,
+        };
+        let mut personality = Self::from_created(id, &event, now).ok_or_else(|| {
+            DomainError::invalid("event", "internal: a created event was expected")
+        })?;
+        personality.uncommitted.push(event);
+        Ok(personality)
+    }
+
+    /// Restores a personality from its stored state (a snapshot of the fold of its events).
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        id: PersonalityId,
+        name: PersonalityName,
+        owner_id: UserId,
+        profile: Profile,
+        mut aliases: Vec<Alias>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        version: i64,
+    ) -> Self {
+        aliases.sort();
+        aliases.dedup();
+        Self {
+            id,
+            name,
+            owner_id,
+            profile,
+            aliases,
+            created_at,
+            updated_at,
+            version,
+            removed: false,
+            uncommitted: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a personality from its history (the fold `events verify` compares with).
+    /// Returns `None` for an empty history or one that ends in removal.
+    pub fn from_history<'a>(
+        id: PersonalityId,
+        mut history: impl Iterator<Item = (&'a DomainEvent, DateTime<Utc>)>,
+    ) -> Option<Self> {
+        let (first, at) = history.next()?;
+        let mut personality = Self::from_created(id, first, at)?;
+        for (event, at) in history {
+            personality.apply(event, at);
+        }
+        (!personality.removed).then_some(personality)
+    }
+
+    /// Changes profile fields: records `PersonalityProfileUpdated` with the fields that differ.
+    pub fn update_profile(
+        &mut self,
+        changes: ProfileChanges,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut profile = self.profile.clone();
+        let mut changed = Vec::new();
+        if let Some(v) = changes.display_name.filter(|v| *v != profile.display_name) {
+            profile.display_name = v;
+            changed.push(ProfileField::DisplayName);
+        }
+        if let Some(v) = changes.avatar_url.filter(|v| *v != profile.avatar_url) {
+            profile.avatar_url = v;
+            changed.push(ProfileField::AvatarUrl);
+        }
+        if let Some(v) = changes.prompt.filter(|v| *v != profile.prompt) {
+            profile.prompt = v;
+            changed.push(ProfileField::Prompt);
+        }
+        if let Some(v) = changes.model.filter(|v| *v != profile.model) {
+            profile.model = v;
+            changed.push(ProfileField::Model);
+        }
+        if changed.is_empty() {
+            return Err(DomainError::NothingToUpdate);
+        }
+        self.record_that(DomainEvent::PersonalityProfileUpdated { changed, profile }, now);
+        Ok(())
+    }
+
+    /// Adds an alias: records `PersonalityAliasAdded`.
+    pub fn add_alias(&mut self, alias: Alias, now: DateTime<Utc>) -> Result<(), DomainError> {
+        if self.aliases.contains(&alias) {
+            return Err(DomainError::AliasAlreadyPresent(alias.into()));
+        }
+        if alias.as_str() == self.name.key() {
+            return Err(DomainError::invalid(
+                "alias",
+                format!("\"{alias}\" is already the personality's name"),
+            ));
+        }
+        if self.aliases.len() >= MAX_ALIASES {
+            return Err(DomainError::TooManyAliases(MAX_ALIASES));
+        }
+        self.record_that(DomainEvent::PersonalityAliasAdded { alias }, now);
+        Ok(())
+    }
+
+    /// Removes an alias: records `PersonalityAliasRemoved`.
+    pub fn remove_alias(&mut self, alias: Alias, now: DateTime<Utc>) -> Result<(), DomainError> {
+        if !self.aliases.contains(&alias) {
+            return Err(DomainError::AliasNotPresent(alias.into()));
+        }
+        self.record_that(DomainEvent::PersonalityAliasRemoved { alias }, now);
+        Ok(())
+    }
+
+    /// Removes the personality: records `PersonalityRemoved` with its name and aliases.
+    pub fn remove(&mut self, now: DateTime<Utc>) {
+        let event = DomainEvent::PersonalityRemoved {
+            name: self.name.clone(),
+            display_name: self.profile.display_name.clone(),
+            aliases: self.aliases.clone(),
+        };
+        self.record_that(event, now);
+    }
+
+    /// True once `remove` was recorded.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// The events recorded since the aggregate was loaded, oldest first; clears them.
+    pub fn take_uncommitted_events(&mut self) -> Vec<DomainEvent> {
+        std::mem::take(&mut self.uncommitted)
+    }
+
+    /// The version the aggregate had before the uncommitted events: what the store expects.
+    pub fn committed_version(&self) -> i64 {
+        self.version - self.uncommitted.len() as i64
+    }
+
+    fn record_that(&mut self, event: DomainEvent, now: DateTime<Utc>) {
+        self.apply(&event, now);
+        self.uncommitted.push(event);
+    }
+
+    fn from_created(id: PersonalityId, event: &DomainEvent, at: DateTime<Utc>) -> Option<Self> {
+        let DomainEvent::PersonalityCreated {
+            name,
+            owner_id,
+            profile,
+            aliases,
+        } = event
+        else {
+            return None;
+        };
+        Some(Self {
+            id,
+            name: name.clone(),
+            owner_id: *owner_id,
+            profile: profile.clone(),
+            aliases: aliases.clone(),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            removed: false,
+            uncommitted: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, event: &DomainEvent, at: DateTime<Utc>) {
+        match event {
+            // A second creation can't be recorded by this type; a stored one is ignored.
+            DomainEvent::PersonalityCreated { .. } => {}
+            DomainEvent::PersonalityProfileUpdated { profile, .. } => {
+                self.profile = profile.clone();
+            }
+            DomainEvent::PersonalityRemoved { .. } => self.removed = true,
+            DomainEvent::PersonalityAliasAdded { alias } => {
+                if let Err(at) = self.aliases.binary_search(alias) {
+                    self.aliases.insert(at, alias.clone());
+                }
+            }
+            DomainEvent::PersonalityAliasRemoved { alias } => {
+                self.aliases.retain(|a| a != alias);
+            }
+        }
+        self.version += 1;
+        self.updated_at = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn aria() -> Personality {
+        let new = NewPersonality {
+            name: PersonalityName::parse("Aria").unwrap(),
+            owner_id: UserId::new(7).unwrap(),
+            profile: Profile {
+                display_name: DisplayName::parse("Aria the Bard").unwrap(),
+                avatar_url: None,
+                prompt: Prompt::parse("You sing.").unwrap(),
+                model: None,
+            },
+            aliases: vec![Alias::parse("bard").unwrap()],
+        };
+        Personality::register(PersonalityId::new(), new, now()).unwrap()
+    }
+
+    #[test]
+    fn registering_records_one_created_event_at_version_one() {
+        let mut p = aria();
+        assert_eq!(p.version, 1);
+        assert_eq!(p.committed_version(), 0);
+        let events = p.take_uncommitted_events();
+        assert!(matches!(events.as_slice(), [DomainEvent::PersonalityCreated { .. }]));
+        assert_eq!(p.committed_version(), 1);
+    }
+
+    #[test]
+    fn an_alias_equal_to_the_name_is_rejected() {
+        let mut p = aria();
+        let err = p.add_alias(Alias::parse("ARIA").unwrap(), now()).unwrap_err();
+        assert!(err.to_string().contains("already the personality's name"));
+    }
+
+    #[test]
+    fn given_an_alias_when_it_is_added_again_then_nothing_is_recorded() {
+        let mut p = aria();
+        p.take_uncommitted_events();
+        let err = p.add_alias(Alias::parse("Bard").unwrap(), now()).unwrap_err();
+        assert_eq!(err, DomainError::AliasAlreadyPresent("bard".into()));
+        assert!(p.take_uncommitted_events().is_empty());
+        assert_eq!(p.version, 1);
+    }
+
+    #[test]
+    fn at_most_25_aliases() {
+        let mut p = aria();
+        for i in 0..24 {
+            p.add_alias(Alias::parse(&format!("a{i}")).unwrap(), now()).unwrap();
+        }
+        let err = p.add_alias(Alias::parse("one-too-many").unwrap(), now()).unwrap_err();
+        assert_eq!(err, DomainError::TooManyAliases(25));
+    }
+
+    #[test]
+    fn an_update_lists_only_the_fields_that_changed() {
+        let mut p = aria();
+        p.take_uncommitted_events();
+        let changes = ProfileChanges {
+            display_name: Some(DisplayName::parse("Aria the Bard").unwrap()),
+            model: Some(Some(ModelName::parse("gpt-4o").unwrap())),
+            ..Default::default()
+        };
+        p.update_profile(changes, now()).unwrap();
+        let events = p.take_uncommitted_events();
+        let [DomainEvent::PersonalityProfileUpdated { changed, profile }] = events.as_slice() else {
+            panic!("expected one update, got {events:?}");
+        };
+        assert_eq!(changed, &[ProfileField::Model]);
+        assert_eq!(profile.model.as_ref().map(ModelName::as_str), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_is_refused() {
+        let mut p = aria();
+        let same = ProfileChanges {
+            prompt: Some(Prompt::parse("You sing.").unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(p.update_profile(same, now()), Err(DomainError::NothingToUpdate));
+    }
+
+    #[test]
+    fn the_fold_of_the_events_equals_the_state() {
+        let mut p = aria();
+        let at = now();
+        p.add_alias(Alias::parse("singer").unwrap(), at).unwrap();
+        p.remove_alias(Alias::parse("bard").unwrap(), at).unwrap();
+        let changes = ProfileChanges {
+            avatar_url: Some(Some(AvatarUrl::parse("https://x.example/a.png").unwrap())),
+            ..Default::default()
+        };
+        p.update_profile(changes, at).unwrap();
+        let events = p.take_uncommitted_events();
+        let folded = Personality::from_history(p.id, events.iter().map(|e| (e, at))).unwrap();
+        assert_eq!(folded.version, p.version);
+        assert_eq!(folded.aliases, p.aliases);
+        assert_eq!(folded.profile, p.profile);
+    }
+
+    #[test]
+    fn a_removed_personality_folds_to_nothing() {
+        let mut p = aria();
+        p.remove(now());
+        let events = p.take_uncommitted_events();
+        assert!(p.is_removed());
+        let [_, DomainEvent::PersonalityRemoved { name, aliases, .. }] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(name.as_str(), "Aria");
+        assert_eq!(aliases.len(), 1);
+        assert!(Personality::from_history(p.id, events.iter().map(|e| (e, now()))).is_none());
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let mut p = aria();
+        for event in p.take_uncommitted_events() {
+            let json = serde_json::to_string(&event).unwrap();
+            assert!(json.contains("\"type\":\"PersonalityCreated\""));
+            assert_eq!(serde_json::from_str::<DomainEvent>(&json).unwrap(), event);
+        }
+    }
+}

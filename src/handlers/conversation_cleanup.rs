@@ -1,0 +1,48 @@
+//! Forgets a removed personality everywhere in conversation tracking.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::info;
+
+use crate::conversation::ConversationTracker;
+use crate::domain::DomainEvent;
+use crate::events::{EventEnvelope, EventHandler, HandlerError};
+
+/// On `PersonalityRemoved`: deletes the personality's sent-message map, users' active
+/// conversations with it and its channel activations, in the database and in memory.
+/// Idempotent, so a redelivery after a crash does no harm.
+pub struct ConversationCleanupHandler {
+    tracker: Arc<ConversationTracker>,
+}
+
+impl ConversationCleanupHandler {
+    /// The handler for this tracker.
+    pub fn new(tracker: Arc<ConversationTracker>) -> Self {
+        Self { tracker }
+    }
+}
+
+#[async_trait]
+impl EventHandler for ConversationCleanupHandler {
+    fn name(&self) -> &str {
+        "conversation-cleanup"
+    }
+
+    async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
+        let DomainEvent::PersonalityRemoved { name, .. } = &envelope.event else {
+            return Ok(());
+        };
+        let forgotten = self.tracker.forget_personality(envelope.aggregate_id).await?;
+        info!(
+            personality = %name,
+            personality_id = %envelope.aggregate_id,
+            messages = forgotten.messages,
+            conversations = forgotten.conversations,
+            activations = forgotten.activations,
+            correlation_id = %envelope.correlation_id,
+            "conversation tracking cleaned up after removal"
+        );
+        Ok(())
+    }
+}

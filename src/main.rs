@@ -1,0 +1,64 @@
+//! The `personae` binary: parses the command line and calls into the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use personae::cli::{self, Cli, CliError, Command};
+use personae::config::{process_env, Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is fine; a broken one is worth a line.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("error: .env: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let config = match Config::from_env(&process_env) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let is_run = matches!(cli.command, Command::Run);
+    init_logging(config.log_format, if is_run { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        if is_run {
+            personae::discord::run(&config).await
+        } else {
+            let app = personae::app::App::start(&config)
+                .await
+                .map_err(CliError::Other)?;
+            let result = cli::execute(&app, cli.command).await;
+            app.shutdown().await;
+            result
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs to stderr; RUST_LOG overrides the default level.
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

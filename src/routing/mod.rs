@@ -1,0 +1,6 @@
+//! From a Discord message to the personality it addresses.
+
+pub mod mention;
+mod router;
+
+pub use router::{conversation_ttl, route, Incoming, Route, Trigger};

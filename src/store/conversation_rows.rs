@@ -1,0 +1,170 @@
+//! Rows of conversation tracking: which personality sent which message, who is talking to
+//! whom, where a personality is activated, who uses auto-response.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use super::event_rows::{parse_time, parse_uuid};
+use super::StoreError;
+use crate::domain::PersonalityId;
+
+/// Everything conversation tracking persists, as loaded at start-up.
+#[derive(Debug, Default, Clone)]
+pub struct ConversationRows {
+    /// (message id, channel id, personality)
+    pub messages: Vec<(u64, u64, PersonalityId)>,
+    /// (user id, channel id, personality, last active)
+    pub conversations: Vec<(u64, u64, PersonalityId, DateTime<Utc>)>,
+    /// (channel id, personality)
+    pub activations: Vec<(u64, PersonalityId)>,
+    pub auto_response_users: Vec<u64>,
+}
+
+/// How many rows `forget_personality` deleted, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    pub messages: usize,
+    pub conversations: usize,
+    pub activations: usize,
+}
+
+fn id_text(id: u64) -> String {
+    id.to_string()
+}
+
+fn parse_id(text: &str) -> Result<u64, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad Discord id {text:?}")))
+}
+
+pub(crate) fn record_message(
+    conn: &Connection,
+    message_id: u64,
+    channel_id: u64,
+    personality: PersonalityId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO conversation_messages (message_id, channel_id, personality_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id_text(message_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
+    Ok(())
+}
+
+pub(crate) fn touch_conversation(
+    conn: &Connection,
+    user_id: u64,
+    channel_id: u64,
+    personality: PersonalityId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO active_conversations (user_id, channel_id, personality_id, last_active_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id_text(user_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
+    Ok(())
+}
+
+pub(crate) fn end_conversation(conn: &Connection, user_id: u64, channel_id: u64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached("DELETE FROM active_conversations WHERE user_id = ?1 AND channel_id = ?2")?
+        .execute(params![id_text(user_id), id_text(channel_id)])?;
+    Ok(n > 0)
+}
+
+pub(crate) fn activate(
+    conn: &Connection,
+    channel_id: u64,
+    personality: PersonalityId,
+    by: u64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO channel_activations (channel_id, personality_id, activated_by, activated_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id_text(channel_id), personality.to_string(), id_text(by), at.to_rfc3339()])?;
+    Ok(())
+}
+
+pub(crate) fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached("DELETE FROM channel_activations WHERE channel_id = ?1")?
+        .execute([id_text(channel_id)])?;
+    Ok(n > 0)
+}
+
+pub(crate) fn set_auto_response(conn: &Connection, user_id: u64, enabled: bool, at: DateTime<Utc>) -> Result<(), StoreError> {
+    if enabled {
+        conn.prepare_cached("INSERT OR REPLACE INTO auto_response_users (user_id, enabled_at) VALUES (?1, ?2)")?
+            .execute(params![id_text(user_id), at.to_rfc3339()])?;
+    } else {
+        conn.prepare_cached("DELETE FROM auto_response_users WHERE user_id = ?1")?
+            .execute([id_text(user_id)])?;
+    }
+    Ok(())
+}
+
+/// Deletes every trace of a personality in one transaction.
+pub(crate) fn forget_personality(conn: &mut Connection, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+    let id = personality.to_string();
+    let tx = conn.transaction()?;
+    let forgotten = Forgotten {
+        messages: tx.execute("DELETE FROM conversation_messages WHERE personality_id = ?1", [&id])?,
+        conversations: tx.execute("DELETE FROM active_conversations WHERE personality_id = ?1", [&id])?,
+        activations: tx.execute("DELETE FROM channel_activations WHERE personality_id = ?1", [&id])?,
+    };
+    tx.commit()?;
+    Ok(forgotten)
+}
+
+/// Counts of rows that still mention a personality (for checks and tests).
+pub(crate) fn traces_of(conn: &Connection, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+    let id = personality.to_string();
+    let count = |table: &str| -> Result<usize, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE personality_id = ?1");
+        Ok(conn.query_row(&sql, [&id], |r| r.get::<_, i64>(0))? as usize)
+    };
+    Ok(Forgotten {
+        messages: count("conversation_messages")?,
+        conversations: count("active_conversations")?,
+        activations: count("channel_activations")?,
+    })
+}
+
+/// Deletes message mappings older than `before` (replies to very old messages no longer
+/// resolve; keeps the table from growing forever). Returns how many went.
+pub(crate) fn prune_messages(conn: &Connection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM conversation_messages WHERE created_at < ?1",
+        [before.to_rfc3339()],
+    )?)
+}
+
+pub(crate) fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError> {
+    let mut rows = ConversationRows::default();
+    let mut stmt = conn.prepare("SELECT message_id, channel_id, personality_id FROM conversation_messages")?;
+    for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
+        let (m, c, p) = r?;
+        rows.messages.push((parse_id(&m)?, parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?)));
+    }
+    let mut stmt = conn.prepare("SELECT user_id, channel_id, personality_id, last_active_at FROM active_conversations")?;
+    for r in stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+    })? {
+        let (u, c, p, t) = r?;
+        rows.conversations.push((parse_id(&u)?, parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?), parse_time(&t)?));
+    }
+    let mut stmt = conn.prepare("SELECT channel_id, personality_id FROM channel_activations")?;
+    for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (c, p) = r?;
+        rows.activations.push((parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?)));
+    }
+    let mut stmt = conn.prepare("SELECT user_id FROM auto_response_users")?;
+    for r in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        rows.auto_response_users.push(parse_id(&r?)?);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,152 @@
+//! The append-only events table.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{DomainEvent, EventType, PersonalityId};
+use crate::events::{EventEnvelope, SCHEMA_VERSION};
+
+/// An event about to be appended: everything but the sequence, which SQLite assigns.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub aggregate_id: PersonalityId,
+    pub aggregate_version: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub event: DomainEvent,
+}
+
+/// Which events `list` returns.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub after: i64,
+    pub event_type: Option<EventType>,
+    pub correlation_id: Option<String>,
+    pub aggregate_id: Option<PersonalityId>,
+    pub limit: Option<usize>,
+}
+
+const COLUMNS: &str = "sequence, event_id, aggregate_id, aggregate_version, occurred_at, actor, \
+                       correlation_id, causation_id, schema_version, payload";
+
+/// Appends events in order inside the caller's transaction and returns them with their
+/// sequence numbers.
+pub(crate) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (event_id, event_type, aggregate_id, aggregate_version, occurred_at, \
+         actor, correlation_id, causation_id, schema_version, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut stored = Vec::with_capacity(events.len());
+    for e in events {
+        let payload = serde_json::to_string(&e.event)?;
+        stmt.execute(params![
+            e.event_id.to_string(),
+            e.event.event_type().as_str(),
+            e.aggregate_id.to_string(),
+            e.aggregate_version,
+            e.occurred_at.to_rfc3339(),
+            e.actor,
+            e.correlation_id,
+            e.causation_id,
+            SCHEMA_VERSION,
+            payload,
+        ])?;
+        stored.push(EventEnvelope {
+            sequence: tx.last_insert_rowid(),
+            event_id: e.event_id,
+            aggregate_id: e.aggregate_id,
+            aggregate_version: e.aggregate_version,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            schema_version: SCHEMA_VERSION,
+            event: e.event,
+        });
+    }
+    Ok(stored)
+}
+
+/// Events matching the filter, in sequence order.
+pub(crate) fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE sequence > ?1");
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
+    if let Some(t) = filter.event_type {
+        args.push(Box::new(t.as_str()));
+        sql.push_str(&format!(" AND event_type = ?{}", args.len()));
+    }
+    if let Some(c) = &filter.correlation_id {
+        args.push(Box::new(c.clone()));
+        sql.push_str(&format!(" AND correlation_id = ?{}", args.len()));
+    }
+    if let Some(a) = filter.aggregate_id {
+        args.push(Box::new(a.to_string()));
+        sql.push_str(&format!(" AND aggregate_id = ?{}", args.len()));
+    }
+    sql.push_str(" ORDER BY sequence");
+    if let Some(limit) = filter.limit {
+        args.push(Box::new(limit as i64));
+        sql.push_str(&format!(" LIMIT ?{}", args.len()));
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), read_row)?;
+    rows.map(|r| r?).collect()
+}
+
+/// The event with this sequence.
+pub(crate) fn get(conn: &Connection, sequence: i64) -> Result<Option<EventEnvelope>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE sequence = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([sequence], read_row)
+        .optional()?
+        .transpose()
+}
+
+/// The highest sequence stored, 0 when there are no events.
+pub(crate) fn last_sequence(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |r| r.get(0))?)
+}
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EventEnvelope, StoreError>> {
+    let event_id: String = row.get(1)?;
+    let aggregate_id: String = row.get(2)?;
+    let occurred_at: String = row.get(4)?;
+    let payload: String = row.get(9)?;
+    let sequence: i64 = row.get(0)?;
+    let aggregate_version: i64 = row.get(3)?;
+    let actor: String = row.get(5)?;
+    let correlation_id: String = row.get(6)?;
+    let causation_id: Option<String> = row.get(7)?;
+    let schema_version: u32 = row.get(8)?;
+    Ok((|| {
+        Ok(EventEnvelope {
+            sequence,
+            event_id: parse_uuid(&event_id)?,
+            aggregate_id: PersonalityId::from_uuid(parse_uuid(&aggregate_id)?),
+            aggregate_version,
+            occurred_at: parse_time(&occurred_at)?,
+            actor,
+            correlation_id,
+            causation_id,
+            schema_version,
+            event: serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("event {sequence}: {e}")))?,
+        })
+    })())
+}
+
+pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("bad id {text:?}: {e}")))
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad time {text:?}: {e}")))
+}

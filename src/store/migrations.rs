@@ -1,0 +1,121 @@
+//! Schema migrations, applied in order at start-up; `PRAGMA user_version` records the last.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema one version forward. Never edit an entry once released.
+const MIGRATIONS: &[&str] = &[
+    // 1: personalities, their names and aliases, events, checkpoints, dead letters,
+    //    conversation tracking.
+    r#"
+    CREATE TABLE personalities (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        owner_id     TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        avatar_url   TEXT,
+        prompt       TEXT NOT NULL,
+        model        TEXT,
+        version      INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE INDEX personalities_by_owner ON personalities(owner_id);
+
+    -- Names and aliases share one namespace of normalized keys: the primary key is what
+    -- makes "an alias may not equal any other personality's name or alias" hold.
+    CREATE TABLE personality_keys (
+        key            TEXT PRIMARY KEY,
+        personality_id TEXT NOT NULL REFERENCES personalities(id) ON DELETE CASCADE,
+        kind           TEXT NOT NULL CHECK (kind IN ('name', 'alias'))
+    ) WITHOUT ROWID;
+    CREATE INDEX personality_keys_by_personality ON personality_keys(personality_id);
+
+    CREATE TABLE events (
+        sequence          INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id          TEXT NOT NULL UNIQUE,
+        event_type        TEXT NOT NULL,
+        aggregate_id      TEXT NOT NULL,
+        aggregate_version INTEGER NOT NULL,
+        occurred_at       TEXT NOT NULL,
+        actor             TEXT NOT NULL,
+        correlation_id    TEXT NOT NULL,
+        causation_id      TEXT,
+        schema_version    INTEGER NOT NULL,
+        payload           TEXT NOT NULL,
+        UNIQUE (aggregate_id, aggregate_version)
+    );
+    CREATE INDEX events_by_correlation ON events(correlation_id);
+    CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+    CREATE TABLE subscriber_checkpoints (
+        subscriber TEXT PRIMARY KEY,
+        sequence   INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE dead_letters (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber TEXT NOT NULL,
+        sequence   INTEGER NOT NULL,
+        event_id   TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        attempts   INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        parked_at  TEXT NOT NULL,
+        UNIQUE (subscriber, sequence)
+    );
+
+    CREATE TABLE conversation_messages (
+        message_id     TEXT PRIMARY KEY,
+        channel_id     TEXT NOT NULL,
+        personality_id TEXT NOT NULL,
+        created_at     TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX conversation_messages_by_personality ON conversation_messages(personality_id);
+
+    CREATE TABLE active_conversations (
+        user_id        TEXT NOT NULL,
+        channel_id     TEXT NOT NULL,
+        personality_id TEXT NOT NULL,
+        last_active_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX active_conversations_by_personality ON active_conversations(personality_id);
+
+    CREATE TABLE channel_activations (
+        channel_id     TEXT PRIMARY KEY,
+        personality_id TEXT NOT NULL,
+        activated_by   TEXT NOT NULL,
+        activated_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX channel_activations_by_personality ON channel_activations(personality_id);
+
+    CREATE TABLE auto_response_users (
+        user_id    TEXT PRIMARY KEY,
+        enabled_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Brings the schema up to date inside one transaction per migration.
+pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {current}, newer than this personae ({}); upgrade personae",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

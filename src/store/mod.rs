@@ -1,0 +1,17 @@
+//! SQLite storage: state and events in one transaction, checkpoints, dead letters and
+//! conversation tracking. rusqlite is blocking, so every unit of work runs on tokio's
+//! blocking pool through [`Database::call`].
+
+pub(crate) mod conversation_rows;
+mod database;
+mod error;
+mod event_log;
+pub(crate) mod event_rows;
+mod migrations;
+pub(crate) mod personality_rows;
+
+pub use conversation_rows::{ConversationRows, Forgotten};
+pub use database::{Database, Synchronous};
+pub use error::StoreError;
+pub use event_rows::{EventFilter, NewEvent};
+pub use personality_rows::KeyOwner;

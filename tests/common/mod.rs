@@ -1,0 +1,135 @@
+//! Helpers shared by the integration tests: every test gets its own database in a
+//! temporary folder and the real application built from the library.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use personae::app::App;
+use personae::application::{Actor, Registration, RequestContext};
+use personae::config::{Config, LogFormat};
+use personae::domain::{Personality, UserId};
+use personae::store::{Database, Synchronous};
+use tempfile::TempDir;
+
+/// The application on a fresh database, and the folder that holds it.
+pub struct TestApp {
+    pub app: App,
+    pub dir: TempDir,
+    pub config: Config,
+}
+
+/// A config for a database in `dir`, with user 1 as bot admin.
+pub fn test_config(dir: &TempDir) -> Config {
+    Config {
+        database_path: dir.path().join("personae.db"),
+        database_synchronous: Synchronous::Normal,
+        admin_ids: HashSet::from([admin()]),
+        log_format: LogFormat::Pretty,
+        handler_timeout: Duration::from_millis(500),
+    }
+}
+
+/// Starts the real application on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let config = test_config(&dir);
+    let app = App::start(&config).await.expect("app starts");
+    TestApp { app, dir, config }
+}
+
+impl TestApp {
+    /// Starts the application again on the same database (a restart).
+    pub async fn restart(self) -> TestApp {
+        self.app.shutdown().await;
+        let TestApp { app, dir, config } = self;
+        drop(app);
+        let app = App::start(&config).await.expect("app restarts");
+        TestApp { app, dir, config }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.config.database_path.clone()
+    }
+
+    /// A second connection to the same file, for checks that bypass the application.
+    pub fn raw(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db_path()).expect("open raw connection")
+    }
+
+    /// Registers a personality owned by `owner` with the given aliases.
+    pub async fn create(&self, name: &str, owner: UserId, aliases: &[&str]) -> Personality {
+        let ctx = RequestContext::new(self.app.service.actor_for(owner));
+        self.app
+            .service
+            .register(
+                &ctx,
+                Registration {
+                    name: name.to_owned(),
+                    prompt: Some(format!("You are {name}.")),
+                    aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("registration succeeds")
+    }
+
+    /// A request context for a Discord user.
+    pub fn as_user(&self, user: UserId) -> RequestContext {
+        RequestContext::new(self.app.service.actor_for(user))
+    }
+
+    /// A snapshot of every table that holds state, to prove a refused command changed nothing.
+    pub fn snapshot(&self) -> Vec<String> {
+        let conn = self.raw();
+        let mut out = Vec::new();
+        for table in [
+            "personalities",
+            "personality_keys",
+            "events",
+            "conversation_messages",
+            "active_conversations",
+            "channel_activations",
+        ] {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut line = format!("{table}:");
+                    for i in 0..columns {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        line.push_str(&format!(" {v:?}"));
+                    }
+                    Ok(line)
+                })
+                .unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        out
+    }
+}
+
+pub fn alice() -> UserId {
+    UserId::new(7001).unwrap()
+}
+
+pub fn bob() -> UserId {
+    UserId::new(7002).unwrap()
+}
+
+/// The bot admin of [`test_config`].
+pub fn admin() -> UserId {
+    UserId::new(1).unwrap()
+}
+
+pub fn cli_ctx() -> RequestContext {
+    RequestContext::new(Actor::CommandLine)
+}
+
+/// Opens the database of a test app directly (for a second process's view).
+pub fn open_db(path: &std::path::Path) -> Database {
+    Database::open(path, Synchronous::Normal).expect("database opens")
+}
+pub mod bot;

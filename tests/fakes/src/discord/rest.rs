@@ -1,0 +1,247 @@
+//! The REST pipeline every `/api/v10/...` request goes through: read and
+//! record it, apply an injected fault, validate its JSON body against the
+//! OpenAPI description, route it, and check the answer against the spec.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State as AxumState};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::openapi;
+use super::record::{RecordedRequest, API_PREFIX, HEADERS_OF_INTEREST};
+use super::routes;
+use super::state::{Shared, State};
+
+/// Bodies above this size are refused (Discord's own limit for JSON is far lower).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The answer to a REST request.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(String, String)>,
+    /// The fake does not implement the route.
+    pub unhandled: bool,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, body: Value) -> Self {
+        Self { status, body: Some(body), headers: Vec::new(), unhandled: false }
+    }
+
+    pub(crate) fn ok(body: Value) -> Self {
+        Self::json(200, body)
+    }
+
+    pub(crate) fn no_content() -> Self {
+        Self { status: 204, body: None, headers: Vec::new(), unhandled: false }
+    }
+
+    /// A Discord JSON error: `{"code": code, "message": message}`.
+    pub(crate) fn error(status: u16, code: u32, message: &str) -> Self {
+        Self::json(status, json!({"code": code, "message": message}))
+    }
+
+    pub(crate) fn unknown_message() -> Self {
+        Self::error(404, 10008, "Unknown Message")
+    }
+
+    pub(crate) fn unknown_webhook() -> Self {
+        Self::error(404, 10015, "Unknown Webhook")
+    }
+
+    pub(crate) fn unknown_interaction() -> Self {
+        Self::error(404, 10062, "Unknown interaction")
+    }
+
+    /// 404 for a route the fake does not implement.
+    pub(crate) fn unhandled() -> Self {
+        Self { unhandled: true, ..Self::error(404, 0, "404: Not Found") }
+    }
+
+    /// 400 Invalid Form Body with Discord's nested `errors` for one field.
+    pub(crate) fn invalid_field(field: &str, code: &str, message: &str) -> Self {
+        Self::json(
+            400,
+            json!({"code": 50035, "message": "Invalid Form Body",
+                   "errors": {field: {"_errors": [{"code": code, "message": message}]}}}),
+        )
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = match self.body {
+            Some(body) => (status, [("content-type", "application/json")], body.to_string()).into_response(),
+            None => status.into_response(),
+        };
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+            {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// Records a request Discord would reject beyond the schema (see
+/// [`FakeDiscord::validation_errors`](super::FakeDiscord::validation_errors))
+/// and passes the rejection through.
+pub(crate) fn reject(state: &mut State, request: &RecordedRequest, reason: &str, reply: Reply) -> Reply {
+    let body = request.body.as_ref().map_or_else(String::new, Value::to_string);
+    state.validation_errors.push(format!("{} {}: {reason}; body: {body}", request.method, request.api_path()));
+    reply
+}
+
+/// Axum handler for every path except `/ws`.
+pub(crate) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request<Body>) -> Response {
+    let at = std::time::Instant::now();
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Reply::error(413, 40005, "Request entity too large").into_response(),
+    };
+    let headers = interesting_headers(&parts.headers);
+    let content_type = headers.get("content-type").cloned().unwrap_or_default();
+    let parsed = parse_body(&content_type, &bytes);
+    let mut record = RecordedRequest {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body: parsed.as_ref().ok().cloned().flatten(),
+        status: 0,
+        at,
+    };
+    let reply = respond(&shared, &record, parsed.is_err());
+    record.status = reply.status;
+    let unhandled = reply.unhandled;
+    shared.update(|s| {
+        if unhandled {
+            s.unhandled.push(record.clone());
+        }
+        s.requests.push(record);
+    });
+    reply.into_response()
+}
+
+fn respond(shared: &Shared, record: &RecordedRequest, body_unreadable: bool) -> Reply {
+    let Some(api_path) = record.path.strip_prefix(API_PREFIX).filter(|p| p.starts_with('/')) else {
+        return Reply::unhandled();
+    };
+    let fault = shared.update(|s| {
+        let fault = s.faults.iter_mut().find(|f| f.remaining > 0 && f.matcher.matches(record))?;
+        fault.remaining -= 1;
+        let answer = (fault.status, fault.body.clone(), fault.effective_headers());
+        s.faults.retain(|f| f.remaining > 0);
+        Some(answer)
+    });
+    let invalid = record
+        .body
+        .as_ref()
+        .and_then(|body| openapi::validate_request(&record.method, api_path, body).err());
+    if let Some(failure) = &invalid {
+        let line = format!("{failure}; body: {}", record.body.as_ref().map_or_else(String::new, Value::to_string));
+        shared.update(|s| s.validation_errors.push(line));
+    }
+    if let Some((status, body, headers)) = fault {
+        return Reply { status, body: Some(body), headers, unhandled: false };
+    }
+    if let Some(failure) = invalid {
+        return Reply::json(400, failure.discord_body());
+    }
+    if body_unreadable {
+        return Reply::error(400, 50109, "The request body contains invalid JSON.");
+    }
+    let reply = routes::route(shared, record, api_path);
+    if let Some(body) = reply.body.as_ref().filter(|_| (200..300).contains(&reply.status)) {
+        if let Err(failure) = openapi::validate_response(&record.method, api_path, reply.status, body) {
+            shared.update(|s| s.response_errors.push(format!("{failure}; response: {body}")));
+        }
+    }
+    reply
+}
+
+fn interesting_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    HEADERS_OF_INTEREST
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// The JSON a request carries: the body itself, or for multipart requests
+/// the `payload_json` part. `Ok(None)` when there is none; `Err` when it
+/// does not parse.
+fn parse_body(content_type: &str, bytes: &[u8]) -> Result<Option<Value>, ()> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if content_type.starts_with("multipart/form-data") {
+        return match multipart_payload_json(content_type, bytes) {
+            Some(json) => serde_json::from_slice(json).map(Some).map_err(|_| ()),
+            None => Ok(None),
+        };
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|_| ())
+}
+
+/// The bytes of the `payload_json` part of a multipart body.
+fn multipart_payload_json<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a [u8]> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    split_bytes(body, delimiter.as_bytes()).into_iter().find_map(|part| {
+        let header_end = find_bytes(part, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&part[..header_end]).to_ascii_lowercase();
+        if !head.contains("name=\"payload_json\"") {
+            return None;
+        }
+        let content = &part[header_end + 4..];
+        Some(content.strip_suffix(b"\r\n").unwrap_or(content))
+    })
+}
+
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn split_bytes<'a>(mut haystack: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
+    let mut parts = Vec::new();
+    while let Some(at) = find_bytes(haystack, delimiter) {
+        parts.push(&haystack[..at]);
+        haystack = &haystack[at + delimiter.len()..];
+    }
+    parts.push(haystack);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_json_is_taken_from_multipart_bodies() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{\"content\":\"hi\"}\r\n--XyZ--\r\n";
+        let parsed = parse_body("multipart/form-data; boundary=XyZ", body);
+        assert_eq!(parsed, Ok(Some(json!({"content": "hi"}))));
+    }
+
+    #[test]
+    fn empty_and_broken_bodies() {
+        assert_eq!(parse_body("application/json", b""), Ok(None));
+        assert_eq!(parse_body("application/json", b"{nope"), Err(()));
+    }
+}
