@@ -28,7 +28,8 @@ impl EventHandler for Counter {
     }
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
-        self.seen.fetch_add(event.sequence as u64, Ordering::Relaxed);
+        self.seen
+            .fetch_add(event.sequence as u64, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -100,9 +101,8 @@ fn bench_publish(c: &mut Criterion) {
     let with_middleware = wired_bus(&handlers);
     with_middleware.add_middleware(middleware_fn("pass", Some));
     c.bench_function("publish: 2 typed + 1 wildcard + 1 middleware", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(with_middleware.publish(Arc::clone(&event)).await)
-        })
+        b.to_async(&rt)
+            .iter(|| async { black_box(with_middleware.publish(Arc::clone(&event)).await) })
     });
 
     // A durable subscriber on the live path: the event is the next one, handled inline.

@@ -133,7 +133,12 @@ impl Flaky {
     }
 
     fn attempt_times(&self) -> Vec<Instant> {
-        self.attempts.lock().unwrap().iter().map(|(_, t)| *t).collect()
+        self.attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, t)| *t)
+            .collect()
     }
 }
 
@@ -316,14 +321,23 @@ async fn a_handler_that_keeps_failing_parks_a_dead_letter_and_the_subscriber_mov
 
     caught_up(&subscriber).await;
     assert_eq!(flaky.handled(), vec![1, 3, 4]);
-    assert_eq!(flaky.attempt_times().len(), 3, "exactly the configured attempts");
+    assert_eq!(
+        flaky.attempt_times().len(),
+        3,
+        "exactly the configured attempts"
+    );
     let letters = log.dead_letters(Some("webhook")).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].sequence, 2);
     assert_eq!(letters[0].attempts, 3);
-    assert_eq!(letters[0].event_type, EventType::PersonalityAliasAdded.as_str());
+    assert_eq!(
+        letters[0].event_type,
+        EventType::PersonalityAliasAdded.as_str()
+    );
     assert!(
-        letters[0].last_error.contains("downstream unavailable for 2"),
+        letters[0]
+            .last_error
+            .contains("downstream unavailable for 2"),
         "{}",
         letters[0].last_error
     );
@@ -599,10 +613,69 @@ async fn the_dispatcher_finds_subscribers_by_name_and_refuses_duplicates() {
     flaky.broken.store(false, Ordering::SeqCst);
     let retried = dispatcher.retry_dead_letters(None).await.unwrap();
     assert_eq!(retried.delivered, 1);
-    assert!(dispatcher.dead_letters(Some("webhook")).await.unwrap().is_empty());
+    assert!(dispatcher
+        .dead_letters(Some("webhook"))
+        .await
+        .unwrap()
+        .is_empty());
 
     dispatcher.shutdown_all().await.unwrap();
     assert!(dispatcher.names().is_empty());
     assert_eq!(log.checkpoint("audit").await.unwrap(), 3);
     assert_eq!(log.checkpoint("webhook").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_live_delivery_and_still_writes_the_checkpoint() {
+    let bus = bus();
+    let log = Arc::new(InMemoryEventLog::new());
+    let (handler, recorder) = Recorder::new("audit");
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+        .await
+        .unwrap();
+    commit_and_publish(&bus, &log, "c").await;
+
+    drop(subscriber);
+    commit_and_publish(&bus, &log, "c").await;
+
+    assert_eq!(recorder.seen(), vec![1]);
+    assert!(bus.subscriptions().is_empty());
+    let written = timeout(WAIT, async {
+        while log.checkpoint("audit").await.unwrap() != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        written.is_ok(),
+        "the worker never wrote the last checkpoint"
+    );
+}
+
+#[tokio::test]
+async fn an_opened_subscriber_handles_nothing_live_but_replays_and_catches_up_on_request() {
+    // What the command line does beside a running bot.
+    let bus = bus();
+    let log = Arc::new(InMemoryEventLog::new());
+    for _ in 0..3 {
+        log.append(envelope("c"));
+    }
+    log.save_checkpoint("audit", 1, false).await.unwrap();
+    let (handler, recorder) = Recorder::new("audit");
+    let dispatcher = Dispatcher::new(bus.clone(), log.clone(), config(3));
+    let opened = dispatcher.register_passive(handler).await.unwrap();
+
+    commit_and_publish(&bus, &log, "c").await;
+    assert!(recorder.seen().is_empty(), "no live subscription");
+    assert!(bus.subscriptions().is_empty());
+
+    let caught_up = opened.catch_up().await.unwrap();
+    assert_eq!(caught_up.handled, 3);
+    assert_eq!(recorder.seen(), vec![2, 3, 4]);
+    assert_eq!(log.checkpoint("audit").await.unwrap(), 4, "written at once");
+
+    let replayed = dispatcher.replay("audit", 4).await.unwrap();
+    assert_eq!(replayed.handled, 1);
+    assert_eq!(recorder.seen(), vec![2, 3, 4, 4]);
+    dispatcher.shutdown_all().await.unwrap();
 }

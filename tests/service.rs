@@ -183,7 +183,7 @@ async fn names_and_aliases_are_unique_across_personalities_in_any_case() {
     assert!(matches!(err, ServiceError::NameTaken { .. }), "a name may not equal another's alias: {err}");
     let err = service.register(&ctx, register("Nova", &["Aria"])).await.unwrap_err();
     assert!(matches!(err, ServiceError::AliasTaken { .. }), "{err}");
-    assert_eq!(err.to_string(), "alias: \"aria\" is already taken by a personality's name.");
+    assert_eq!(err.to_string(), "alias: \"aria\" is already taken by the personality \"Aria\".");
     t.create("Nova", bob(), &[]).await;
     let err = service.add_alias(&ctx, "Nova", " BARD ").await.unwrap_err();
     assert_eq!(err.to_string(), "alias: \"bard\" is already taken by an alias of \"Aria\".");

@@ -311,7 +311,7 @@ fn check_alias_free(tx: &Transaction<'_>, alias: &Alias, id: PersonalityId) -> R
 
 fn describe_holder(owner: &crate::store::KeyOwner) -> String {
     if owner.is_name {
-        "a personality's name".to_owned()
+        format!("the personality \"{}\"", owner.personality_name)
     } else {
         format!("an alias of \"{}\"", owner.personality_name)
     }

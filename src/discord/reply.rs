@@ -33,3 +33,36 @@ pub fn no_mentions() -> serenity::CreateAllowedMentions {
         .all_roles(false)
         .replied_user(false)
 }
+
+/// An answer to a button click or a modal submission that only the user sees.
+pub fn ephemeral_response(text: impl Into<String>) -> serenity::CreateInteractionResponse {
+    serenity::CreateInteractionResponse::Message(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(no_mentions()),
+    )
+}
+
+/// An answer to a button click that replaces the message the button is on with `text`
+/// and removes its buttons.
+pub fn replace_with_text(text: impl Into<String>) -> serenity::CreateInteractionResponse {
+    serenity::CreateInteractionResponse::UpdateMessage(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(text)
+            .components(Vec::new())
+            .allowed_mentions(no_mentions()),
+    )
+}
+
+/// Escapes Discord markdown so that user text (names, display names) shows as typed.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -38,7 +38,7 @@ impl AvatarUrl {
                 format!("must start with http:// or https:// (not {}:)", url.scheme()),
             ));
         }
-        if url.host_str().is_none_or(str::is_empty) {
+        if url.host_str().map_or(true, str::is_empty) {
             return Err(DomainError::invalid(FIELD, "must name a host"));
         }
         Ok(Self(text.to_owned()))

@@ -127,7 +127,12 @@ impl Routes {
         }
         let by_type = types
             .into_iter()
-            .map(|t| (t, Targets::build(entries.iter().filter(|e| e.topic.matches(t)))))
+            .map(|t| {
+                (
+                    t,
+                    Targets::build(entries.iter().filter(|e| e.topic.matches(t))),
+                )
+            })
             .collect();
         let wildcard = Targets::build(entries.iter().filter(|e| e.topic == Topic::All));
         Self {
@@ -297,73 +302,64 @@ impl EventBus {
     /// and correlation ids), counted in [`EventBus::stats`] and listed in the report.
     pub async fn publish(&self, event: Arc<EventEnvelope>) -> PublishReport {
         let inner = &*self.inner;
-        let stats = &inner.stats;
-        StatsCounters::add(&stats.published, 1);
-        // One reference-count increment; the snapshot then stays valid however the
-        // subscriptions change while handlers run.
-        let routes = inner.routes.load_full();
+        StatsCounters::add(&inner.stats.published, 1);
+        // A guard, not a clone: it keeps this snapshot alive however the subscriptions change
+        // while handlers run, for two cheap atomic operations (a clone costs four). It is
+        // `Send`, so holding it across the awaits below is fine.
+        let routes = inner.routes.load();
         let targets = routes.targets(event.event_type());
 
-        let live_event = if routes.middleware.is_empty() {
-            Some(Arc::clone(&event))
+        let transformed: Option<Arc<EventEnvelope>>;
+        let live_event: Option<&EventEnvelope> = if routes.middleware.is_empty() {
+            Some(&event)
         } else {
-            inner.run_middleware(&routes.middleware, Arc::clone(&event))
+            transformed = inner.run_middleware(&routes.middleware, Arc::clone(&event));
+            transformed.as_deref()
         };
-        let dropped = live_event.is_none();
-        if dropped {
-            StatsCounters::add(&stats.dropped, 1);
-            tracing::debug!(
-                event_id = %event.event_id,
-                correlation_id = %event.correlation_id,
-                sequence = event.sequence,
-                event_type = %event.event_type(),
-                "event dropped by middleware"
-            );
-        }
+        let live_handlers: &[Arc<dyn EventHandler>] = match live_event {
+            Some(_) => &targets.live,
+            None => {
+                StatsCounters::add(&inner.stats.dropped, 1);
+                tracing::debug!(
+                    event_id = %event.event_id,
+                    correlation_id = %event.correlation_id,
+                    sequence = event.sequence,
+                    event_type = %event.event_type(),
+                    "event dropped by middleware"
+                );
+                &[]
+            }
+        };
 
-        let live_count = if dropped { 0 } else { targets.live.len() };
-        let total = live_count + targets.raw.len();
         let mut report = PublishReport {
             sequence: event.sequence,
             event_id: event.event_id,
-            dropped,
-            handlers_run: total,
+            dropped: live_event.is_none(),
+            handlers_run: live_handlers.len() + targets.raw.len(),
             failures: Vec::new(),
         };
-        if total == 0 {
+        if report.handlers_run == 0 {
             return report;
         }
-        StatsCounters::add(&stats.deliveries, total as u64);
-
-        let mut calls: Vec<Call<'_>> = Vec::with_capacity(total);
-        if let Some(live_event) = live_event.as_deref() {
-            calls.extend(targets.live.iter().map(|h| Call::start(&**h, live_event)));
-        }
-        calls.extend(targets.raw.iter().map(|h| Call::start(&**h, &event)));
-
         let span = tracing::debug_span!(
             "publish",
             event_id = %event.event_id,
             correlation_id = %event.correlation_id,
             sequence = event.sequence,
         );
-        JoinAll {
-            calls: &mut calls,
-            timeout: inner.config.handler_timeout,
+        report.failures = Deliver {
+            inner,
+            to_start: [
+                (live_handlers, live_event.unwrap_or(&event)),
+                (&targets.raw, &event),
+            ],
+            started: false,
+            pending: Vec::new(),
+            failures: Vec::new(),
             sleep: None,
         }
         .instrument(span)
         .await;
-
-        for call in calls {
-            if let CallState::Failed(kind) = call.state {
-                inner.record_failure(call.handler.name(), call.event, &kind);
-                report.failures.push(HandlerFailure {
-                    handler: call.handler.name().to_owned(),
-                    kind,
-                });
-            }
-        }
         report
     }
 }
@@ -539,81 +535,109 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-enum CallState<'a> {
-    Running(HandlerFuture<'a>),
-    Succeeded,
-    Failed(FailureKind),
-}
-
-/// One handler working on one event inside a publish.
+/// A handler still working on an event inside a publish.
 struct Call<'a> {
     handler: &'a dyn EventHandler,
     event: &'a EventEnvelope,
-    state: CallState<'a>,
+    future: HandlerFuture<'a>,
 }
 
-impl<'a> Call<'a> {
-    fn start(handler: &'a dyn EventHandler, event: &'a EventEnvelope) -> Self {
-        let state = match start_handler(handler, event) {
-            Ok(fut) => CallState::Running(fut),
-            Err(kind) => CallState::Failed(kind),
-        };
-        Self {
-            handler,
-            event,
-            state,
+/// Runs the handlers of one publish concurrently in the publisher's own task, until all are
+/// done or the time-out passes; resolves to the failures.
+///
+/// Built for the common case of handlers that finish on their first poll: each is polled
+/// as soon as it is started and only those still pending are kept (so nothing is allocated
+/// then), no task is spawned, and a timer is armed only when something is still pending
+/// after the first round. A wake-up re-polls the pending calls, which is fine for the
+/// handful of handlers an event has.
+struct Deliver<'a> {
+    inner: &'a BusInner,
+    /// The live handlers with the event as the middleware left it, and the raw handlers
+    /// with the event as published.
+    to_start: [(&'a [Arc<dyn EventHandler>], &'a EventEnvelope); 2],
+    started: bool,
+    pending: Vec<Call<'a>>,
+    failures: Vec<HandlerFailure>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<'a> Deliver<'a> {
+    fn settle(
+        inner: &BusInner,
+        failures: &mut Vec<HandlerFailure>,
+        handler: &dyn EventHandler,
+        event: &EventEnvelope,
+        result: Result<(), FailureKind>,
+    ) {
+        if let Err(kind) = result {
+            inner.record_failure(handler.name(), event, &kind);
+            failures.push(HandlerFailure {
+                handler: handler.name().to_owned(),
+                kind,
+            });
         }
     }
 }
 
-/// Polls every call in the publisher's own task until all are done or the time-out passes.
-///
-/// Cheaper than spawning or `join_all` + `timeout` for the common case of handlers that
-/// finish on their first poll: no task, no timer. The timer is armed only when something is
-/// still pending after the first round; every wake-up polls the unfinished calls again,
-/// which is fine for the handful of handlers an event has.
-struct JoinAll<'c, 'a> {
-    calls: &'c mut [Call<'a>],
-    timeout: Duration,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
+impl Future for Deliver<'_> {
+    type Output = Vec<HandlerFailure>;
 
-impl Future for JoinAll<'_, '_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut pending = false;
-        for call in this.calls.iter_mut() {
-            if let CallState::Running(fut) = &mut call.state {
-                match Pin::new(fut).poll(cx) {
-                    Poll::Ready(result) => {
-                        call.state = match outcome(result) {
-                            Ok(()) => CallState::Succeeded,
-                            Err(kind) => CallState::Failed(kind),
-                        }
+        let inner = this.inner;
+        let failures = &mut this.failures;
+        if !this.started {
+            this.started = true;
+            for (handlers, event) in this.to_start {
+                for handler in handlers {
+                    let handler = &**handler;
+                    match start_handler(handler, event) {
+                        Ok(mut future) => match Pin::new(&mut future).poll(cx) {
+                            Poll::Ready(result) => {
+                                Self::settle(inner, failures, handler, event, outcome(result))
+                            }
+                            Poll::Pending => this.pending.push(Call {
+                                handler,
+                                event,
+                                future,
+                            }),
+                        },
+                        Err(kind) => Self::settle(inner, failures, handler, event, Err(kind)),
                     }
-                    Poll::Pending => pending = true,
                 }
             }
+        } else {
+            this.pending
+                .retain_mut(|call| match Pin::new(&mut call.future).poll(cx) {
+                    Poll::Ready(result) => {
+                        Self::settle(inner, failures, call.handler, call.event, outcome(result));
+                        false
+                    }
+                    Poll::Pending => true,
+                });
         }
-        if !pending {
-            return Poll::Ready(());
+        if this.pending.is_empty() {
+            return Poll::Ready(std::mem::take(&mut this.failures));
         }
-        let timeout = this.timeout;
+        let timeout = inner.config.handler_timeout;
         let sleep = this
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        for call in this.calls.iter_mut() {
-            if matches!(call.state, CallState::Running(_)) {
-                // Dropping the future cancels the handler at its current await point.
-                call.state = CallState::Failed(FailureKind::TimedOut(timeout));
-            }
+        // Dropping a future cancels its handler at its current await point.
+        for call in this.pending.drain(..) {
+            let kind = FailureKind::TimedOut(timeout);
+            Self::settle(
+                inner,
+                &mut this.failures,
+                call.handler,
+                call.event,
+                Err(kind),
+            );
         }
-        Poll::Ready(())
+        Poll::Ready(std::mem::take(&mut this.failures))
     }
 }
 
@@ -625,8 +649,7 @@ mod tests {
     fn panic_messages_are_read_from_str_and_string_payloads() {
         let from_str = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
         assert_eq!(panic_message(&*from_str), "boom");
-        let from_string =
-            std::panic::catch_unwind(|| panic!("{} {}", "formatted", 1)).unwrap_err();
+        let from_string = std::panic::catch_unwind(|| panic!("{} {}", "formatted", 1)).unwrap_err();
         assert_eq!(panic_message(&*from_string), "formatted 1");
     }
 

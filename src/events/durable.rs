@@ -126,8 +126,9 @@ pub struct DurableStatus {
 /// A named, checkpointed subscriber on an [`EventBus`]; cheap to clone (clones share it).
 ///
 /// Start it with [`DurableSubscriber::start`] (or through a [`Dispatcher`]) and stop it with
-/// [`DurableSubscriber::shutdown`], which writes the last checkpoint. Dropping every clone
-/// without a shutdown leaves the background worker running until the runtime ends.
+/// [`DurableSubscriber::shutdown`], which writes the last checkpoint. Dropping the last
+/// clone stops it too (no more live events, the worker writes the checkpoint as it ends),
+/// but without waiting for that: prefer `shutdown`.
 #[derive(Clone)]
 pub struct DurableSubscriber {
     inner: Arc<SubscriberInner>,
@@ -137,6 +138,23 @@ struct SubscriberInner {
     shared: Arc<Shared>,
     subscription: Mutex<Option<Subscription>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for SubscriberInner {
+    /// The last clone is gone without a shutdown: stop the same way, minus the wait. The
+    /// worker writes the last checkpoint as it ends.
+    fn drop(&mut self) {
+        let subscription = self
+            .subscription
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(subscription) = subscription {
+            subscription.unsubscribe();
+        }
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.stop.send_replace(true);
+    }
 }
 
 /// The state the bus-side handler, the worker and the public methods share.
@@ -208,28 +226,9 @@ impl DurableSubscriber {
         handler: Arc<dyn EventHandler>,
         config: DurableConfig,
     ) -> Result<Self, LogError> {
-        let name = handler.name().to_owned();
-        let checkpoint = log.checkpoint(&name).await?;
-        let (stop, stop_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            name,
-            handler,
-            log,
-            config,
-            handler_timeout: bus.config().handler_timeout,
-            cursor: tokio::sync::Mutex::new(Cursor {
-                checkpoint,
-                failing: None,
-            }),
-            checkpoint: AtomicI64::new(checkpoint),
-            persisted: AtomicI64::new(checkpoint),
-            flush_lock: tokio::sync::Mutex::new(()),
-            last_flush: Mutex::new(Instant::now()),
-            drain_lock: tokio::sync::Mutex::new(()),
-            wake: Notify::new(),
-            stopped: AtomicBool::new(false),
-            stop,
-        });
+        let (shared, stop_rx) =
+            Shared::load(log, handler, config, bus.config().handler_timeout).await?;
+        let from = shared.checkpoint.load(Ordering::Acquire);
         // Subscribe before catching up: an event committed meanwhile is either read by the
         // catch-up or handed to the worker, never missed.
         let subscription = bus.subscribe_raw(Arc::new(LiveHandler {
@@ -239,7 +238,7 @@ impl DurableSubscriber {
             Ok(report) => {
                 tracing::info!(
                     subscriber = %shared.name,
-                    from = checkpoint,
+                    from,
                     handled = report.handled,
                     checkpoint = report.checkpoint,
                     handed_over = report.handed_over,
@@ -256,13 +255,35 @@ impl DurableSubscriber {
             }
         }
         let worker = tokio::spawn(run_worker(Arc::clone(&shared), stop_rx));
-        Ok(Self {
+        Ok(Self::assemble(shared, Some(subscription), Some(worker)))
+    }
+
+    /// Opens `handler`'s durable state without subscribing or starting a worker: for the
+    /// command line, which replays events or retries dead letters in its own process while
+    /// the bot keeps the live subscription. Nothing is handled until asked
+    /// ([`Self::catch_up`], [`Self::replay_from`], [`Self::retry_dead_letters`]).
+    pub async fn open(
+        log: Arc<dyn EventLog>,
+        handler: Arc<dyn EventHandler>,
+        config: DurableConfig,
+        handler_timeout: Duration,
+    ) -> Result<Self, LogError> {
+        let (shared, _stop_rx) = Shared::load(log, handler, config, handler_timeout).await?;
+        Ok(Self::assemble(shared, None, None))
+    }
+
+    fn assemble(
+        shared: Arc<Shared>,
+        subscription: Option<Subscription>,
+        worker: Option<JoinHandle<()>>,
+    ) -> Self {
+        Self {
             inner: Arc::new(SubscriberInner {
                 shared,
-                subscription: Mutex::new(Some(subscription)),
-                worker: Mutex::new(Some(worker)),
+                subscription: Mutex::new(subscription),
+                worker: Mutex::new(worker),
             }),
-        })
+        }
     }
 
     /// The subscriber's name (its handler's), which keys its checkpoint and dead letters.
@@ -296,7 +317,11 @@ impl DurableSubscriber {
     /// Handles everything after the checkpoint up to the end of the log in the caller's
     /// task, retrying with back-off and parking what keeps failing.
     pub async fn catch_up(&self) -> Result<CatchUpReport, LogError> {
-        self.inner.shared.drain(true).await
+        let report = self.inner.shared.drain(true).await?;
+        // Admin work is rare: write the checkpoint now rather than leave it to a worker a
+        // command-line process doesn't have.
+        self.inner.shared.flush().await?;
+        Ok(report)
     }
 
     /// Re-delivers every event from `sequence` on (at-least-once: handlers are idempotent):
@@ -312,14 +337,19 @@ impl DurableSubscriber {
             let mut cursor = shared.cursor.lock().await;
             let target = (sequence - 1).clamp(0, cursor.checkpoint);
             let _flushing = shared.flush_lock.lock().await;
-            shared.log.save_checkpoint(&shared.name, target, true).await?;
+            shared
+                .log
+                .save_checkpoint(&shared.name, target, true)
+                .await?;
             shared.persisted.store(target, Ordering::Release);
             cursor.checkpoint = target;
             cursor.failing = None;
             shared.checkpoint.store(target, Ordering::Release);
             tracing::info!(subscriber = %shared.name, from = target + 1, "replaying events");
         }
-        shared.drain_locked(true).await
+        let report = shared.drain_locked(true).await?;
+        shared.flush().await?;
+        Ok(report)
     }
 
     /// Tries each of this subscriber's dead letters once more, in order; those handled are
@@ -330,14 +360,8 @@ impl DurableSubscriber {
         for letter in shared.log.dead_letters(Some(&shared.name)).await? {
             report.retried += 1;
             let result = match shared.log.event(letter.sequence).await? {
-                Some(event) => shared
-                    .run(&event)
-                    .await
-                    .map_err(|kind| kind.to_string()),
-                None => Err(format!(
-                    "event {} is no longer in the log",
-                    letter.sequence
-                )),
+                Some(event) => shared.run(&event).await.map_err(|kind| kind.to_string()),
+                None => Err(format!("event {} is no longer in the log", letter.sequence)),
             };
             match result {
                 Ok(()) => {
@@ -439,6 +463,38 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Builds the state from the checkpoint stored in the log.
+    async fn load(
+        log: Arc<dyn EventLog>,
+        handler: Arc<dyn EventHandler>,
+        config: DurableConfig,
+        handler_timeout: Duration,
+    ) -> Result<(Arc<Self>, watch::Receiver<bool>), LogError> {
+        let name = handler.name().to_owned();
+        let checkpoint = log.checkpoint(&name).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Self {
+            name,
+            handler,
+            log,
+            config,
+            handler_timeout,
+            cursor: tokio::sync::Mutex::new(Cursor {
+                checkpoint,
+                failing: None,
+            }),
+            checkpoint: AtomicI64::new(checkpoint),
+            persisted: AtomicI64::new(checkpoint),
+            flush_lock: tokio::sync::Mutex::new(()),
+            last_flush: Mutex::new(Instant::now()),
+            drain_lock: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+            stop,
+        });
+        Ok((shared, stop_rx))
+    }
+
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
@@ -491,6 +547,9 @@ impl Shared {
             }
             let mut previous = from;
             for event in &batch {
+                if self.is_stopped() {
+                    break 'read;
+                }
                 match self.deliver(event, previous, retry).await? {
                     Step::Handled => report.handled += 1,
                     Step::Parked => report.parked += 1,
@@ -631,9 +690,19 @@ impl Shared {
     async fn flush_if_due(&self) {
         let due = lock(&self.last_flush).elapsed() >= self.config.flush_interval;
         if due {
-            if let Err(error) = self.flush().await {
-                tracing::warn!(subscriber = %self.name, error = %format!("{error:#}"), "could not write the checkpoint; will try again");
-            }
+            self.flush_logged().await;
+        }
+    }
+
+    /// Flushes where nobody waits for the outcome: a failure is logged and the next flush
+    /// tries again.
+    async fn flush_logged(&self) {
+        if let Err(error) = self.flush().await {
+            tracing::warn!(
+                subscriber = %self.name,
+                error = %format!("{error:#}"),
+                "could not write the checkpoint; will try again"
+            );
         }
     }
 }
@@ -674,13 +743,11 @@ async fn run_worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     }
                 }
             }
-            _ = flush.tick() => {
-                if let Err(error) = shared.flush().await {
-                    tracing::warn!(subscriber = %shared.name, error = %format!("{error:#}"), "could not write the checkpoint; will try again");
-                }
-            }
+            _ = flush.tick() => shared.flush_logged().await,
         }
     }
+    // Also when the subscriber was dropped without a shutdown, nobody else would write it.
+    shared.flush_logged().await;
 }
 
 /// The durable subscriber's handler on the bus: handles the next event inline, leaves
@@ -767,5 +834,46 @@ impl EventHandler for LiveHandler {
                 resume_unwind(panic)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Compile-time only: the bot runs these in spawned tasks, so their futures must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        bus: &EventBus,
+        subscriber: &DurableSubscriber,
+        dispatcher: &Dispatcher,
+        log: Arc<dyn EventLog>,
+        handler: Arc<dyn EventHandler>,
+        event: Arc<EventEnvelope>,
+    ) {
+        assert_send(&bus.publish(event));
+        assert_send(&DurableSubscriber::start(
+            bus,
+            log,
+            handler.clone(),
+            DurableConfig::default(),
+        ));
+        assert_send(&subscriber.replay_from(1));
+        assert_send(&subscriber.retry_dead_letters());
+        assert_send(&subscriber.shutdown());
+        assert_send(&dispatcher.register(handler));
+        assert_send(&dispatcher.retry_dead_letters(None));
+        assert_send(&dispatcher.shutdown_all());
+    }
+
+    #[test]
+    fn the_default_settings_are_the_documented_ones() {
+        let config = DurableConfig::default();
+        assert_eq!(config.retry.attempts, 5);
+        assert_eq!(config.retry.base_delay, Duration::from_millis(100));
+        assert_eq!(config.retry.max_delay, Duration::from_secs(5));
+        assert_eq!(config.flush_interval, Duration::from_millis(200));
     }
 }

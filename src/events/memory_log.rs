@@ -255,7 +255,9 @@ mod tests {
         let log = InMemoryEventLog::new();
         let event = log.append(envelope(0));
         log.park_dead_letter("s", &event, 5, "first").await.unwrap();
-        log.park_dead_letter("s", &event, 5, "second").await.unwrap();
+        log.park_dead_letter("s", &event, 5, "second")
+            .await
+            .unwrap();
         let letters = log.dead_letters(Some("s")).await.unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].last_error, "second");

@@ -11,8 +11,6 @@ pub struct BusStats {
     pub published: u64,
     /// Events a middleware dropped (live handlers did not see them).
     pub dropped: u64,
-    /// Handler invocations started.
-    pub deliveries: u64,
     /// Handlers that returned an error.
     pub handler_errors: u64,
     /// Handlers that panicked.
@@ -36,7 +34,6 @@ impl BusStats {
 pub(crate) struct StatsCounters {
     pub(crate) published: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) deliveries: AtomicU64,
     pub(crate) handler_errors: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
     pub(crate) handler_timeouts: AtomicU64,
@@ -55,7 +52,6 @@ impl StatsCounters {
         BusStats {
             published: read(&self.published),
             dropped: read(&self.dropped),
-            deliveries: read(&self.deliveries),
             handler_errors: read(&self.handler_errors),
             handler_panics: read(&self.handler_panics),
             handler_timeouts: read(&self.handler_timeouts),

@@ -25,6 +25,15 @@ pub const ADMIN: &str = "1";
 pub struct BotOptions {
     pub discord: FakeDiscordConfig,
     pub env: Vec<(String, String)>,
+    /// Admin command lines (`personae …` arguments) run on the database before the bot starts.
+    pub setup: Vec<Vec<String>>,
+}
+
+/// `personae personality create NAME --owner 7001 --prompt … --alias …` as a setup step.
+pub fn create_step(name: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["personality", "create", name, "--owner", "7001"].iter().map(|s| s.to_string()).collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// A running bot process with its fake servers and its own database.
@@ -46,6 +55,15 @@ impl Bot {
 
     /// Like [`Bot::start`] with options.
     pub async fn start_with(options: BotOptions) -> Bot {
+        let bot = Self::start_unready(options).await;
+        if let Err(e) = bot.discord.wait_ready(WAIT).await {
+            panic!("the bot did not get ready: {e}\n--- bot logs ---\n{}", bot.logs());
+        }
+        bot
+    }
+
+    /// Starts the fakes and the bot process without waiting for it to be ready.
+    pub async fn start_unready(options: BotOptions) -> Bot {
         let discord = FakeDiscord::start_with(options.discord).await;
         let llm = FakeLlm::start().await;
         let dir = tempfile::tempdir().expect("temporary folder");
@@ -61,6 +79,7 @@ impl Bot {
             ("RUST_LOG".to_owned(), "info,personae=debug".to_owned()),
         ];
         env.extend(options.env);
+        let setup = options.setup;
         let mut bot = Bot {
             discord,
             llm,
@@ -69,10 +88,12 @@ impl Bot {
             logs: Arc::new(Mutex::new(String::new())),
             env,
         };
-        bot.spawn();
-        if let Err(e) = bot.discord.wait_ready(WAIT).await {
-            panic!("the bot did not get ready: {e}\n--- bot logs ---\n{}", bot.logs());
+        for step in &setup {
+            let args: Vec<&str> = step.iter().map(String::as_str).collect();
+            let out = bot.cli(&args).await;
+            assert!(out.status.success(), "setup {step:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         }
+        bot.spawn();
         bot
     }
 
@@ -158,6 +179,27 @@ impl Bot {
         let status = tokio::time::timeout(timeout, child.wait()).await.ok()?.ok();
         self.child = None;
         status
+    }
+
+    /// Waits until the fake Discord received at least `n` webhook executions; returns them.
+    pub async fn wait_webhook_executions(&self, n: usize) -> Vec<personae_fakes::discord::RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let executions = self.discord.webhook_executions();
+            if executions.len() >= n {
+                return executions;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("expected {n} webhook executions, got {}:\n{executions:#?}\n--- logs ---\n{}", executions.len(), self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Gives the bot time to (wrongly) act, then returns the webhook executions so far.
+    pub async fn settle(&self) -> Vec<personae_fakes::discord::RecordedRequest> {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        self.discord.webhook_executions()
     }
 
     /// Asserts that every request the bot sent was valid for Discord's OpenAPI description.

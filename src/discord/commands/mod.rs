@@ -1,11 +1,54 @@
 //! Slash commands, one group per file. The first paragraph of each command's doc comment
 //! is its description in Discord.
 
+mod activation;
+mod autocomplete;
+mod conversation;
 mod help;
+mod personality;
 
-use super::{Data, Error};
+use tracing::error;
+
+use super::{BotError, Context, Data, Error};
+use crate::application::{Actor, RequestContext, ServiceError};
+use crate::domain::UserId;
 
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, Error>> {
-    vec![help::help()]
+    let mut commands = vec![help::help()];
+    commands.extend(personality::commands());
+    commands.extend(activation::commands());
+    commands.extend(conversation::commands());
+    commands
+}
+
+/// The invoking user as a domain id.
+fn author_id(ctx: Context<'_>) -> Result<UserId, Error> {
+    Ok(UserId::new(ctx.author().id.get()).map_err(ServiceError::from)?)
+}
+
+/// The invoking user as an actor, with bot-admin rights when listed in BOT_ADMIN_IDS.
+fn actor(ctx: Context<'_>) -> Result<Actor, Error> {
+    Ok(ctx.data().app.service.actor_for(author_id(ctx)?))
+}
+
+/// Who acts and why, for a change: the interaction id correlates everything it causes.
+fn request(ctx: Context<'_>) -> Result<RequestContext, Error> {
+    Ok(RequestContext::interaction(actor(ctx)?, ctx.id()))
+}
+
+/// The text for an error that a command answers itself (on a button click or a modal
+/// submission, where poise's `on_error` can't answer): the user's sentence, or, for our
+/// failures, a reference after logging it with the correlation id.
+fn error_text(error: &BotError, ctx: Context<'_>) -> String {
+    match error.user_message() {
+        Some(message) => message,
+        None => {
+            let correlation_id = ctx.id();
+            error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
+            format!(
+                "Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}."
+            )
+        }
+    }
 }

@@ -81,6 +81,25 @@ impl Dispatcher {
         Ok(subscriber)
     }
 
+    /// Opens `handler`'s durable state without subscribing it (see
+    /// [`DurableSubscriber::open`]): for the command line, to replay or retry dead letters
+    /// while the bot owns the live subscription.
+    pub async fn register_passive(
+        &self,
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<DurableSubscriber, DispatchError> {
+        let _registering = self.registering.lock().await;
+        let name = handler.name().to_owned();
+        if self.read().contains_key(&name) {
+            return Err(DispatchError::DuplicateName(name));
+        }
+        let timeout = self.bus.config().handler_timeout;
+        let subscriber =
+            DurableSubscriber::open(Arc::clone(&self.log), handler, self.config, timeout).await?;
+        self.write().insert(name, subscriber.clone());
+        Ok(subscriber)
+    }
+
     /// The subscriber with that name, if registered.
     pub fn get(&self, name: &str) -> Option<DurableSubscriber> {
         self.read().get(name).cloned()

@@ -47,9 +47,7 @@ mod tests {
     #[test]
     fn delays_double_from_the_base_up_to_the_maximum() {
         let policy = RetryPolicy::default();
-        let delays: Vec<u128> = (1..=8)
-            .map(|n| policy.delay_after(n).as_millis())
-            .collect();
+        let delays: Vec<u128> = (1..=8).map(|n| policy.delay_after(n).as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 

@@ -194,7 +194,9 @@ impl FakeDiscord {
         timeout: Duration,
         mut condition: impl FnMut(&FakeDiscord) -> bool,
     ) -> Result<(), String> {
-        self.shared.wait_changes(timeout, what, || condition(self).then_some(())).await
+        self.shared
+            .wait_changes(timeout, what, || condition(self).then_some(()))
+            .await
     }
 
     /// Every REST request so far, oldest first.
@@ -210,7 +212,9 @@ impl FakeDiscord {
         timeout: Duration,
     ) -> Result<RecordedRequest, String> {
         self.shared
-            .wait_for(timeout, "a matching request", |s| s.requests.iter().find(|r| predicate(r)).cloned())
+            .wait_for(timeout, "a matching request", |s| {
+                s.requests.iter().find(|r| predicate(r)).cloned()
+            })
             .await
     }
 
@@ -236,7 +240,13 @@ impl FakeDiscord {
     /// `body` instead of handling them. For 429 the rate-limit headers
     /// (`retry-after`, `x-ratelimit-*`) are derived from the body's
     /// `retry_after` and `global`. Faults are applied in the order added.
-    pub fn fail_next(&self, matcher: impl Into<RequestMatcher>, status: u16, body: Value, times: usize) {
+    pub fn fail_next(
+        &self,
+        matcher: impl Into<RequestMatcher>,
+        status: u16,
+        body: Value,
+        times: usize,
+    ) {
         self.fail_next_with_headers(matcher, status, body, Vec::new(), times);
     }
 
@@ -249,7 +259,13 @@ impl FakeDiscord {
         headers: Vec<(String, String)>,
         times: usize,
     ) {
-        let fault = Fault { matcher: matcher.into(), status, body, headers, remaining: times };
+        let fault = Fault {
+            matcher: matcher.into(),
+            status,
+            body,
+            headers,
+            remaining: times,
+        };
         self.shared.update(|s| s.faults.push(fault));
     }
 }

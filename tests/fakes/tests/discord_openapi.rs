@@ -1,7 +1,7 @@
 //! The OpenAPI validation: real payloads pass, wrong ones fail with the
 //! field that is wrong.
 
-use personae_fakes::discord::openapi::{route_template, validate_request};
+use personae_fakes::discord::openapi::{route_template, validate_request, validate_response};
 use serde_json::{json, Value};
 
 const EXECUTE: &str = "/webhooks/111/tok-abc";
@@ -55,7 +55,10 @@ fn webhook_username_longer_than_80_is_rejected() {
 fn content_longer_than_2000_is_rejected() {
     let body = json!({"content": "x".repeat(2001)});
     assert_eq!(failing_paths("POST", EXECUTE, &body), ["/content"]);
-    assert_eq!(failing_paths("POST", "/channels/1/messages", &body), ["/content"]);
+    assert_eq!(
+        failing_paths("POST", "/channels/1/messages", &body),
+        ["/content"]
+    );
     assert_valid("POST", EXECUTE, json!({"content": "x".repeat(2000)}));
 }
 
@@ -95,13 +98,23 @@ fn interaction_callbacks_poise_sends_validate() {
 
 #[test]
 fn bad_interaction_callbacks_are_rejected() {
-    assert_eq!(failing_paths("POST", CALLBACK, &json!({"type": 42})), ["/type"]);
+    assert_eq!(
+        failing_paths("POST", CALLBACK, &json!({"type": 42})),
+        ["/type"]
+    );
     let too_long = json!({"type": 4, "data": {"content": "x".repeat(2001)}});
-    assert_eq!(failing_paths("POST", CALLBACK, &too_long), ["/data/content"]);
-    let too_many_choices: Vec<Value> =
-        (0..26).map(|i| json!({"name": format!("c{i}"), "value": format!("c{i}")})).collect();
+    assert_eq!(
+        failing_paths("POST", CALLBACK, &too_long),
+        ["/data/content"]
+    );
+    let too_many_choices: Vec<Value> = (0..26)
+        .map(|i| json!({"name": format!("c{i}"), "value": format!("c{i}")}))
+        .collect();
     let autocomplete = json!({"type": 8, "data": {"choices": too_many_choices}});
-    assert_eq!(failing_paths("POST", CALLBACK, &autocomplete), ["/data/choices"]);
+    assert_eq!(
+        failing_paths("POST", CALLBACK, &autocomplete),
+        ["/data/choices"]
+    );
 }
 
 #[test]
@@ -131,7 +144,10 @@ fn command_registration_with_subcommands_validates() {
 #[test]
 fn a_too_long_command_description_is_rejected() {
     let commands = json!([{"name": "ping", "description": "d".repeat(101), "type": 1}]);
-    assert_eq!(failing_paths("PUT", "/applications/9001/commands", &commands), ["/0/description"]);
+    assert_eq!(
+        failing_paths("PUT", "/applications/9001/commands", &commands),
+        ["/0/description"]
+    );
 }
 
 #[test]
@@ -141,14 +157,24 @@ fn permission_strings_are_accepted_only_as_decimal_digits() {
     assert_valid("PUT", "/applications/9001/commands", with(json!(8)));
     assert_valid("PUT", "/applications/9001/commands", with(Value::Null));
     let bad = with(json!("eight"));
-    assert_eq!(failing_paths("PUT", "/applications/9001/commands", &bad), ["/0/default_member_permissions"]);
+    assert_eq!(
+        failing_paths("PUT", "/applications/9001/commands", &bad),
+        ["/0/default_member_permissions"]
+    );
 }
 
 #[test]
 fn webhook_creation_name_is_bounded() {
-    assert_valid("POST", "/channels/6001/webhooks", json!({"name": "Personae"}));
+    assert_valid(
+        "POST",
+        "/channels/6001/webhooks",
+        json!({"name": "Personae"}),
+    );
     let body = json!({"name": "n".repeat(81)});
-    assert_eq!(failing_paths("POST", "/channels/6001/webhooks", &body), ["/name"]);
+    assert_eq!(
+        failing_paths("POST", "/channels/6001/webhooks", &body),
+        ["/name"]
+    );
 }
 
 #[test]
@@ -157,8 +183,19 @@ fn routes_match_spec_templates() {
         route_template("/webhooks/1/abc/messages/@original").as_deref(),
         Some("/webhooks/{webhook_id}/{webhook_token}/messages/@original")
     );
-    assert_eq!(route_template("/channels/1/messages/2").as_deref(), Some("/channels/{channel_id}/messages/{message_id}"));
+    assert_eq!(
+        route_template("/channels/1/messages/2").as_deref(),
+        Some("/channels/{channel_id}/messages/{message_id}")
+    );
     assert_eq!(route_template("/nope"), None);
     // Routes without a described body always pass.
     assert_valid("POST", "/channels/1/typing", json!({"anything": true}));
+}
+
+#[test]
+fn responses_are_checked_against_their_status_schema() {
+    assert!(validate_response("GET", "/users/@me", 200, &json!({"id": "1"})).is_err());
+    let user = json!({"id": "1", "username": "u", "avatar": null, "discriminator": "0", "public_flags": 0,
+        "flags": 0, "global_name": null, "mfa_enabled": false, "locale": "en-US"});
+    assert!(validate_response("GET", "/users/@me", 200, &user).is_ok());
 }

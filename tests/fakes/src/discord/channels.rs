@@ -59,7 +59,10 @@ impl MessageSpec {
 
     /// A direct message from a user to the bot.
     pub fn dm(channel_id: &str, author_id: &str, author_name: &str, content: &str) -> Self {
-        Self { guild_id: None, ..Self::new(channel_id, author_id, author_name, content) }
+        Self {
+            guild_id: None,
+            ..Self::new(channel_id, author_id, author_name, content)
+        }
     }
 
     /// The same message as a reply to `message_id`.
@@ -76,12 +79,21 @@ pub(crate) fn bot_user(config: &FakeDiscordConfig) -> Value {
 
 /// The guild a channel belongs to: none for DMs, the registered guild, or
 /// the configured one.
-pub(crate) fn guild_of(state: &State, config: &FakeDiscordConfig, channel_id: &str) -> Option<String> {
+pub(crate) fn guild_of(
+    state: &State,
+    config: &FakeDiscordConfig,
+    channel_id: &str,
+) -> Option<String> {
     if state.is_dm(channel_id) {
         return None;
     }
     let channel = state.channel(channel_id, &config.guild_id);
-    Some(channel["guild_id"].as_str().unwrap_or(&config.guild_id).to_owned())
+    Some(
+        channel["guild_id"]
+            .as_str()
+            .unwrap_or(&config.guild_id)
+            .to_owned(),
+    )
 }
 
 /// Whether a create/execute body would make an empty message (Discord: 50006).
@@ -91,7 +103,9 @@ pub(crate) fn is_empty_message(body: &Value) -> bool {
     let has_poll = body["poll"].is_object();
     !(has_content
         || has_poll
-        || ["embeds", "components", "attachments", "sticker_ids"].into_iter().any(non_empty))
+        || ["embeds", "components", "attachments", "sticker_ids"]
+            .into_iter()
+            .any(non_empty))
 }
 
 /// The 400 Discord answers for an empty message.
@@ -101,9 +115,15 @@ pub(crate) fn empty_message_reply() -> Reply {
 
 /// Stores a message the bot caused and, if configured, echoes it as
 /// MESSAGE_CREATE (ephemeral messages are never dispatched).
-pub(crate) fn store_bot_message(config: &FakeDiscordConfig, state: &mut State, message: StoredMessage) {
+pub(crate) fn store_bot_message(
+    config: &FakeDiscordConfig,
+    state: &mut State,
+    message: StoredMessage,
+) {
     if config.echo_bot_messages && !message.is_ephemeral() {
-        state.gateway.dispatch("MESSAGE_CREATE", message.to_gateway_json());
+        state
+            .gateway
+            .dispatch("MESSAGE_CREATE", message.to_gateway_json());
     }
     state.messages.insert(message);
 }
@@ -120,7 +140,11 @@ pub(crate) fn edit_stored(
     message.draft.apply_body(body);
     message.draft.flags &= !128; // an edit ends the "thinking…" state of a deferral
     message.draft.edited_timestamp = Some(payloads::rfc3339(payloads::now_ms()));
-    let (rest, gateway, ephemeral) = (message.to_json(), message.to_gateway_json(), message.is_ephemeral());
+    let (rest, gateway, ephemeral) = (
+        message.to_json(),
+        message.to_gateway_json(),
+        message.is_ephemeral(),
+    );
     if config.echo_bot_messages && !ephemeral {
         state.gateway.dispatch("MESSAGE_UPDATE", gateway);
     }
@@ -128,8 +152,14 @@ pub(crate) fn edit_stored(
 }
 
 /// Removes a stored message and echoes MESSAGE_DELETE.
-pub(crate) fn delete_stored(config: &FakeDiscordConfig, state: &mut State, message_id: &str) -> bool {
-    let Some(message) = state.messages.remove(message_id) else { return false };
+pub(crate) fn delete_stored(
+    config: &FakeDiscordConfig,
+    state: &mut State,
+    message_id: &str,
+) -> bool {
+    let Some(message) = state.messages.remove(message_id) else {
+        return false;
+    };
     if config.echo_bot_messages && !message.is_ephemeral() {
         let mut data = json!({"id": message.draft.id, "channel_id": message.draft.channel_id});
         if let Some(guild_id) = &message.guild_id {
@@ -140,121 +170,148 @@ pub(crate) fn delete_stored(config: &FakeDiscordConfig, state: &mut State, messa
     true
 }
 
-pub(crate) fn get_channel(shared: &Shared, channel_id: &str) -> Reply {
-    Reply::ok(shared.read(|s| s.channel(channel_id, &shared.config.guild_id)))
+pub(crate) fn get_channel(shared: &Shared, state: &State, channel_id: &str) -> Reply {
+    Reply::ok(state.channel(channel_id, &shared.config.guild_id))
 }
 
-pub(crate) fn list_guild_channels(shared: &Shared) -> Reply {
+pub(crate) fn list_guild_channels(shared: &Shared, state: &State) -> Reply {
     let guild_id = &shared.config.guild_id;
-    let mut list: Vec<Value> = shared.read(|s| {
-        s.channels.values().filter(|c| c["guild_id"] == guild_id.as_str() && c["type"] == 0).cloned().collect()
-    });
+    let mut list: Vec<Value> = state
+        .channels
+        .values()
+        .filter(|c| c["guild_id"] == guild_id.as_str() && c["type"] == 0)
+        .cloned()
+        .collect();
     list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Reply::ok(Value::Array(list))
 }
 
 /// `GET /channels/{id}/messages?limit&before&after`: newest first.
-pub(crate) fn history(shared: &Shared, request: &RecordedRequest, channel_id: &str) -> Reply {
-    let number = |name: &str| request.query_param(name).and_then(|v| v.parse::<u64>().ok());
+pub(crate) fn history(state: &State, request: &RecordedRequest, channel_id: &str) -> Reply {
+    let number = |name: &str| {
+        request
+            .query_param(name)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     let limit = number("limit").map_or(50, |l| l.clamp(1, 100));
     let limit = usize::try_from(limit).unwrap_or(50);
-    let list = shared.read(|s| s.messages.history(channel_id, limit, number("before"), number("after")));
+    let list = state
+        .messages
+        .history(channel_id, limit, number("before"), number("after"));
     Reply::ok(Value::Array(list))
 }
 
-pub(crate) fn get_message(shared: &Shared, channel_id: &str, message_id: &str) -> Reply {
-    shared.read(|s| match s.messages.get(message_id) {
+pub(crate) fn get_message(state: &State, channel_id: &str, message_id: &str) -> Reply {
+    match state.messages.get(message_id) {
         Some(m) if m.draft.channel_id == channel_id && !m.is_ephemeral() => Reply::ok(m.to_json()),
         _ => Reply::unknown_message(),
-    })
+    }
 }
 
 /// `POST /channels/{id}/messages`: a message by the bot.
 pub(crate) fn create_message(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     channel_id: &str,
     body: &Value,
 ) -> Reply {
     let config = &shared.config;
-    shared.update(|state| {
-        if is_empty_message(body) {
-            return reject(state, request, "Cannot send an empty message", empty_message_reply());
-        }
-        let guild_id = guild_of(state, config, channel_id);
-        let id = state.ids.next();
-        let mut draft = MessageDraft::new(&id, channel_id, bot_user(config), "");
-        draft.apply_body(body);
-        draft.flags &= !64; // only interaction responses can be ephemeral
-        if let Some(reference) = body.get("message_reference").filter(|r| r.is_object()) {
-            let target = reference["message_id"].as_str().unwrap_or_default();
-            match state.messages.get(target) {
-                Some(replied) => {
-                    draft.kind = 19;
-                    draft.reference = Some(payloads::message_reference(
-                        target,
-                        &replied.draft.channel_id,
-                        guild_id.as_deref(),
-                    ));
-                    draft.referenced_message = Some(replied.to_json());
-                }
-                None if reference["fail_if_not_exists"] == false => {}
-                None => {
-                    let reply = Reply::invalid_field(
-                        "message_reference",
-                        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                        "Unknown message",
-                    );
-                    return reject(state, request, "reply to an unknown message", reply);
-                }
+    if is_empty_message(body) {
+        return reject(
+            state,
+            request,
+            "Cannot send an empty message",
+            empty_message_reply(),
+        );
+    }
+    let guild_id = guild_of(state, config, channel_id);
+    let id = state.ids.next();
+    let mut draft = MessageDraft::new(&id, channel_id, bot_user(config), "");
+    draft.apply_body(body);
+    draft.flags &= !64; // only interaction responses can be ephemeral
+    if let Some(reference) = body.get("message_reference").filter(|r| r.is_object()) {
+        let target = reference["message_id"].as_str().unwrap_or_default();
+        match state.messages.get(target) {
+            Some(replied) => {
+                draft.kind = 19;
+                draft.reference = Some(payloads::message_reference(
+                    target,
+                    &replied.draft.channel_id,
+                    guild_id.as_deref(),
+                ));
+                draft.referenced_message = Some(replied.to_json());
+            }
+            None if reference["fail_if_not_exists"] == false => {}
+            None => {
+                let reply = Reply::invalid_field(
+                    "message_reference",
+                    "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                    "Unknown message",
+                );
+                return reject(state, request, "reply to an unknown message", reply);
             }
         }
-        let message = StoredMessage { draft, guild_id };
-        let json = message.to_json();
-        store_bot_message(config, state, message);
-        Reply::ok(json)
-    })
+    }
+    let message = StoredMessage { draft, guild_id };
+    let json = message.to_json();
+    store_bot_message(config, state, message);
+    Reply::ok(json)
 }
 
 /// `PATCH /channels/{id}/messages/{id}`: only the bot's own messages.
 pub(crate) fn edit_message(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     channel_id: &str,
     message_id: &str,
     body: &Value,
 ) -> Reply {
     let config = &shared.config;
-    shared.update(|state| {
-        let Some(message) = state.messages.get(message_id).filter(|m| m.draft.channel_id == channel_id) else {
-            return Reply::unknown_message();
-        };
-        if message.draft.author["id"] != config.bot_user_id.as_str() || message.draft.webhook_id.is_some() {
-            let reply = Reply::error(403, 50005, "Cannot edit a message authored by another user");
-            return reject(state, request, "edit of another user's message", reply);
-        }
-        match edit_stored(config, state, message_id, body) {
-            Some(json) => Reply::ok(json),
-            None => Reply::unknown_message(),
-        }
-    })
+    let Some(message) = state
+        .messages
+        .get(message_id)
+        .filter(|m| m.draft.channel_id == channel_id)
+    else {
+        return Reply::unknown_message();
+    };
+    if message.draft.author["id"] != config.bot_user_id.as_str()
+        || message.draft.webhook_id.is_some()
+    {
+        let reply = Reply::error(403, 50005, "Cannot edit a message authored by another user");
+        return reject(state, request, "edit of another user's message", reply);
+    }
+    match edit_stored(config, state, message_id, body) {
+        Some(json) => Reply::ok(json),
+        None => Reply::unknown_message(),
+    }
 }
 
 /// `DELETE /channels/{id}/messages/{id}`.
-pub(crate) fn delete_message(shared: &Shared, channel_id: &str, message_id: &str) -> Reply {
-    shared.update(|state| {
-        let known = state.messages.get(message_id).is_some_and(|m| m.draft.channel_id == channel_id);
-        if known && delete_stored(&shared.config, state, message_id) {
-            Reply::no_content()
-        } else {
-            Reply::unknown_message()
-        }
-    })
+pub(crate) fn delete_message(
+    shared: &Shared,
+    state: &mut State,
+    channel_id: &str,
+    message_id: &str,
+) -> Reply {
+    let known = state
+        .messages
+        .get(message_id)
+        .is_some_and(|m| m.draft.channel_id == channel_id);
+    if known && delete_stored(&shared.config, state, message_id) {
+        Reply::no_content()
+    } else {
+        Reply::unknown_message()
+    }
 }
 
 /// `PUT`/`DELETE …/reactions/{emoji}/@me`: accepted for known messages.
-pub(crate) fn react(shared: &Shared, channel_id: &str, message_id: &str) -> Reply {
-    let known = shared.read(|s| s.messages.get(message_id).is_some_and(|m| m.draft.channel_id == channel_id));
+pub(crate) fn react(state: &State, channel_id: &str, message_id: &str) -> Reply {
+    let known = state
+        .messages
+        .get(message_id)
+        .is_some_and(|m| m.draft.channel_id == channel_id);
     if known {
         Reply::no_content()
     } else {
@@ -273,7 +330,9 @@ impl FakeDiscord {
             let author = match &spec.webhook_id {
                 Some(webhook_id) => payloads::user(webhook_id, &spec.author_name, true),
                 None => {
-                    state.users.insert(spec.author_id.clone(), spec.author_name.clone());
+                    state
+                        .users
+                        .insert(spec.author_id.clone(), spec.author_name.clone());
                     payloads::user(&spec.author_id, &spec.author_name, spec.author_is_bot)
                 }
             };
@@ -285,13 +344,23 @@ impl FakeDiscord {
             draft.webhook_id.clone_from(&spec.webhook_id);
             if let Some(target) = &spec.reference {
                 let replied = state.messages.get(target);
-                let channel = replied.map_or(spec.channel_id.as_str(), |m| m.draft.channel_id.as_str());
+                let channel =
+                    replied.map_or(spec.channel_id.as_str(), |m| m.draft.channel_id.as_str());
                 draft.kind = 19;
-                draft.reference = Some(payloads::message_reference(target, channel, spec.guild_id.as_deref()));
+                draft.reference = Some(payloads::message_reference(
+                    target,
+                    channel,
+                    spec.guild_id.as_deref(),
+                ));
                 draft.referenced_message = replied.map(StoredMessage::to_json);
             }
-            let message = StoredMessage { draft, guild_id: spec.guild_id.clone() };
-            state.gateway.dispatch("MESSAGE_CREATE", message.to_gateway_json());
+            let message = StoredMessage {
+                draft,
+                guild_id: spec.guild_id.clone(),
+            };
+            state
+                .gateway
+                .dispatch("MESSAGE_CREATE", message.to_gateway_json());
             state.messages.insert(message);
             id
         })
@@ -302,7 +371,8 @@ impl FakeDiscord {
     /// appear in GUILD_CREATE when added before the bot connects.
     pub fn add_text_channel(&self, channel_id: &str, name: &str) {
         let channel = payloads::text_channel(channel_id, &self.shared.config.guild_id, name);
-        self.shared.update(|s| s.channels.insert(channel_id.to_owned(), channel));
+        self.shared
+            .update(|s| s.channels.insert(channel_id.to_owned(), channel));
     }
 
     /// Makes `thread_id` a public thread (type 11) under `parent_id`. If the
@@ -340,13 +410,19 @@ impl FakeDiscord {
     /// interaction responses.
     pub fn channel_messages(&self, channel_id: &str) -> Vec<Value> {
         self.shared.read(|s| {
-            s.messages.in_channel(channel_id).iter().filter(|m| !m.is_ephemeral()).map(StoredMessage::to_json).collect()
+            s.messages
+                .in_channel(channel_id)
+                .iter()
+                .filter(|m| !m.is_ephemeral())
+                .map(StoredMessage::to_json)
+                .collect()
         })
     }
 
     /// One stored message (REST shape), ephemeral ones included.
     pub fn message(&self, message_id: &str) -> Option<Value> {
-        self.shared.read(|s| s.messages.get(message_id).map(StoredMessage::to_json))
+        self.shared
+            .read(|s| s.messages.get(message_id).map(StoredMessage::to_json))
     }
 
     /// Waits for a stored message (already there or arriving later, in any
@@ -358,7 +434,12 @@ impl FakeDiscord {
     ) -> Result<Value, String> {
         self.shared
             .wait_for(timeout, "a matching message", |s| {
-                let mut found: Vec<Value> = s.messages.all().map(StoredMessage::to_json).filter(|m| predicate(m)).collect();
+                let mut found: Vec<Value> = s
+                    .messages
+                    .all()
+                    .map(StoredMessage::to_json)
+                    .filter(|m| predicate(m))
+                    .collect();
                 found.sort_by_key(|m| m["id"].as_str().and_then(|id| id.parse::<u64>().ok()));
                 found.into_iter().next()
             })

@@ -14,80 +14,108 @@ use super::state::{Shared, State};
 use super::FakeDiscord;
 
 fn wrong_application(state: &mut State, request: &RecordedRequest) -> Reply {
-    let reply = Reply::error(403, 20012, "You are not authorized to perform this action on this application");
-    reject(state, request, "application id in the path is not the bot's", reply)
+    let reply = Reply::error(
+        403,
+        20012,
+        "You are not authorized to perform this action on this application",
+    );
+    reject(
+        state,
+        request,
+        "application id in the path is not the bot's",
+        reply,
+    )
 }
 
 /// `GET /applications/{app}[/guilds/{guild}]/commands`.
-pub(crate) fn list(shared: &Shared, app: &str, guild: Option<&str>) -> Reply {
+pub(crate) fn list(shared: &Shared, state: &State, app: &str, guild: Option<&str>) -> Reply {
     if app != shared.config.application_id {
-        return Reply::error(403, 20012, "You are not authorized to perform this action on this application");
+        return Reply::error(
+            403,
+            20012,
+            "You are not authorized to perform this action on this application",
+        );
     }
     let scope = guild.map(str::to_owned);
-    Reply::ok(Value::Array(shared.read(|s| s.commands.registered.get(&scope).cloned().unwrap_or_default())))
+    Reply::ok(Value::Array(
+        state
+            .commands
+            .registered
+            .get(&scope)
+            .cloned()
+            .unwrap_or_default(),
+    ))
 }
 
 /// `PUT /applications/{app}[/guilds/{guild}]/commands`: replaces the scope's
 /// commands; commands keep their id when their name stays.
 pub(crate) fn overwrite(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     app: &str,
     guild: Option<&str>,
     body: &Value,
 ) -> Reply {
-    shared.update(|state| {
-        if app != shared.config.application_id {
-            return wrong_application(state, request);
-        }
-        let commands = body.as_array().cloned().unwrap_or_default();
-        if let Some((field, message)) = check_commands(&commands) {
-            let reply = Reply::invalid_field(&field, "APPLICATION_COMMAND_INVALID", &message);
-            return reject(state, request, &format!("{field}: {message}"), reply);
-        }
-        let registered: Vec<Value> = commands
-            .iter()
-            .map(|command| {
-                let name = command["name"].as_str().unwrap_or_default();
-                let id = state.commands.id_of(name, guild).unwrap_or_else(|| state.ids.next());
-                payloads::command_response(command, &id, app, guild)
-            })
-            .collect();
-        state.commands.registered.insert(guild.map(str::to_owned), registered.clone());
-        state.commands.last_request = commands;
-        state.commands.registrations += 1;
-        Reply::ok(Value::Array(registered))
-    })
+    if app != shared.config.application_id {
+        return wrong_application(state, request);
+    }
+    let commands = body.as_array().cloned().unwrap_or_default();
+    if let Some((field, message)) = check_commands(&commands) {
+        let reply = Reply::invalid_field(&field, "APPLICATION_COMMAND_INVALID", &message);
+        return reject(state, request, &format!("{field}: {message}"), reply);
+    }
+    let registered: Vec<Value> = commands
+        .iter()
+        .map(|command| {
+            let name = command["name"].as_str().unwrap_or_default();
+            let id = state
+                .commands
+                .id_of(name, guild)
+                .unwrap_or_else(|| state.ids.next());
+            payloads::command_response(command, &id, app, guild)
+        })
+        .collect();
+    state
+        .commands
+        .registered
+        .insert(guild.map(str::to_owned), registered.clone());
+    state.commands.last_request = commands;
+    state.commands.registrations += 1;
+    Reply::ok(Value::Array(registered))
 }
 
 /// `POST /applications/{app}[/guilds/{guild}]/commands`: adds or replaces
 /// one command (201 when new, 200 when it replaced one).
 pub(crate) fn create(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     app: &str,
     guild: Option<&str>,
     body: &Value,
 ) -> Reply {
-    shared.update(|state| {
-        if app != shared.config.application_id {
-            return wrong_application(state, request);
-        }
-        if let Some((field, message)) = check_command(body, "") {
-            let reply = Reply::invalid_field(&field, "APPLICATION_COMMAND_INVALID", &message);
-            return reject(state, request, &format!("{field}: {message}"), reply);
-        }
-        let name = body["name"].as_str().unwrap_or_default();
-        let existing = state.commands.id_of(name, guild);
-        let id = existing.clone().unwrap_or_else(|| state.ids.next());
-        let response = payloads::command_response(body, &id, app, guild);
-        let scope = state.commands.registered.entry(guild.map(str::to_owned)).or_default();
-        scope.retain(|c| c["name"] != name);
-        scope.push(response.clone());
-        state.commands.last_request = vec![body.clone()];
-        state.commands.registrations += 1;
-        Reply::json(if existing.is_some() { 200 } else { 201 }, response)
-    })
+    if app != shared.config.application_id {
+        return wrong_application(state, request);
+    }
+    if let Some((field, message)) = check_command(body, "") {
+        let reply = Reply::invalid_field(&field, "APPLICATION_COMMAND_INVALID", &message);
+        return reject(state, request, &format!("{field}: {message}"), reply);
+    }
+    let name = body["name"].as_str().unwrap_or_default();
+    let existing = state.commands.id_of(name, guild);
+    let id = existing.clone().unwrap_or_else(|| state.ids.next());
+    let response = payloads::command_response(body, &id, app, guild);
+    let scope = state
+        .commands
+        .registered
+        .entry(guild.map(str::to_owned))
+        .or_default();
+    scope.retain(|c| c["name"] != name);
+    scope.push(response.clone());
+    state.commands.last_request = vec![body.clone()];
+    state.commands.registrations += 1;
+    Reply::json(if existing.is_some() { 200 } else { 201 }, response)
 }
 
 /// The first problem in a list of commands: `(field path, message)`.
@@ -98,9 +126,15 @@ fn check_commands(commands: &[Value]) -> Option<(String, String)> {
         if let Some(problem) = check_command(command, &prefix) {
             return Some(problem);
         }
-        let key = (command["type"].as_u64().unwrap_or(1), command["name"].as_str().unwrap_or_default());
+        let key = (
+            command["type"].as_u64().unwrap_or(1),
+            command["name"].as_str().unwrap_or_default(),
+        );
         if !seen.insert(key) {
-            return Some((format!("{prefix}name"), "Application command names must be unique".to_owned()));
+            return Some((
+                format!("{prefix}name"),
+                "Application command names must be unique".to_owned(),
+            ));
         }
     }
     None
@@ -117,13 +151,21 @@ fn check_command(command: &Value, prefix: &str) -> Option<(String, String)> {
 fn check_named(item: &Value, prefix: &str) -> Option<(String, String)> {
     let name = item["name"].as_str().unwrap_or_default();
     let valid_name = !name.is_empty()
-        && name.chars().all(|c| c == '-' || c == '_' || c.is_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c == '-' || c == '_' || c.is_alphanumeric())
         && !name.chars().any(char::is_uppercase);
     if !valid_name {
-        return Some((format!("{prefix}name"), format!("Command name is invalid: {name:?}")));
+        return Some((
+            format!("{prefix}name"),
+            format!("Command name is invalid: {name:?}"),
+        ));
     }
     if item["description"].as_str().is_none_or(str::is_empty) {
-        return Some((format!("{prefix}description"), "This field is required".to_owned()));
+        return Some((
+            format!("{prefix}description"),
+            "This field is required".to_owned(),
+        ));
     }
     let options = item["options"].as_array().map_or(&[][..], Vec::as_slice);
     let mut names = HashSet::new();
@@ -133,14 +175,22 @@ fn check_named(item: &Value, prefix: &str) -> Option<(String, String)> {
             return Some(problem);
         }
         if !names.insert(option["name"].as_str().unwrap_or_default()) {
-            return Some((format!("{option_prefix}name"), "Option names must be unique".to_owned()));
+            return Some((
+                format!("{option_prefix}name"),
+                "Option names must be unique".to_owned(),
+            ));
         }
     }
-    let required_after_optional = options
-        .windows(2)
-        .any(|pair| pair[0]["required"] != true && pair[1]["required"] == true && pair[1]["type"].as_u64() > Some(2));
+    let required_after_optional = options.windows(2).any(|pair| {
+        pair[0]["required"] != true
+            && pair[1]["required"] == true
+            && pair[1]["type"].as_u64() > Some(2)
+    });
     if required_after_optional {
-        return Some((format!("{prefix}options"), "Required options must be placed before non-required options".to_owned()));
+        return Some((
+            format!("{prefix}options"),
+            "Required options must be placed before non-required options".to_owned(),
+        ));
     }
     None
 }

@@ -125,7 +125,13 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, mut socket: WebSocket)
     let id = shared.update(|s| {
         s.gateway.next_connection += 1;
         let id = s.gateway.next_connection;
-        s.gateway.connections.insert(id, Connection { outbound: outbound_tx, authenticated: false });
+        s.gateway.connections.insert(
+            id,
+            Connection {
+                outbound: outbound_tx,
+                authenticated: false,
+            },
+        );
         id
     });
     let mut shutdown = shared.shutdown.subscribe();
@@ -210,7 +216,10 @@ async fn write_replies(
             Reply::Frame(frame) => text(&frame),
             Reply::Close(code, reason) => {
                 closing_since.get_or_insert_with(Instant::now);
-                Message::Close(Some(CloseFrame { code, reason: Cow::Borrowed(reason) }))
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Cow::Borrowed(reason),
+                }))
             }
         };
         if socket.send(message).await.is_err() {
@@ -231,8 +240,11 @@ fn handle_frame(shared: &Shared, connection: u64, payload: &str) -> Vec<Reply> {
     };
     shared.update(|state| {
         state.gateway.received.push(payload.clone());
-        let authenticated =
-            state.gateway.connections.get(&connection).is_some_and(|c| c.authenticated);
+        let authenticated = state
+            .gateway
+            .connections
+            .get(&connection)
+            .is_some_and(|c| c.authenticated);
         match payload["op"].as_u64() {
             Some(1) => {
                 state.gateway.heartbeat_count += 1;
@@ -260,8 +272,12 @@ fn identify(shared: &Shared, state: &mut State, connection: u64, data: &Value) -
     }
     let config = &shared.config;
     let session_id = format!("fake-session-{}", gateway.identify_count);
-    gateway.session =
-        Some(Session { id: session_id.clone(), seq: 0, log: Vec::new(), connection: Some(connection) });
+    gateway.session = Some(Session {
+        id: session_id.clone(),
+        seq: 0,
+        log: Vec::new(),
+        connection: Some(connection),
+    });
     let mut bot = payloads::user(&config.bot_user_id, &config.bot_username, true);
     bot["verified"] = json!(true);
     bot["mfa_enabled"] = json!(false);
@@ -295,14 +311,31 @@ fn identify(shared: &Shared, state: &mut State, connection: u64, data: &Value) -
 fn guild_create(shared: &Shared, state: &State) -> Value {
     let config = &shared.config;
     let in_guild = |c: &&Value| c["guild_id"] == config.guild_id.as_str();
-    let mut channels: Vec<Value> =
-        state.channels.values().filter(in_guild).filter(|c| c["type"] == 0).cloned().collect();
-    let mut threads: Vec<Value> =
-        state.channels.values().filter(in_guild).filter(|c| c["type"] == 11).cloned().collect();
+    let mut channels: Vec<Value> = state
+        .channels
+        .values()
+        .filter(in_guild)
+        .filter(|c| c["type"] == 0)
+        .cloned()
+        .collect();
+    let mut threads: Vec<Value> = state
+        .channels
+        .values()
+        .filter(in_guild)
+        .filter(|c| c["type"] == 11)
+        .cloned()
+        .collect();
     channels.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     threads.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     let bot = payloads::user(&config.bot_user_id, &config.bot_username, true);
-    payloads::guild_create(&config.guild_id, &config.guild_name, "1", &bot, channels, threads)
+    payloads::guild_create(
+        &config.guild_id,
+        &config.guild_name,
+        "1",
+        &bot,
+        channels,
+        threads,
+    )
 }
 
 fn resume(state: &mut State, connection: u64, data: &Value) -> Vec<Reply> {
@@ -313,8 +346,12 @@ fn resume(state: &mut State, connection: u64, data: &Value) -> Vec<Reply> {
     };
     let previous = session.connection.replace(connection);
     let last_seen = data["seq"].as_u64().unwrap_or(0);
-    let missed: Vec<Value> =
-        session.log.iter().filter(|(seq, _)| *seq > last_seen).map(|(_, f)| f.clone()).collect();
+    let missed: Vec<Value> = session
+        .log
+        .iter()
+        .filter(|(seq, _)| *seq > last_seen)
+        .map(|(_, f)| f.clone())
+        .collect();
     gateway.resume_count += 1;
     if let Some(previous) = previous.filter(|p| *p != connection) {
         gateway.send(previous, Outbound::Drop);
@@ -342,7 +379,8 @@ impl FakeDiscord {
     /// (e.g. 4000 — the bot should resume; 4009 — it must identify again)
     /// and waits until the socket is gone.
     pub async fn close_gateway(&self, code: u16) -> Result<(), String> {
-        self.end_connection(Outbound::Close(code, "Closed by the fake Discord.")).await
+        self.end_connection(Outbound::Close(code, "Closed by the fake Discord."))
+            .await
     }
 
     /// Drops the current gateway socket without a closing handshake, like a

@@ -69,7 +69,11 @@ impl Default for CommandSpec {
 impl CommandSpec {
     /// `/name` with these options, by alice in the default channel.
     pub fn new(name: &str, options: Vec<Value>) -> Self {
-        Self { name: name.to_owned(), options, ..Self::default() }
+        Self {
+            name: name.to_owned(),
+            options,
+            ..Self::default()
+        }
     }
 }
 
@@ -150,58 +154,87 @@ struct Origin<'a> {
 }
 
 /// Whether `/webhooks/{app}/{token}` addresses an interaction.
-pub(crate) fn is_interaction_webhook(shared: &Shared, app: &str, token: &str) -> bool {
-    app == shared.config.application_id && shared.read(|s| s.interaction_tokens.contains_key(token))
+pub(crate) fn is_interaction_webhook(
+    shared: &Shared,
+    state: &State,
+    app: &str,
+    token: &str,
+) -> bool {
+    app == shared.config.application_id && state.interaction_tokens.contains_key(token)
 }
 
 /// `POST /interactions/{id}/{token}/callback`.
-pub(crate) fn callback(shared: &Shared, request: &RecordedRequest, id: &str, token: &str, body: &Value) -> Reply {
+pub(crate) fn callback(
+    shared: &Shared,
+    state: &mut State,
+    request: &RecordedRequest,
+    id: &str,
+    token: &str,
+    body: &Value,
+) -> Reply {
     let config = &shared.config;
-    shared.update(|state| {
-        let Some(interaction) = state.interactions.get(id).filter(|i| i.token == token).cloned() else {
-            return Reply::unknown_interaction();
-        };
-        if interaction.callback.is_some() {
-            let reply = Reply::error(400, 40060, "Interaction has already been acknowledged.");
-            return reject(state, request, "second acknowledgement of the interaction", reply);
+    let Some(interaction) = state
+        .interactions
+        .get(id)
+        .filter(|i| i.token == token)
+        .cloned()
+    else {
+        return Reply::unknown_interaction();
+    };
+    if interaction.callback.is_some() {
+        let reply = Reply::error(400, 40060, "Interaction has already been acknowledged.");
+        return reject(
+            state,
+            request,
+            "second acknowledgement of the interaction",
+            reply,
+        );
+    }
+    if let Some(deadline) = config.interaction_ack_deadline {
+        let waited = interaction.sent_at.elapsed();
+        if waited > deadline {
+            let reason = format!("acknowledged after {waited:?}, Discord allows {deadline:?}");
+            return reject(state, request, &reason, Reply::unknown_interaction());
         }
-        if let Some(deadline) = config.interaction_ack_deadline {
-            let waited = interaction.sent_at.elapsed();
-            if waited > deadline {
-                let reason = format!("acknowledged after {waited:?}, Discord allows {deadline:?}");
-                return reject(state, request, &reason, Reply::unknown_interaction());
+    }
+    let kind = body["type"].as_u64().unwrap_or(0);
+    if let Some(problem) = unfit_callback(&interaction, kind) {
+        let reply = Reply::invalid_field("type", "INTERACTION_CALLBACK_TYPE_INVALID", &problem);
+        return reject(state, request, &problem, reply);
+    }
+    let data = body
+        .get("data")
+        .filter(|d| d.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if kind == 4 && is_empty_message(&data) {
+        return reject(
+            state,
+            request,
+            "Cannot send an empty message",
+            empty_message_reply(),
+        );
+    }
+    let original = match kind {
+        4 | 5 => {
+            let message = response_message(state, config, &interaction, &data, kind == 5);
+            let id = message.draft.id.clone();
+            channels::store_bot_message(config, state, message);
+            Some(id)
+        }
+        7 => {
+            if let Some(message_id) = &interaction.message_id {
+                channels::edit_stored(config, state, message_id, &data);
             }
+            None
         }
-        let kind = body["type"].as_u64().unwrap_or(0);
-        if let Some(problem) = unfit_callback(&interaction, kind) {
-            let reply = Reply::invalid_field("type", "INTERACTION_CALLBACK_TYPE_INVALID", &problem);
-            return reject(state, request, &problem, reply);
-        }
-        let data = body.get("data").filter(|d| d.is_object()).cloned().unwrap_or_else(|| json!({}));
-        if kind == 4 && is_empty_message(&data) {
-            return reject(state, request, "Cannot send an empty message", empty_message_reply());
-        }
-        let original = match kind {
-            4 | 5 => {
-                let message = response_message(state, config, &interaction, &data, kind == 5);
-                let id = message.draft.id.clone();
-                channels::store_bot_message(config, state, message);
-                Some(id)
-            }
-            7 => {
-                if let Some(message_id) = &interaction.message_id {
-                    channels::edit_stored(config, state, message_id, &data);
-                }
-                None
-            }
-            _ => None,
-        };
-        if let Some(stored) = state.interactions.get_mut(id) {
-            stored.callback = Some(body.clone());
-            stored.original_id = original;
-        }
-        Reply::no_content()
-    })
+        _ => None,
+    };
+    if let Some(stored) = state.interactions.get_mut(id) {
+        stored.callback = Some(body.clone());
+        stored.original_id = original;
+    }
+    Reply::no_content()
 }
 
 /// Why a callback type does not fit an interaction, per Discord's rules.
@@ -215,7 +248,10 @@ fn unfit_callback(interaction: &Interaction, kind: u64) -> Option<String> {
         _ => true,
     };
     (!fits).then(|| {
-        format!("callback type {kind} is not valid for an interaction of type {}", interaction.kind)
+        format!(
+            "callback type {kind} is not valid for an interaction of type {}",
+            interaction.kind
+        )
     })
 }
 
@@ -234,11 +270,18 @@ fn response_message(
     } else {
         draft.apply_body(data);
     }
-    draft.kind = if interaction.kind == APPLICATION_COMMAND { 20 } else { 0 };
+    draft.kind = if interaction.kind == APPLICATION_COMMAND {
+        20
+    } else {
+        0
+    };
     draft.webhook_id = Some(config.application_id.clone());
     draft.application_id = Some(config.application_id.clone());
     draft.interaction_metadata = Some(interaction_metadata(interaction));
-    StoredMessage { draft, guild_id: interaction.guild_id.clone() }
+    StoredMessage {
+        draft,
+        guild_id: interaction.guild_id.clone(),
+    }
 }
 
 fn interaction_metadata(interaction: &Interaction) -> Value {
@@ -262,51 +305,72 @@ fn interaction_metadata(interaction: &Interaction) -> Value {
 /// follows the token (`[]` or `["messages", id]`).
 pub(crate) fn webhook_route(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     token: &str,
     rest: &[&str],
     body: &Value,
 ) -> Reply {
     match (request.method.as_str(), rest) {
-        ("POST", []) => followup(shared, request, token, body),
-        (method, ["messages", message]) => response_message_route(shared, request, method, token, message, body),
+        ("POST", []) => followup(shared, state, request, token, body),
+        (method, ["messages", message]) => {
+            response_message_route(shared, state, request, method, token, message, body)
+        }
         _ => Reply::unhandled(),
     }
 }
 
 /// `POST /webhooks/{app}/{token}`: a follow-up message.
-fn followup(shared: &Shared, request: &RecordedRequest, token: &str, body: &Value) -> Reply {
+fn followup(
+    shared: &Shared,
+    state: &mut State,
+    request: &RecordedRequest,
+    token: &str,
+    body: &Value,
+) -> Reply {
     let config = &shared.config;
-    shared.update(|state| {
-        let Some(interaction) = state.interaction_by_token(token).cloned() else {
-            return Reply::unknown_webhook();
-        };
-        if interaction.callback.is_none() {
-            return reject(state, request, "follow-up before the interaction was acknowledged", Reply::unknown_webhook());
-        }
-        if is_empty_message(body) {
-            return reject(state, request, "Cannot send an empty message", empty_message_reply());
-        }
-        let id = state.ids.next();
-        let mut draft = MessageDraft::new(&id, &interaction.channel_id, bot_user(config), "");
-        draft.apply_body(body);
-        draft.webhook_id = Some(config.application_id.clone());
-        draft.application_id = Some(config.application_id.clone());
-        draft.interaction_metadata = Some(interaction_metadata(&interaction));
-        let message = StoredMessage { draft, guild_id: interaction.guild_id.clone() };
-        let json = message.to_json();
-        channels::store_bot_message(config, state, message);
-        if let Some(stored) = state.interaction_by_token_mut(token) {
-            stored.followups.push(body.clone());
-            stored.followup_ids.push(id);
-        }
-        Reply::ok(json)
-    })
+    let Some(interaction) = state.interaction_by_token(token).cloned() else {
+        return Reply::unknown_webhook();
+    };
+    if interaction.callback.is_none() {
+        return reject(
+            state,
+            request,
+            "follow-up before the interaction was acknowledged",
+            Reply::unknown_webhook(),
+        );
+    }
+    if is_empty_message(body) {
+        return reject(
+            state,
+            request,
+            "Cannot send an empty message",
+            empty_message_reply(),
+        );
+    }
+    let id = state.ids.next();
+    let mut draft = MessageDraft::new(&id, &interaction.channel_id, bot_user(config), "");
+    draft.apply_body(body);
+    draft.webhook_id = Some(config.application_id.clone());
+    draft.application_id = Some(config.application_id.clone());
+    draft.interaction_metadata = Some(interaction_metadata(&interaction));
+    let message = StoredMessage {
+        draft,
+        guild_id: interaction.guild_id.clone(),
+    };
+    let json = message.to_json();
+    channels::store_bot_message(config, state, message);
+    if let Some(stored) = state.interaction_by_token_mut(token) {
+        stored.followups.push(body.clone());
+        stored.followup_ids.push(id);
+    }
+    Reply::ok(json)
 }
 
 /// `GET`/`PATCH`/`DELETE /webhooks/{app}/{token}/messages/{@original|id}`.
 fn response_message_route(
     shared: &Shared,
+    state: &mut State,
     request: &RecordedRequest,
     method: &str,
     token: &str,
@@ -314,46 +378,55 @@ fn response_message_route(
     body: &Value,
 ) -> Reply {
     let config = &shared.config;
-    shared.update(|state| {
-        let Some(interaction) = state.interaction_by_token(token).cloned() else {
-            return Reply::unknown_webhook();
-        };
-        let target = if message == "@original" {
-            // For a component interaction acknowledged with type 6 or 7, the
-            // original is the message the component is on.
-            interaction.original_id.clone().or_else(|| {
-                let updated = interaction.callback.as_ref().is_some_and(|c| matches!(c["type"].as_u64(), Some(6 | 7)));
-                interaction.message_id.clone().filter(|_| updated)
-            })
-        } else {
-            let own = interaction.original_id.as_deref() == Some(message)
-                || interaction.followup_ids.iter().any(|f| f == message);
-            own.then(|| message.to_owned())
-        };
-        let Some(target) = target.filter(|t| state.messages.get(t).is_some()) else {
-            if interaction.callback.is_none() {
-                return reject(state, request, "response message used before the interaction was acknowledged", Reply::unknown_message());
-            }
-            return Reply::unknown_message();
-        };
-        match method {
-            "GET" => state.messages.get(&target).map_or_else(Reply::unknown_message, |m| Reply::ok(m.to_json())),
-            "PATCH" => {
-                let edited = channels::edit_stored(config, state, &target, body);
-                if message == "@original" {
-                    if let Some(stored) = state.interaction_by_token_mut(token) {
-                        stored.original_edits.push(body.clone());
-                    }
-                }
-                edited.map_or_else(Reply::unknown_message, Reply::ok)
-            }
-            "DELETE" => {
-                channels::delete_stored(config, state, &target);
-                Reply::no_content()
-            }
-            _ => Reply::unhandled(),
+    let Some(interaction) = state.interaction_by_token(token).cloned() else {
+        return Reply::unknown_webhook();
+    };
+    let target = if message == "@original" {
+        // For a component interaction acknowledged with type 6 or 7, the
+        // original is the message the component is on.
+        interaction.original_id.clone().or_else(|| {
+            let updated = interaction
+                .callback
+                .as_ref()
+                .is_some_and(|c| matches!(c["type"].as_u64(), Some(6 | 7)));
+            interaction.message_id.clone().filter(|_| updated)
+        })
+    } else {
+        let own = interaction.original_id.as_deref() == Some(message)
+            || interaction.followup_ids.iter().any(|f| f == message);
+        own.then(|| message.to_owned())
+    };
+    let Some(target) = target.filter(|t| state.messages.get(t).is_some()) else {
+        if interaction.callback.is_none() {
+            return reject(
+                state,
+                request,
+                "response message used before the interaction was acknowledged",
+                Reply::unknown_message(),
+            );
         }
-    })
+        return Reply::unknown_message();
+    };
+    match method {
+        "GET" => state
+            .messages
+            .get(&target)
+            .map_or_else(Reply::unknown_message, |m| Reply::ok(m.to_json())),
+        "PATCH" => {
+            let edited = channels::edit_stored(config, state, &target, body);
+            if message == "@original" {
+                if let Some(stored) = state.interaction_by_token_mut(token) {
+                    stored.original_edits.push(body.clone());
+                }
+            }
+            edited.map_or_else(Reply::unknown_message, Reply::ok)
+        }
+        "DELETE" => {
+            channels::delete_stored(config, state, &target);
+            Reply::no_content()
+        }
+        _ => Reply::unhandled(),
+    }
 }
 
 impl FakeDiscord {
@@ -380,8 +453,12 @@ impl FakeDiscord {
             permissions: &spec.permissions,
         };
         self.interact(kind, &origin, Some(&spec.name), None, |state| {
-            let command_id = state.commands.id_of(&spec.name, spec.guild_id.as_deref()).unwrap_or_else(|| state.ids.next());
-            let mut data = json!({"id": command_id, "name": spec.name, "type": 1, "options": spec.options});
+            let command_id = state
+                .commands
+                .id_of(&spec.name, spec.guild_id.as_deref())
+                .unwrap_or_else(|| state.ids.next());
+            let mut data =
+                json!({"id": command_id, "name": spec.name, "type": 1, "options": spec.options});
             if let Some(guild_id) = &spec.guild_id {
                 data["guild_id"] = json!(guild_id);
             }
@@ -400,13 +477,20 @@ impl FakeDiscord {
             guild_id: spec.guild_id.as_deref(),
             permissions: &spec.permissions,
         };
-        self.interact(MESSAGE_COMPONENT, &origin, None, Some(&spec.message_id), |_| {
-            let mut data = json!({"custom_id": spec.custom_id, "component_type": spec.component_type});
-            if spec.component_type != 2 {
-                data["values"] = json!(spec.values);
-            }
-            data
-        })
+        self.interact(
+            MESSAGE_COMPONENT,
+            &origin,
+            None,
+            Some(&spec.message_id),
+            |_| {
+                let mut data =
+                    json!({"custom_id": spec.custom_id, "component_type": spec.component_type});
+                if spec.component_type != 2 {
+                    data["values"] = json!(spec.values);
+                }
+                data
+            },
+        )
     }
 
     /// A user submits a modal: INTERACTION_CREATE (type 5). Returns the
@@ -419,9 +503,13 @@ impl FakeDiscord {
             guild_id: spec.guild_id.as_deref(),
             permissions: &spec.permissions,
         };
-        self.interact(MODAL_SUBMIT, &origin, None, spec.message_id.as_deref(), |_| {
-            json!({"custom_id": spec.custom_id, "components": spec.components})
-        })
+        self.interact(
+            MODAL_SUBMIT,
+            &origin,
+            None,
+            spec.message_id.as_deref(),
+            |_| json!({"custom_id": spec.custom_id, "components": spec.components}),
+        )
     }
 
     /// Builds, stores and dispatches one interaction.
@@ -438,7 +526,9 @@ impl FakeDiscord {
             let id = state.ids.next();
             let token = state.ids.token("itok");
             let user = payloads::user(origin.user_id, origin.user_name, false);
-            state.users.insert(origin.user_id.to_owned(), origin.user_name.to_owned());
+            state
+                .users
+                .insert(origin.user_id.to_owned(), origin.user_name.to_owned());
             if origin.guild_id.is_none() && !state.channels.contains_key(origin.channel_id) {
                 let channel = payloads::dm_channel(origin.channel_id, user.clone());
                 state.channels.insert(origin.channel_id.to_owned(), channel);
@@ -474,7 +564,10 @@ impl FakeDiscord {
             }
             if let Some(message_id) = message_id {
                 payload["message"] = state.messages.get(message_id).map_or_else(
-                    || MessageDraft::new(message_id, origin.channel_id, bot_user(config), "").to_json(),
+                    || {
+                        MessageDraft::new(message_id, origin.channel_id, bot_user(config), "")
+                            .to_json()
+                    },
                     StoredMessage::to_json,
                 );
             }
@@ -505,21 +598,38 @@ impl FakeDiscord {
 
     /// Waits for the bot's callback to an interaction and returns its body
     /// (e.g. `{"type":4,"data":{"content":…}}`).
-    pub async fn wait_interaction_response(&self, interaction_id: &str, timeout: Duration) -> Result<Value, String> {
+    pub async fn wait_interaction_response(
+        &self,
+        interaction_id: &str,
+        timeout: Duration,
+    ) -> Result<Value, String> {
         let what = format!("the response to interaction {interaction_id}");
         self.shared
-            .wait_for(timeout, &what, |s| s.interactions.get(interaction_id).and_then(|i| i.callback.clone()))
+            .wait_for(timeout, &what, |s| {
+                s.interactions
+                    .get(interaction_id)
+                    .and_then(|i| i.callback.clone())
+            })
             .await
     }
 
     /// The callback body, if the bot has answered.
     pub fn interaction_response(&self, interaction_id: &str) -> Option<Value> {
-        self.shared.read(|s| s.interactions.get(interaction_id).and_then(|i| i.callback.clone()))
+        self.shared.read(|s| {
+            s.interactions
+                .get(interaction_id)
+                .and_then(|i| i.callback.clone())
+        })
     }
 
     /// Bodies of the follow-ups the bot sent for an interaction, in order.
     pub fn interaction_followups(&self, interaction_id: &str) -> Vec<Value> {
-        self.shared.read(|s| s.interactions.get(interaction_id).map(|i| i.followups.clone()).unwrap_or_default())
+        self.shared.read(|s| {
+            s.interactions
+                .get(interaction_id)
+                .map(|i| i.followups.clone())
+                .unwrap_or_default()
+        })
     }
 
     /// Waits until the bot has sent at least `count` follow-ups for an
@@ -533,21 +643,37 @@ impl FakeDiscord {
         let what = format!("{count} follow-up(s) to interaction {interaction_id}");
         self.shared
             .wait_for(timeout, &what, |s| {
-                s.interactions.get(interaction_id).filter(|i| i.followups.len() >= count).map(|i| i.followups.clone())
+                s.interactions
+                    .get(interaction_id)
+                    .filter(|i| i.followups.len() >= count)
+                    .map(|i| i.followups.clone())
             })
             .await
     }
 
     /// Bodies of the bot's edits of `@original`, in order.
     pub fn interaction_edits(&self, interaction_id: &str) -> Vec<Value> {
-        self.shared.read(|s| s.interactions.get(interaction_id).map(|i| i.original_edits.clone()).unwrap_or_default())
+        self.shared.read(|s| {
+            s.interactions
+                .get(interaction_id)
+                .map(|i| i.original_edits.clone())
+                .unwrap_or_default()
+        })
     }
 
     /// Waits for the first edit of `@original` and returns its body.
-    pub async fn wait_interaction_edit(&self, interaction_id: &str, timeout: Duration) -> Result<Value, String> {
+    pub async fn wait_interaction_edit(
+        &self,
+        interaction_id: &str,
+        timeout: Duration,
+    ) -> Result<Value, String> {
         let what = format!("an edit of the response to interaction {interaction_id}");
         self.shared
-            .wait_for(timeout, &what, |s| s.interactions.get(interaction_id).and_then(|i| i.original_edits.first().cloned()))
+            .wait_for(timeout, &what, |s| {
+                s.interactions
+                    .get(interaction_id)
+                    .and_then(|i| i.original_edits.first().cloned())
+            })
             .await
     }
 
@@ -561,14 +687,21 @@ impl FakeDiscord {
 
     /// The interaction token, e.g. to call the webhook routes directly.
     pub fn interaction_token(&self, interaction_id: &str) -> Option<String> {
-        self.shared.read(|s| s.interactions.get(interaction_id).map(|i| i.token.clone()))
+        self.shared
+            .read(|s| s.interactions.get(interaction_id).map(|i| i.token.clone()))
     }
 }
 
 /// The `channel` object an interaction carries.
 fn partial_channel(channel: &Value) -> Value {
     let mut partial = json!({"id": channel["id"], "type": channel["type"]});
-    for key in ["name", "guild_id", "parent_id", "thread_metadata", "recipients"] {
+    for key in [
+        "name",
+        "guild_id",
+        "parent_id",
+        "thread_metadata",
+        "recipients",
+    ] {
         if let Some(value) = channel.get(key).filter(|v| !v.is_null()) {
             partial[key] = value.clone();
         }

@@ -43,7 +43,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use jsonschema::error::{ValidationErrorKind, TypeKind};
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, Registry, ValidationError, Validator};
 use serde_json::{json, Map, Value};
 
@@ -120,7 +120,11 @@ impl fmt::Display for ValidationFailure {
         }
         write!(f, ":")?;
         for error in &self.errors {
-            let path = if error.path.is_empty() { "<body>" } else { &error.path };
+            let path = if error.path.is_empty() {
+                "<body>"
+            } else {
+                &error.path
+            };
             write!(f, " {path}: {} [{}];", error.detail, error.code)?;
         }
         Ok(())
@@ -185,13 +189,18 @@ struct OpenApi {
     doc: Arc<Value>,
     registry: Registry<'static>,
     templates: Vec<PathTemplate>,
-    compiled: Mutex<HashMap<(String, String, Part), Option<Arc<BodySchema>>>>,
+    compiled: Mutex<SchemaCache>,
 }
+
+/// Compiled body schemas by (template, method, part); `None`: no JSON body.
+type SchemaCache = HashMap<(String, String, Part), Option<Arc<BodySchema>>>;
 
 /// The process-wide description, loaded on first use.
 fn openapi() -> Result<&'static OpenApi, &'static str> {
     static SPEC: OnceLock<Result<OpenApi, String>> = OnceLock::new();
-    SPEC.get_or_init(OpenApi::load).as_ref().map_err(String::as_str)
+    SPEC.get_or_init(OpenApi::load)
+        .as_ref()
+        .map_err(String::as_str)
 }
 
 impl OpenApi {
@@ -213,7 +222,12 @@ impl OpenApi {
             .add(SPEC_URI, Arc::clone(&doc))
             .and_then(|builder| builder.prepare())
             .map_err(|e| format!("openapi.json cannot be registered: {e}"))?;
-        Ok(Self { doc, registry, templates, compiled: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            doc,
+            registry,
+            templates,
+            compiled: Mutex::new(HashMap::new()),
+        })
     }
 
     fn validate(
@@ -223,7 +237,9 @@ impl OpenApi {
         part: Part,
         body: &Value,
     ) -> Result<(), ValidationFailure> {
-        let Some(template) = self.find_template(path) else { return Ok(()) };
+        let Some(template) = self.find_template(path) else {
+            return Ok(());
+        };
         let method = method.to_lowercase();
         let route = format!("{} {}", method.to_uppercase(), template.template);
         let schema = match self.body_schema(&template.template, &method, part) {
@@ -242,7 +258,13 @@ impl OpenApi {
                 })
             }
         };
-        schema.check(body).map_err(|(schema, errors)| ValidationFailure { route, schema, errors })
+        schema
+            .check(body)
+            .map_err(|(schema, errors)| ValidationFailure {
+                route,
+                schema,
+                errors,
+            })
     }
 
     /// The best template for a concrete path: same number of segments, every
@@ -272,7 +294,10 @@ impl OpenApi {
             Part::Request => &operation["requestBody"]["content"],
             Part::Response(status) => &operation["responses"][status.to_string()]["content"],
         };
-        let compiled = match content.get("application/json").and_then(|c| c.get("schema")) {
+        let compiled = match content
+            .get("application/json")
+            .and_then(|c| c.get("schema"))
+        {
             Some(schema) => Some(Arc::new(self.compile(schema)?)),
             None => None,
         };
@@ -280,12 +305,12 @@ impl OpenApi {
         Ok(compiled)
     }
 
-    fn lock_compiled(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String, Part), Option<Arc<BodySchema>>>> {
+    fn lock_compiled(&self) -> std::sync::MutexGuard<'_, SchemaCache> {
         // A panic while holding this lock cannot leave the cache inconsistent
         // (entries are inserted whole), so a poisoned lock is still usable.
-        self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn compile(&self, schema: &Value) -> Result<BodySchema, String> {
@@ -297,7 +322,10 @@ impl OpenApi {
             Some(members) => members
                 .iter()
                 .map(|member| {
-                    let target = member.get("$ref").and_then(Value::as_str).and_then(|r| self.resolve(r));
+                    let target = member
+                        .get("$ref")
+                        .and_then(Value::as_str)
+                        .and_then(|r| self.resolve(r));
                     Ok(Alternative {
                         name: member
                             .get("$ref")
@@ -312,7 +340,11 @@ impl OpenApi {
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?,
-            None => vec![Alternative { name: None, properties: None, validator: self.build(schema)? }],
+            None => vec![Alternative {
+                name: None,
+                properties: None,
+                validator: self.build(schema)?,
+            }],
         };
         Ok(BodySchema { alternatives })
     }
@@ -355,7 +387,10 @@ fn absolute_refs(schema: &Value) -> Value {
 /// See the module docs: `default_member_permissions` also accepts a string
 /// of decimal digits, as Discord does and serenity sends.
 fn relax_permission_strings(doc: &mut Value) {
-    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
         return;
     };
     for schema in schemas.values_mut() {
@@ -392,7 +427,10 @@ impl PathTemplate {
             .skip(1)
             .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
             .collect();
-        Self { template: template.to_owned(), segments }
+        Self {
+            template: template.to_owned(),
+            segments,
+        }
     }
 
     /// Whether the path fits, and if so a rank: which segments matched literally.
@@ -434,13 +472,15 @@ impl BodySchema {
             (Some(props), Some(keys)) => keys.iter().all(|k| props.contains(*k)),
             _ => true,
         };
-        let mut candidates: Vec<&Alternative> = self.alternatives.iter().filter(describes).collect();
+        let mut candidates: Vec<&Alternative> =
+            self.alternatives.iter().filter(describes).collect();
         if candidates.is_empty() {
             candidates = self.alternatives.iter().collect();
         }
         let mut best: Option<(BranchRank, Rejection)> = None;
         for alternative in candidates {
-            let errors: Vec<ValidationError<'_>> = alternative.validator.iter_errors(body).collect();
+            let errors: Vec<ValidationError<'_>> =
+                alternative.validator.iter_errors(body).collect();
             if errors.is_empty() {
                 return Ok(());
             }
@@ -478,7 +518,10 @@ impl BranchRank {
                 _ => false,
             }
         });
-        Self { wrong_discriminator, errors: errors.len() }
+        Self {
+            wrong_discriminator,
+            errors: errors.len(),
+        }
     }
 }
 
@@ -503,7 +546,10 @@ fn leaf_errors(error: &ValidationError<'_>, out: &mut Vec<FieldError>) {
     let field = field_error(error);
     // Two keywords often say the same about one field (`enum` and an
     // `allOf` of the enum type); report each field and code once.
-    if !out.iter().any(|e| e.path == field.path && e.code == field.code) {
+    if !out
+        .iter()
+        .any(|e| e.path == field.path && e.code == field.code)
+    {
         out.push(field);
     }
 }
@@ -512,35 +558,48 @@ fn field_error(error: &ValidationError<'_>) -> FieldError {
     let mut path = error.instance_path().as_str().to_owned();
     let (code, message) = match error.kind() {
         ValidationErrorKind::Required { property } => {
-            let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            let name = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_owned);
             path = format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
             ("BASE_TYPE_REQUIRED", "This field is required".to_owned())
         }
-        ValidationErrorKind::MaxLength { limit } | ValidationErrorKind::MaxItems { limit } => {
-            ("BASE_TYPE_MAX_LENGTH", format!("Must be {limit} or fewer in length."))
-        }
-        ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MinItems { limit } => {
-            ("BASE_TYPE_MIN_LENGTH", format!("Must be {limit} or more in length."))
-        }
-        ValidationErrorKind::Maximum { limit } => {
-            ("NUMBER_TYPE_MAX", format!("int value should be less than or equal to {limit}."))
-        }
-        ValidationErrorKind::Minimum { limit } => {
-            ("NUMBER_TYPE_MIN", format!("int value should be greater than or equal to {limit}."))
-        }
-        ValidationErrorKind::Enum { options } => {
-            ("BASE_TYPE_CHOICES", format!("Value must be one of {options}."))
-        }
-        ValidationErrorKind::Constant { expected_value } => {
-            ("BASE_TYPE_CHOICES", format!("Value must be one of [{expected_value}]."))
-        }
+        ValidationErrorKind::MaxLength { limit } | ValidationErrorKind::MaxItems { limit } => (
+            "BASE_TYPE_MAX_LENGTH",
+            format!("Must be {limit} or fewer in length."),
+        ),
+        ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MinItems { limit } => (
+            "BASE_TYPE_MIN_LENGTH",
+            format!("Must be {limit} or more in length."),
+        ),
+        ValidationErrorKind::Maximum { limit } => (
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {limit}."),
+        ),
+        ValidationErrorKind::Minimum { limit } => (
+            "NUMBER_TYPE_MIN",
+            format!("int value should be greater than or equal to {limit}."),
+        ),
+        ValidationErrorKind::Enum { options } => (
+            "BASE_TYPE_CHOICES",
+            format!("Value must be one of {options}."),
+        ),
+        ValidationErrorKind::Constant { expected_value } => (
+            "BASE_TYPE_CHOICES",
+            format!("Value must be one of [{expected_value}]."),
+        ),
         ValidationErrorKind::Format { format } if format == "uri" => {
             ("URL_TYPE_INVALID_URL", "Not a well formed URL.".to_owned())
         }
         ValidationErrorKind::Type { kind } => ("BASE_TYPE_BAD_TYPE", type_message(kind)),
         _ => ("BASE_TYPE_INVALID", "Invalid value.".to_owned()),
     };
-    FieldError { path, code, message, detail: shorten(&error.to_string()) }
+    FieldError {
+        path,
+        code,
+        message,
+        detail: shorten(&error.to_string()),
+    }
 }
 
 fn type_message(kind: &TypeKind) -> String {
@@ -568,8 +627,13 @@ mod tests {
     #[test]
     fn literal_segments_beat_parameters() {
         let spec = openapi().expect("spec loads");
-        let t = spec.find_template("/webhooks/1/tok/messages/@original").expect("matches");
-        assert_eq!(t.template, "/webhooks/{webhook_id}/{webhook_token}/messages/@original");
+        let t = spec
+            .find_template("/webhooks/1/tok/messages/@original")
+            .expect("matches");
+        assert_eq!(
+            t.template,
+            "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+        );
         let t = spec.find_template("/users/@me").expect("matches");
         assert_eq!(t.template, "/users/@me");
         assert!(spec.find_template("/no/such/route").is_none());

@@ -124,7 +124,13 @@ pub(crate) fn text_channel(id: &str, guild_id: &str, name: &str) -> Value {
 }
 
 /// A public thread (`ThreadResponse`, type 11).
-pub(crate) fn thread(id: &str, guild_id: &str, parent_id: &str, owner_id: &str, name: &str) -> Value {
+pub(crate) fn thread(
+    id: &str,
+    guild_id: &str,
+    parent_id: &str,
+    owner_id: &str,
+    name: &str,
+) -> Value {
     json!({
         "id": id,
         "type": 11,
@@ -244,7 +250,10 @@ impl MessageDraft {
         });
         let optional = [
             ("webhook_id", self.webhook_id.clone().map(Value::String)),
-            ("application_id", self.application_id.clone().map(Value::String)),
+            (
+                "application_id",
+                self.application_id.clone().map(Value::String),
+            ),
             ("message_reference", self.reference.clone()),
             ("referenced_message", self.referenced_message.clone()),
             ("interaction_metadata", self.interaction_metadata.clone()),
@@ -271,7 +280,10 @@ fn mentioned_users(content: &str) -> Vec<Value> {
             found.push(id);
         }
     }
-    found.iter().map(|id| user(id, &format!("user{id}"), false)).collect()
+    found
+        .iter()
+        .map(|id| user(id, &format!("user{id}"), false))
+        .collect()
 }
 
 /// An embed as Discord echoes it back: the request embed with `type: rich`.
@@ -285,7 +297,11 @@ fn response_embed(embed: &Value) -> Value {
 }
 
 /// A `message_reference` pointing at a message.
-pub(crate) fn message_reference(message_id: &str, channel_id: &str, guild_id: Option<&str>) -> Value {
+pub(crate) fn message_reference(
+    message_id: &str,
+    channel_id: &str,
+    guild_id: Option<&str>,
+) -> Value {
     let mut value = json!({"type": 0, "message_id": message_id, "channel_id": channel_id});
     if let Some(guild_id) = guild_id {
         value["guild_id"] = json!(guild_id);
@@ -346,7 +362,12 @@ pub(crate) fn command_response(
         "dm_permission": request.get("dm_permission").and_then(Value::as_bool).unwrap_or(true),
         "nsfw": request.get("nsfw").and_then(Value::as_bool).unwrap_or(false),
     });
-    for key in ["name_localizations", "description_localizations", "contexts", "integration_types"] {
+    for key in [
+        "name_localizations",
+        "description_localizations",
+        "contexts",
+        "integration_types",
+    ] {
         if let Some(field) = request.get(key).filter(|f| !f.is_null()) {
             value[key] = field.clone();
         }

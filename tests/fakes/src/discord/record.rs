@@ -12,8 +12,12 @@ use serde_json::Value;
 pub const API_PREFIX: &str = "/api/v10";
 
 /// The request headers the fake keeps (lower-case names).
-pub(crate) const HEADERS_OF_INTEREST: [&str; 4] =
-    ["authorization", "content-type", "user-agent", "x-audit-log-reason"];
+pub(crate) const HEADERS_OF_INTEREST: [&str; 4] = [
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-audit-log-reason",
+];
 
 /// One REST request as the fake received it, with the status it answered.
 #[derive(Clone, Debug)]
@@ -52,7 +56,9 @@ impl RecordedRequest {
 
     /// One kept header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// The `Authorization` header, e.g. `Bot abc.def`.
@@ -90,24 +96,42 @@ impl RequestMatcher {
     /// Requests with this method whose path starts with `prefix`; the prefix
     /// may omit `/api/v10` (see [`RecordedRequest::is`]).
     pub fn route(method: &str, prefix: &str) -> Self {
-        Self { method: Some(method.to_owned()), prefix: Some(prefix.to_owned()), predicate: None }
+        Self {
+            method: Some(method.to_owned()),
+            prefix: Some(prefix.to_owned()),
+            predicate: None,
+        }
     }
 
     /// Requests of any method whose path starts with `prefix`.
     pub fn path(prefix: &str) -> Self {
-        Self { method: None, prefix: Some(prefix.to_owned()), predicate: None }
+        Self {
+            method: None,
+            prefix: Some(prefix.to_owned()),
+            predicate: None,
+        }
     }
 
     /// Requests for which `predicate` holds. The request's `status` is not
     /// known yet when faults are matched and reads 0.
     pub fn custom(predicate: impl Fn(&RecordedRequest) -> bool + Send + Sync + 'static) -> Self {
-        Self { method: None, prefix: None, predicate: Some(Arc::new(predicate)) }
+        Self {
+            method: None,
+            prefix: None,
+            predicate: Some(Arc::new(predicate)),
+        }
     }
 
     /// Whether a request matches.
     pub fn matches(&self, request: &RecordedRequest) -> bool {
-        let method_ok = self.method.as_deref().is_none_or(|m| request.method.eq_ignore_ascii_case(m));
-        let prefix_ok = self.prefix.as_deref().is_none_or(|p| request.path_starts_with(p));
+        let method_ok = self
+            .method
+            .as_deref()
+            .is_none_or(|m| request.method.eq_ignore_ascii_case(m));
+        let prefix_ok = self
+            .prefix
+            .as_deref()
+            .is_none_or(|p| request.path_starts_with(p));
         let predicate_ok = self.predicate.as_ref().is_none_or(|p| p(request));
         method_ok && prefix_ok && predicate_ok
     }
@@ -149,12 +173,23 @@ impl Fault {
             headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
         };
         if self.status == 429 {
-            let retry_after = self.body.get("retry_after").and_then(Value::as_f64).unwrap_or(1.0);
-            let global = self.body.get("global").and_then(Value::as_bool).unwrap_or(false);
+            let retry_after = self
+                .body
+                .get("retry_after")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0);
+            let global = self
+                .body
+                .get("global")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let defaults = [
                 ("retry-after", format!("{}", retry_after.ceil().max(0.0))),
                 ("x-ratelimit-global", global.to_string()),
-                ("x-ratelimit-scope", if global { "global" } else { "user" }.to_owned()),
+                (
+                    "x-ratelimit-scope",
+                    if global { "global" } else { "user" }.to_owned(),
+                ),
                 ("x-ratelimit-limit", "1".to_owned()),
                 ("x-ratelimit-remaining", "0".to_owned()),
                 ("x-ratelimit-reset-after", format!("{retry_after:.3}")),

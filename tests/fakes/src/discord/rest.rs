@@ -31,7 +31,12 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn json(status: u16, body: Value) -> Self {
-        Self { status, body: Some(body), headers: Vec::new(), unhandled: false }
+        Self {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+            unhandled: false,
+        }
     }
 
     pub(crate) fn ok(body: Value) -> Self {
@@ -39,7 +44,12 @@ impl Reply {
     }
 
     pub(crate) fn no_content() -> Self {
-        Self { status: 204, body: None, headers: Vec::new(), unhandled: false }
+        Self {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+            unhandled: false,
+        }
     }
 
     /// A Discord JSON error: `{"code": code, "message": message}`.
@@ -61,7 +71,10 @@ impl Reply {
 
     /// 404 for a route the fake does not implement.
     pub(crate) fn unhandled() -> Self {
-        Self { unhandled: true, ..Self::error(404, 0, "404: Not Found") }
+        Self {
+            unhandled: true,
+            ..Self::error(404, 0, "404: Not Found")
+        }
     }
 
     /// 400 Invalid Form Body with Discord's nested `errors` for one field.
@@ -78,13 +91,19 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = match self.body {
-            Some(body) => (status, [("content-type", "application/json")], body.to_string()).into_response(),
+            Some(body) => (
+                status,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response(),
             None => status.into_response(),
         };
         for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
                 response.headers_mut().insert(name, value);
             }
         }
@@ -95,14 +114,29 @@ impl IntoResponse for Reply {
 /// Records a request Discord would reject beyond the schema (see
 /// [`FakeDiscord::validation_errors`](super::FakeDiscord::validation_errors))
 /// and passes the rejection through.
-pub(crate) fn reject(state: &mut State, request: &RecordedRequest, reason: &str, reply: Reply) -> Reply {
-    let body = request.body.as_ref().map_or_else(String::new, Value::to_string);
-    state.validation_errors.push(format!("{} {}: {reason}; body: {body}", request.method, request.api_path()));
+pub(crate) fn reject(
+    state: &mut State,
+    request: &RecordedRequest,
+    reason: &str,
+    reply: Reply,
+) -> Reply {
+    let body = request
+        .body
+        .as_ref()
+        .map_or_else(String::new, Value::to_string);
+    state.validation_errors.push(format!(
+        "{} {}: {reason}; body: {body}",
+        request.method,
+        request.api_path()
+    ));
     reply
 }
 
 /// Axum handler for every path except `/ws`.
-pub(crate) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: Request<Body>) -> Response {
+pub(crate) async fn handle(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    request: Request<Body>,
+) -> Response {
     let at = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
@@ -112,7 +146,7 @@ pub(crate) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: R
     let headers = interesting_headers(&parts.headers);
     let content_type = headers.get("content-type").cloned().unwrap_or_default();
     let parsed = parse_body(&content_type, &bytes);
-    let mut record = RecordedRequest {
+    let record = RecordedRequest {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -121,52 +155,90 @@ pub(crate) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: R
         status: 0,
         at,
     };
-    let reply = respond(&shared, &record, parsed.is_err());
-    record.status = reply.status;
-    let unhandled = reply.unhandled;
-    shared.update(|s| {
-        if unhandled {
-            s.unhandled.push(record.clone());
-        }
-        s.requests.push(record);
+    let api_path = record
+        .path
+        .strip_prefix(API_PREFIX)
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_owned);
+    let invalid = match (&api_path, &record.body) {
+        (Some(path), Some(body)) => openapi::validate_request(&record.method, path, body).err(),
+        _ => None,
+    };
+    let reply = shared.update(|state| {
+        respond(
+            &shared,
+            state,
+            record,
+            api_path.as_deref(),
+            invalid,
+            parsed.is_err(),
+        )
     });
+    if let (Some(path), Some(body)) = (
+        &api_path,
+        reply
+            .body
+            .as_ref()
+            .filter(|_| (200..300).contains(&reply.status)),
+    ) {
+        let method = parts.method.as_str().to_ascii_uppercase();
+        if let Err(failure) = openapi::validate_response(&method, path, reply.status, body) {
+            shared.update(|s| {
+                s.response_errors
+                    .push(format!("{failure}; response: {body}"))
+            });
+        }
+    }
     reply.into_response()
 }
 
-fn respond(shared: &Shared, record: &RecordedRequest, body_unreadable: bool) -> Reply {
-    let Some(api_path) = record.path.strip_prefix(API_PREFIX).filter(|p| p.starts_with('/')) else {
-        return Reply::unhandled();
-    };
-    let fault = shared.update(|s| {
-        let fault = s.faults.iter_mut().find(|f| f.remaining > 0 && f.matcher.matches(record))?;
-        fault.remaining -= 1;
-        let answer = (fault.status, fault.body.clone(), fault.effective_headers());
-        s.faults.retain(|f| f.remaining > 0);
-        Some(answer)
-    });
-    let invalid = record
-        .body
-        .as_ref()
-        .and_then(|body| openapi::validate_request(&record.method, api_path, body).err());
+/// Decides the answer and records the request, under the state lock so
+/// that the request and its effects become visible together.
+fn respond(
+    shared: &Shared,
+    state: &mut State,
+    mut record: RecordedRequest,
+    api_path: Option<&str>,
+    invalid: Option<openapi::ValidationFailure>,
+    body_unreadable: bool,
+) -> Reply {
     if let Some(failure) = &invalid {
-        let line = format!("{failure}; body: {}", record.body.as_ref().map_or_else(String::new, Value::to_string));
-        shared.update(|s| s.validation_errors.push(line));
+        let body = record
+            .body
+            .as_ref()
+            .map_or_else(String::new, Value::to_string);
+        state
+            .validation_errors
+            .push(format!("{failure}; body: {body}"));
     }
-    if let Some((status, body, headers)) = fault {
-        return Reply { status, body: Some(body), headers, unhandled: false };
-    }
-    if let Some(failure) = invalid {
-        return Reply::json(400, failure.discord_body());
-    }
-    if body_unreadable {
-        return Reply::error(400, 50109, "The request body contains invalid JSON.");
-    }
-    let reply = routes::route(shared, record, api_path);
-    if let Some(body) = reply.body.as_ref().filter(|_| (200..300).contains(&reply.status)) {
-        if let Err(failure) = openapi::validate_response(&record.method, api_path, reply.status, body) {
-            shared.update(|s| s.response_errors.push(format!("{failure}; response: {body}")));
+    let fault = state
+        .faults
+        .iter_mut()
+        .find(|f| f.remaining > 0 && f.matcher.matches(&record))
+        .map(|fault| {
+            fault.remaining -= 1;
+            Reply {
+                status: fault.status,
+                body: Some(fault.body.clone()),
+                headers: fault.effective_headers(),
+                unhandled: false,
+            }
+        });
+    state.faults.retain(|f| f.remaining > 0);
+    let reply = match (api_path, fault, invalid) {
+        (None, _, _) => Reply::unhandled(),
+        (_, Some(fault), _) => fault,
+        (_, None, Some(failure)) => Reply::json(400, failure.discord_body()),
+        (Some(_), None, None) if body_unreadable => {
+            Reply::error(400, 50109, "The request body contains invalid JSON.")
         }
+        (Some(path), None, None) => routes::route(shared, state, &record, path),
+    };
+    record.status = reply.status;
+    if reply.unhandled {
+        state.unhandled.push(record.clone());
     }
+    state.requests.push(record);
     reply
 }
 
@@ -203,15 +275,17 @@ fn multipart_payload_json<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a 
         .find_map(|p| p.trim().strip_prefix("boundary="))?
         .trim_matches('"');
     let delimiter = format!("--{boundary}");
-    split_bytes(body, delimiter.as_bytes()).into_iter().find_map(|part| {
-        let header_end = find_bytes(part, b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&part[..header_end]).to_ascii_lowercase();
-        if !head.contains("name=\"payload_json\"") {
-            return None;
-        }
-        let content = &part[header_end + 4..];
-        Some(content.strip_suffix(b"\r\n").unwrap_or(content))
-    })
+    split_bytes(body, delimiter.as_bytes())
+        .into_iter()
+        .find_map(|part| {
+            let header_end = find_bytes(part, b"\r\n\r\n")?;
+            let head = String::from_utf8_lossy(&part[..header_end]).to_ascii_lowercase();
+            if !head.contains("name=\"payload_json\"") {
+                return None;
+            }
+            let content = &part[header_end + 4..];
+            Some(content.strip_suffix(b"\r\n").unwrap_or(content))
+        })
 }
 
 fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -6,10 +6,17 @@ use serde_json::{json, Value};
 
 use super::record::RecordedRequest;
 use super::rest::Reply;
-use super::state::Shared;
+use super::state::{Shared, State};
 use super::{channels, commands, interactions, payloads, webhooks};
 
-pub(crate) fn route(shared: &Shared, request: &RecordedRequest, path: &str) -> Reply {
+/// Answers one request; runs under the state lock, so what a handler
+/// changes becomes visible together with the recorded request.
+pub(crate) fn route(
+    shared: &Shared,
+    state: &mut State,
+    request: &RecordedRequest,
+    path: &str,
+) -> Reply {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let body = request.body.as_ref().unwrap_or(&Value::Null);
     let config = &shared.config;
@@ -25,84 +32,93 @@ pub(crate) fn route(shared: &Shared, request: &RecordedRequest, path: &str) -> R
             let bot = payloads::user(&config.bot_user_id, &config.bot_username, true);
             Reply::ok(payloads::application(&config.application_id, &bot))
         }
-        ("GET", ["users", "@me"]) => {
-            Reply::ok(payloads::current_user(&config.bot_user_id, &config.bot_username))
-        }
+        ("GET", ["users", "@me"]) => Reply::ok(payloads::current_user(
+            &config.bot_user_id,
+            &config.bot_username,
+        )),
         ("GET", ["users", user_id]) => {
-            let name = shared.read(|s| s.username(user_id));
-            Reply::ok(payloads::user(user_id, &name, *user_id == config.bot_user_id))
+            let name = state.username(user_id);
+            Reply::ok(payloads::user(
+                user_id,
+                &name,
+                *user_id == config.bot_user_id,
+            ))
         }
         ("GET", ["guilds", guild_id, "members", user_id]) if *guild_id == config.guild_id => {
-            let name = shared.read(|s| s.username(user_id));
+            let name = state.username(user_id);
             let user = payloads::user(user_id, &name, *user_id == config.bot_user_id);
             Reply::ok(payloads::member(user, None))
         }
         ("GET", ["guilds", guild_id, "channels"]) if *guild_id == config.guild_id => {
-            channels::list_guild_channels(shared)
+            channels::list_guild_channels(shared, state)
         }
 
-        ("GET", ["applications", app, "commands"]) => commands::list(shared, app, None),
+        ("GET", ["applications", app, "commands"]) => commands::list(shared, state, app, None),
         ("GET", ["applications", app, "guilds", guild, "commands"]) => {
-            commands::list(shared, app, Some(guild))
+            commands::list(shared, state, app, Some(guild))
         }
         ("PUT", ["applications", app, "commands"]) => {
-            commands::overwrite(shared, request, app, None, body)
+            commands::overwrite(shared, state, request, app, None, body)
         }
         ("PUT", ["applications", app, "guilds", guild, "commands"]) => {
-            commands::overwrite(shared, request, app, Some(guild), body)
+            commands::overwrite(shared, state, request, app, Some(guild), body)
         }
         ("POST", ["applications", app, "commands"]) => {
-            commands::create(shared, request, app, None, body)
+            commands::create(shared, state, request, app, None, body)
         }
         ("POST", ["applications", app, "guilds", guild, "commands"]) => {
-            commands::create(shared, request, app, Some(guild), body)
+            commands::create(shared, state, request, app, Some(guild), body)
         }
 
-        ("GET", ["channels", channel]) => channels::get_channel(shared, channel),
+        ("GET", ["channels", channel]) => channels::get_channel(shared, state, channel),
         ("POST", ["channels", _, "typing"]) => Reply::no_content(),
-        ("GET", ["channels", channel, "messages"]) => channels::history(shared, request, channel),
+        ("GET", ["channels", channel, "messages"]) => channels::history(state, request, channel),
         ("POST", ["channels", channel, "messages"]) => {
-            channels::create_message(shared, request, channel, body)
+            channels::create_message(shared, state, request, channel, body)
         }
         ("GET", ["channels", channel, "messages", message]) => {
-            channels::get_message(shared, channel, message)
+            channels::get_message(state, channel, message)
         }
         ("PATCH", ["channels", channel, "messages", message]) => {
-            channels::edit_message(shared, request, channel, message, body)
+            channels::edit_message(shared, state, request, channel, message, body)
         }
         ("DELETE", ["channels", channel, "messages", message]) => {
-            channels::delete_message(shared, channel, message)
+            channels::delete_message(shared, state, channel, message)
         }
         ("PUT" | "DELETE", ["channels", channel, "messages", message, "reactions", _, "@me"]) => {
-            channels::react(shared, channel, message)
+            channels::react(state, channel, message)
         }
 
         ("POST", ["channels", channel, "webhooks"]) => {
-            webhooks::create(shared, request, channel, body)
+            webhooks::create(shared, state, request, channel, body)
         }
-        ("GET", ["channels", channel, "webhooks"]) => webhooks::list(shared, Some(channel)),
+        ("GET", ["channels", channel, "webhooks"]) => webhooks::list(shared, state, Some(channel)),
         ("GET", ["guilds", guild, "webhooks"]) if *guild == config.guild_id => {
-            webhooks::list(shared, None)
+            webhooks::list(shared, state, None)
         }
-        ("GET", ["webhooks", id]) => webhooks::get(shared, id, None),
-        ("PATCH", ["webhooks", id]) => webhooks::modify(shared, request, id, None, body),
-        ("DELETE", ["webhooks", id]) => webhooks::delete(shared, id, None),
+        ("GET", ["webhooks", id]) => webhooks::get(shared, state, id, None),
+        ("PATCH", ["webhooks", id]) => webhooks::modify(shared, state, request, id, None, body),
+        ("DELETE", ["webhooks", id]) => webhooks::delete(state, id, None),
 
-        (_, ["webhooks", app, token, ..]) if interactions::is_interaction_webhook(shared, app, token) => {
-            interactions::webhook_route(shared, request, token, &segments[3..], body)
+        (_, ["webhooks", app, token, ..])
+            if interactions::is_interaction_webhook(shared, state, app, token) =>
+        {
+            interactions::webhook_route(shared, state, request, token, &segments[3..], body)
         }
-        ("GET", ["webhooks", id, token]) => webhooks::get(shared, id, Some(token)),
+        ("GET", ["webhooks", id, token]) => webhooks::get(shared, state, id, Some(token)),
         ("PATCH", ["webhooks", id, token]) => {
-            webhooks::modify(shared, request, id, Some(token), body)
+            webhooks::modify(shared, state, request, id, Some(token), body)
         }
-        ("DELETE", ["webhooks", id, token]) => webhooks::delete(shared, id, Some(token)),
-        ("POST", ["webhooks", id, token]) => webhooks::execute(shared, request, id, token, body),
-        (method, ["webhooks", id, token, "messages", message]) => {
-            webhooks::message(shared, request, method, id, token, message, body)
+        ("DELETE", ["webhooks", id, token]) => webhooks::delete(state, id, Some(token)),
+        ("POST", ["webhooks", id, token]) => {
+            webhooks::execute(shared, state, request, id, token, body)
+        }
+        (_, ["webhooks", id, token, "messages", message]) => {
+            webhooks::message(shared, state, request, id, token, message, body)
         }
 
         ("POST", ["interactions", id, token, "callback"]) => {
-            interactions::callback(shared, request, id, token, body)
+            interactions::callback(shared, state, request, id, token, body)
         }
 
         _ => Reply::unhandled(),

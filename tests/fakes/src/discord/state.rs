@@ -58,7 +58,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every change is applied whole under the lock, so the state behind a
         // poisoned lock (a panicking test thread) is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until `check` returns `Some` for the state, looking again after
@@ -69,7 +71,8 @@ impl Shared {
         what: &str,
         mut check: impl FnMut(&State) -> Option<T>,
     ) -> Result<T, String> {
-        self.wait_changes(timeout, what, || self.read(&mut check)).await
+        self.wait_changes(timeout, what, || self.read(&mut check))
+            .await
     }
 
     /// Waits until `check` returns `Some`, calling it (outside the lock) once
@@ -132,7 +135,9 @@ impl State {
     pub(crate) fn thread_parent(&self, id: &str) -> Option<String> {
         let channel = self.channels.get(id)?;
         let is_thread = matches!(channel["type"].as_u64(), Some(10..=12));
-        is_thread.then(|| channel["parent_id"].as_str().map(str::to_owned)).flatten()
+        is_thread
+            .then(|| channel["parent_id"].as_str().map(str::to_owned))
+            .flatten()
     }
 
     /// Whether a registered channel is a direct-message channel.
@@ -159,7 +164,10 @@ impl State {
 
     /// A username for a user id: the one seen before, or `user<id>`.
     pub(crate) fn username(&self, id: &str) -> String {
-        self.users.get(id).cloned().unwrap_or_else(|| format!("user{id}"))
+        self.users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("user{id}"))
     }
 }
 
@@ -238,12 +246,18 @@ impl MessageStore {
 
     pub(crate) fn get(&self, id: &str) -> Option<&StoredMessage> {
         let channel = self.index.get(id)?;
-        self.by_channel.get(channel)?.iter().find(|m| m.draft.id == id)
+        self.by_channel
+            .get(channel)?
+            .iter()
+            .find(|m| m.draft.id == id)
     }
 
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut StoredMessage> {
         let channel = self.index.get(id)?;
-        self.by_channel.get_mut(channel)?.iter_mut().find(|m| m.draft.id == id)
+        self.by_channel
+            .get_mut(channel)?
+            .iter_mut()
+            .find(|m| m.draft.id == id)
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<StoredMessage> {
@@ -349,7 +363,10 @@ impl Commands {
     pub(crate) fn id_of(&self, name: &str, guild_id: Option<&str>) -> Option<String> {
         let scopes = [guild_id.map(str::to_owned), None];
         scopes.iter().find_map(|scope| {
-            self.registered.get(scope)?.iter().find(|c| c["name"] == name)?["id"]
+            self.registered
+                .get(scope)?
+                .iter()
+                .find(|c| c["name"] == name)?["id"]
                 .as_str()
                 .map(str::to_owned)
         })

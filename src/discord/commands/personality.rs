@@ -1,0 +1,200 @@
+//! `/personality …`: create, change, remove and look at personalities. Every change goes
+//! through the service with the interaction as correlation id; refusals come back from the
+//! service as sentences naming the field and the rule, and `on_error` shows them ephemerally.
+
+mod list;
+mod prompt;
+mod remove;
+mod view;
+
+use poise::CreateReply;
+
+use super::autocomplete::{alias_of_chosen_personality, any_personality, changeable_personality};
+use super::request;
+use crate::application::{ProfileUpdate, Registration};
+use crate::discord::{reply, BotError, Context, Data, Error};
+
+/// The word that sets the model back to the bot's default (Discord can't send empty strings).
+const DEFAULT_MODEL_WORD: &str = "default";
+/// The word that removes the avatar.
+const NO_AVATAR_WORD: &str = "none";
+
+/// The `/personality` command and its subcommands.
+pub fn commands() -> Vec<poise::Command<Data, Error>> {
+    vec![personality()]
+}
+
+/// Create, change and look at AI personalities.
+///
+/// Discord gives permissions per top-level command, so server admins restrict all of
+/// `/personality` at once in Server Settings → Integrations; members may use it by default.
+#[poise::command(
+    slash_command,
+    subcommands(
+        "create",
+        "update",
+        "prompt::prompt",
+        "alias",
+        "unalias",
+        "remove::remove",
+        "list::list",
+        "info"
+    ),
+    subcommand_required,
+    default_member_permissions = "SEND_MESSAGES"
+)]
+pub async fn personality(_ctx: Context<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Create a personality: a name, and optionally how it looks and sounds.
+#[poise::command(slash_command)]
+async fn create(
+    ctx: Context<'_>,
+    #[description = "Unique name: letters, digits, spaces, - and _ (people talk to it with @name)"]
+    #[max_length = 64]
+    name: String,
+    #[description = "The name its messages show (default: the name)"]
+    #[max_length = 80]
+    display_name: Option<String>,
+    #[description = "Who it is and how it talks (for long, multi-line prompts use /personality prompt)"]
+    #[max_length = 6000]
+    prompt: Option<String>,
+    #[description = "The LLM model it uses (default: the bot's default model)"]
+    #[max_length = 100]
+    model: Option<String>,
+    #[description = "Its avatar: an http(s) image URL"]
+    #[max_length = 2048]
+    avatar_url: Option<String>,
+    #[description = "Another name it answers to"]
+    #[max_length = 50]
+    alias: Option<String>,
+) -> Result<(), Error> {
+    let request = request(ctx)?;
+    let registration = Registration {
+        name,
+        owner_id: None,
+        display_name,
+        avatar_url: avatar_url.map(|a| cleared_by(a, NO_AVATAR_WORD)),
+        prompt,
+        model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
+        aliases: alias.into_iter().collect(),
+    };
+    let created = ctx.data().app.service.register(&request, registration).await?;
+    reply::private(ctx, view::created(&created)).await
+}
+
+/// Change a personality's display name, prompt, model or avatar.
+#[poise::command(slash_command)]
+async fn update(
+    ctx: Context<'_>,
+    #[description = "The personality to change"]
+    #[autocomplete = "changeable_personality"]
+    personality: String,
+    #[description = "The name its messages show"]
+    #[max_length = 80]
+    display_name: Option<String>,
+    #[description = "Who it is and how it talks (for long, multi-line prompts use /personality prompt)"]
+    #[max_length = 6000]
+    prompt: Option<String>,
+    #[description = "The LLM model it uses; \"default\" goes back to the bot's default model"]
+    #[max_length = 100]
+    model: Option<String>,
+    #[description = "Its avatar: an http(s) image URL; \"none\" removes the avatar"]
+    #[max_length = 2048]
+    avatar_url: Option<String>,
+) -> Result<(), Error> {
+    let update = ProfileUpdate {
+        display_name,
+        prompt,
+        model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
+        avatar_url: avatar_url.map(|a| cleared_by(a, NO_AVATAR_WORD)),
+    };
+    if update.is_empty() {
+        return Err(BotError::user(
+            "Nothing to update: give at least one of display_name, prompt, model or avatar_url.",
+        ));
+    }
+    let request = request(ctx)?;
+    let updated = ctx
+        .data()
+        .app
+        .service
+        .update_profile(&request, &personality, update.clone())
+        .await?;
+    reply::private(ctx, view::updated(&updated, &update)).await
+}
+
+/// Give a personality another name it answers to.
+#[poise::command(slash_command)]
+async fn alias(
+    ctx: Context<'_>,
+    #[description = "The personality that gets the alias"]
+    #[autocomplete = "changeable_personality"]
+    personality: String,
+    #[description = "The new alias: letters, digits, spaces, - and _"]
+    #[max_length = 50]
+    alias: String,
+) -> Result<(), Error> {
+    let request = request(ctx)?;
+    let changed = ctx.data().app.service.add_alias(&request, &personality, &alias).await?;
+    reply::private(ctx, view::alias_added(&changed, &alias)).await
+}
+
+/// Take an alias away from a personality.
+#[poise::command(slash_command)]
+async fn unalias(
+    ctx: Context<'_>,
+    #[description = "The personality that loses the alias"]
+    #[autocomplete = "changeable_personality"]
+    personality: String,
+    #[description = "The alias to remove"]
+    #[autocomplete = "alias_of_chosen_personality"]
+    alias: String,
+) -> Result<(), Error> {
+    let request = request(ctx)?;
+    let changed = ctx
+        .data()
+        .app
+        .service
+        .remove_alias(&request, &personality, &alias)
+        .await?;
+    reply::private(ctx, view::alias_removed(&changed, &alias)).await
+}
+
+/// Show a personality: its names, owner, model and the start of its prompt.
+#[poise::command(slash_command)]
+async fn info(
+    ctx: Context<'_>,
+    #[description = "The personality to show"]
+    #[autocomplete = "any_personality"]
+    personality: String,
+) -> Result<(), Error> {
+    let found = ctx.data().app.service.get(&personality).await?;
+    let answer = CreateReply::default()
+        .embed(view::info_embed(&found))
+        .allowed_mentions(reply::no_mentions());
+    ctx.send(answer).await?;
+    Ok(())
+}
+
+/// `word` (any case) means "clear this field", which the service spells as an empty value.
+fn cleared_by(value: String, word: &str) -> String {
+    if value.trim().eq_ignore_ascii_case(word) {
+        String::new()
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clearing_words_become_empty_values_in_any_case() {
+        assert_eq!(cleared_by(" Default ".into(), DEFAULT_MODEL_WORD), "");
+        assert_eq!(cleared_by("NONE".into(), NO_AVATAR_WORD), "");
+        assert_eq!(cleared_by("gpt-4o".into(), DEFAULT_MODEL_WORD), "gpt-4o");
+    }
+}
