@@ -27,7 +27,11 @@ fn command(user: &str, name: &str, options: Vec<Value>) -> CommandSpec {
 
 /// `/personality SUB options…` by `user`.
 fn personality(user: &str, sub: &str, options: Vec<Value>) -> CommandSpec {
-    command(user, "personality", vec![json!({"name": sub, "type": 1, "options": options})])
+    command(
+        user,
+        "personality",
+        vec![json!({"name": sub, "type": 1, "options": options})],
+    )
 }
 
 fn text_option(name: &str, value: &str) -> Value {
@@ -61,7 +65,11 @@ async fn answer(bot: &Bot, spec: CommandSpec) -> Value {
 /// The choices of an autocomplete answer, by value.
 async fn suggestions(bot: &Bot, spec: CommandSpec) -> Vec<String> {
     let id = bot.discord.autocomplete(spec).await;
-    let response = bot.discord.wait_interaction_response(&id, WAIT).await.unwrap();
+    let response = bot
+        .discord
+        .wait_interaction_response(&id, WAIT)
+        .await
+        .unwrap();
     assert_eq!(response["type"], 8, "{response}");
     response["data"]["choices"]
         .as_array()
@@ -125,7 +133,10 @@ fn button_ids(data: &Value) -> Vec<String> {
 }
 
 fn original_message_id(bot: &Bot, interaction_id: &str) -> String {
-    let original = bot.discord.interaction_original(interaction_id).expect("an original response");
+    let original = bot
+        .discord
+        .interaction_original(interaction_id)
+        .expect("an original response");
     original["id"].as_str().expect("message id").to_owned()
 }
 
@@ -185,7 +196,10 @@ async fn bot_with(steps: Vec<Vec<String>>) -> Bot {
 }
 
 fn owned_by(owner: &str, name: &str) -> Vec<String> {
-    ["personality", "create", name, "--owner", owner].iter().map(|s| s.to_string()).collect()
+    ["personality", "create", name, "--owner", owner]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 // ---- registration ----
@@ -210,9 +224,16 @@ fn options_of(command: &Value) -> Vec<(String, u64, bool, bool)> {
 }
 
 fn expect_options(command: &Value, expected: &[OptionSpec]) {
-    let expected: Vec<(String, u64, bool, bool)> =
-        expected.iter().map(|(n, t, r, a)| (n.to_string(), *t, *r, *a)).collect();
-    assert_eq!(options_of(command), expected, "options of {}", command["name"]);
+    let expected: Vec<(String, u64, bool, bool)> = expected
+        .iter()
+        .map(|(n, t, r, a)| (n.to_string(), *t, *r, *a))
+        .collect();
+    assert_eq!(
+        options_of(command),
+        expected,
+        "options of {}",
+        command["name"]
+    );
 }
 
 fn descriptions_fit(value: &Value, path: &str) {
@@ -237,15 +258,31 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             .unwrap_or_else(|| panic!("/{name} is not registered: {commands:#?}"))
             .clone()
     };
-    let mut names: Vec<&str> = commands.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     names.sort();
-    assert_eq!(names, ["activate", "autorespond", "deactivate", "help", "personality", "reset"]);
+    assert_eq!(
+        names,
+        [
+            "activate",
+            "autorespond",
+            "deactivate",
+            "help",
+            "personality",
+            "reset"
+        ]
+    );
     for c in &commands {
         descriptions_fit(c, c["name"].as_str().unwrap());
     }
 
     let personality = find("personality");
-    assert_eq!(personality["default_member_permissions"], "2048", "SEND_MESSAGES");
+    assert_eq!(
+        personality["default_member_permissions"], "2048",
+        "SEND_MESSAGES"
+    );
     let subcommands: Vec<&str> = personality["options"]
         .as_array()
         .unwrap()
@@ -255,9 +292,18 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             s["name"].as_str().unwrap()
         })
         .collect();
-    assert_eq!(subcommands, ["create", "update", "prompt", "alias", "unalias", "remove", "list", "info"]);
+    assert_eq!(
+        subcommands,
+        ["create", "update", "prompt", "alias", "unalias", "remove", "list", "info"]
+    );
     let sub = |name: &str| {
-        personality["options"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone()
+        personality["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
     };
     const S: u64 = 3;
     const B: u64 = 5;
@@ -283,26 +329,60 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         ],
     );
     expect_options(&sub("prompt"), &[("personality", S, true, true)]);
-    expect_options(&sub("alias"), &[("personality", S, true, true), ("alias", S, true, false)]);
-    expect_options(&sub("unalias"), &[("personality", S, true, true), ("alias", S, true, true)]);
+    expect_options(
+        &sub("alias"),
+        &[("personality", S, true, true), ("alias", S, true, false)],
+    );
+    expect_options(
+        &sub("unalias"),
+        &[("personality", S, true, true), ("alias", S, true, true)],
+    );
     expect_options(&sub("remove"), &[("personality", S, true, true)]);
     expect_options(&sub("list"), &[("mine", B, false, false)]);
     expect_options(&sub("info"), &[("personality", S, true, true)]);
     let create = sub("create");
     let max_length = |option: &str| {
-        create["options"].as_array().unwrap().iter().find(|o| o["name"] == option).unwrap()["max_length"].clone()
+        create["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == option)
+            .unwrap()["max_length"]
+            .clone()
     };
     assert_eq!(max_length("name"), 64);
     assert_eq!(max_length("prompt"), 6000);
     let update = sub("update");
-    let model = update["options"].as_array().unwrap().iter().find(|o| o["name"] == "model").unwrap();
-    assert!(model["description"].as_str().unwrap().contains("\"default\""), "{model}");
-    let avatar = update["options"].as_array().unwrap().iter().find(|o| o["name"] == "avatar_url").unwrap();
-    assert!(avatar["description"].as_str().unwrap().contains("\"none\""), "{avatar}");
+    let model = update["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "model")
+        .unwrap();
+    assert!(
+        model["description"]
+            .as_str()
+            .unwrap()
+            .contains("\"default\""),
+        "{model}"
+    );
+    let avatar = update["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "avatar_url")
+        .unwrap();
+    assert!(
+        avatar["description"].as_str().unwrap().contains("\"none\""),
+        "{avatar}"
+    );
 
     for name in ["activate", "deactivate"] {
         let c = find(name);
-        assert_eq!(c["default_member_permissions"], "8192", "/{name} needs MANAGE_MESSAGES");
+        assert_eq!(
+            c["default_member_permissions"], "8192",
+            "/{name} needs MANAGE_MESSAGES"
+        );
         assert_eq!(c["contexts"], json!([0]), "/{name} is for servers only");
     }
     expect_options(&find("activate"), &[("personality", S, true, true)]);
@@ -310,7 +390,10 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
     expect_options(&find("autorespond"), &[("enabled", B, true, false)]);
     expect_options(&find("reset"), &[]);
     for name in ["autorespond", "reset", "help"] {
-        assert!(find(name)["default_member_permissions"].is_null(), "/{name} is for everyone");
+        assert!(
+            find(name)["default_member_permissions"].is_null(),
+            "/{name} is for everyone"
+        );
     }
     bot.assert_valid_requests();
 }
@@ -336,7 +419,10 @@ async fn create_stores_the_personality_and_says_how_to_talk_to_it() {
         ),
     )
     .await;
-    assert_private(&response, "Created **Aria** — talk to it with @aria or @bard.");
+    assert_private(
+        &response,
+        "Created **Aria** — talk to it with @aria or @bard.",
+    );
     assert_eq!(
         stored(&bot, "Aria").expect("stored"),
         Stored {
@@ -350,7 +436,11 @@ async fn create_stores_the_personality_and_says_how_to_talk_to_it() {
     assert_eq!(stored_aliases(&bot, "Aria"), ["bard"]);
     let correlation: String = bot
         .db()
-        .query_row("SELECT correlation_id FROM events WHERE event_type = 'PersonalityCreated'", [], |r| r.get(0))
+        .query_row(
+            "SELECT correlation_id FROM events WHERE event_type = 'PersonalityCreated'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(correlation, id, "the interaction id correlates the event");
     bot.assert_valid_requests();
@@ -362,11 +452,17 @@ async fn create_refuses_invalid_values_and_taken_names_with_the_field_and_the_ru
     let long = "x".repeat(81);
     let cases = [
         (
-            vec![text_option("name", "Nova"), text_option("display_name", &long)],
+            vec![
+                text_option("name", "Nova"),
+                text_option("display_name", &long),
+            ],
             "display_name: must be at most 80 characters (got 81).",
         ),
         (
-            vec![text_option("name", "Nova"), text_option("display_name", "Discord Bot")],
+            vec![
+                text_option("name", "Nova"),
+                text_option("display_name", "Discord Bot"),
+            ],
             "display_name: Discord does not allow \"discord\" in a webhook name.",
         ),
         (
@@ -374,7 +470,10 @@ async fn create_refuses_invalid_values_and_taken_names_with_the_field_and_the_ru
             "name: may only contain letters, digits, spaces, '-' and '_' (found '.').",
         ),
         (
-            vec![text_option("name", "Nova"), text_option("avatar_url", "ftp://example.com/a.png")],
+            vec![
+                text_option("name", "Nova"),
+                text_option("avatar_url", "ftp://example.com/a.png"),
+            ],
             "avatar_url: must start with http:// or https:// (not ftp:).",
         ),
     ];
@@ -383,14 +482,24 @@ async fn create_refuses_invalid_values_and_taken_names_with_the_field_and_the_ru
         assert_private(&response, expected);
     }
     let taken = [
-        (vec![text_option("name", "ARIA")], "name: \"ARIA\" is already taken by "),
-        (vec![text_option("name", "Nova"), text_option("alias", "bard")], "alias: \"bard\" is already taken by "),
+        (
+            vec![text_option("name", "ARIA")],
+            "name: \"ARIA\" is already taken by ",
+        ),
+        (
+            vec![text_option("name", "Nova"), text_option("alias", "bard")],
+            "alias: \"bard\" is already taken by ",
+        ),
     ];
     for (options, start) in taken {
         let response = answer(&bot, personality(ALICE, "create", options)).await;
         assert_private_starting(&response, start);
     }
-    assert_eq!(count(&bot, "SELECT COUNT(*) FROM personalities"), 1, "nothing was created");
+    assert_eq!(
+        count(&bot, "SELECT COUNT(*) FROM personalities"),
+        1,
+        "nothing was created"
+    );
     bot.assert_valid_requests();
 }
 
@@ -400,7 +509,14 @@ async fn create_refuses_invalid_values_and_taken_names_with_the_field_and_the_ru
 async fn update_changes_the_given_fields_and_the_words_default_and_none_clear_them() {
     let bot = bot_with(vec![create_step(
         "Aria",
-        &["--model", "gpt-4o", "--avatar-url", "https://cdn.example.com/a.png", "--prompt", "Old."],
+        &[
+            "--model",
+            "gpt-4o",
+            "--avatar-url",
+            "https://cdn.example.com/a.png",
+            "--prompt",
+            "Old.",
+        ],
     )])
     .await;
     let response = answer(
@@ -428,11 +544,21 @@ async fn update_changes_the_given_fields_and_the_words_default_and_none_clear_th
 
     let response = answer(
         &bot,
-        personality(ALICE, "update", vec![text_option("personality", "Aria"), text_option("model", "llama3.1:8b")]),
+        personality(
+            ALICE,
+            "update",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("model", "llama3.1:8b"),
+            ],
+        ),
     )
     .await;
     assert_private(&response, "Updated **Aria**: model `llama3.1:8b`.");
-    assert_eq!(stored(&bot, "Aria").unwrap().model.as_deref(), Some("llama3.1:8b"));
+    assert_eq!(
+        stored(&bot, "Aria").unwrap().model.as_deref(),
+        Some("llama3.1:8b")
+    );
     bot.assert_valid_requests();
 }
 
@@ -440,30 +566,62 @@ async fn update_changes_the_given_fields_and_the_words_default_and_none_clear_th
 async fn update_refuses_an_empty_update_an_unknown_personality_and_a_bad_value() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;
     let before = count(&bot, "SELECT COUNT(*) FROM events");
-    let empty = answer(&bot, personality(ALICE, "update", vec![text_option("personality", "Aria")])).await;
+    let empty = answer(
+        &bot,
+        personality(ALICE, "update", vec![text_option("personality", "Aria")]),
+    )
+    .await;
     assert_private(
         &empty,
         "Nothing to update: give at least one of display_name, prompt, model or avatar_url.",
     );
     let unknown = answer(
         &bot,
-        personality(ALICE, "update", vec![text_option("personality", "Nobody"), text_option("model", "x")]),
+        personality(
+            ALICE,
+            "update",
+            vec![
+                text_option("personality", "Nobody"),
+                text_option("model", "x"),
+            ],
+        ),
     )
     .await;
     assert_private(&unknown, "No personality is called \"Nobody\".");
     let bad = answer(
         &bot,
-        personality(ALICE, "update", vec![text_option("personality", "Aria"), text_option("model", "gpt 4")]),
+        personality(
+            ALICE,
+            "update",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("model", "gpt 4"),
+            ],
+        ),
     )
     .await;
-    assert_private(&bad, "model: may only contain A-Z, a-z, 0-9 and . _ : / - (found ' ').");
+    assert_private(
+        &bad,
+        "model: may only contain A-Z, a-z, 0-9 and . _ : / - (found ' ').",
+    );
     let same = answer(
         &bot,
-        personality(ALICE, "update", vec![text_option("personality", "Aria"), text_option("display_name", "Aria")]),
+        personality(
+            ALICE,
+            "update",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("display_name", "Aria"),
+            ],
+        ),
     )
     .await;
     assert_private(&same, "nothing to update: give at least one new value.");
-    assert_eq!(count(&bot, "SELECT COUNT(*) FROM events"), before, "nothing changed");
+    assert_eq!(
+        count(&bot, "SELECT COUNT(*) FROM events"),
+        before,
+        "nothing changed"
+    );
     bot.assert_valid_requests();
 }
 
@@ -472,22 +630,49 @@ async fn only_the_owner_or_a_bot_admin_may_change_a_personality() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;
     let refused = answer(
         &bot,
-        personality(BOB, "update", vec![text_option("personality", "Aria"), text_option("display_name", "Mine")]),
+        personality(
+            BOB,
+            "update",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("display_name", "Mine"),
+            ],
+        ),
     )
     .await;
-    assert_private(&refused, "Only the owner of \"Aria\" or a bot admin can change it.");
+    assert_private(
+        &refused,
+        "Only the owner of \"Aria\" or a bot admin can change it.",
+    );
     let refused = answer(
         &bot,
-        personality(BOB, "alias", vec![text_option("personality", "Aria"), text_option("alias", "mine")]),
+        personality(
+            BOB,
+            "alias",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("alias", "mine"),
+            ],
+        ),
     )
     .await;
-    assert_private(&refused, "Only the owner of \"Aria\" or a bot admin can change it.");
+    assert_private(
+        &refused,
+        "Only the owner of \"Aria\" or a bot admin can change it.",
+    );
     assert_eq!(stored(&bot, "Aria").unwrap().display_name, "Aria");
     assert!(stored_aliases(&bot, "Aria").is_empty());
 
     let admin = answer(
         &bot,
-        personality(ADMIN, "update", vec![text_option("personality", "Aria"), text_option("display_name", "Moderated")]),
+        personality(
+            ADMIN,
+            "update",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("display_name", "Moderated"),
+            ],
+        ),
     )
     .await;
     assert_private(&admin, "Updated **Aria**: display name **Moderated**.");
@@ -502,7 +687,14 @@ async fn aliases_are_added_and_removed_and_their_rules_are_explained() {
     let bot = bot_with(vec![create_step("Aria", &[]), owned_by(BOB, "Nova")]).await;
     let added = answer(
         &bot,
-        personality(ALICE, "alias", vec![text_option("personality", "aria"), text_option("alias", "The  Bard")]),
+        personality(
+            ALICE,
+            "alias",
+            vec![
+                text_option("personality", "aria"),
+                text_option("alias", "The  Bard"),
+            ],
+        ),
     )
     .await;
     assert_private(&added, "**Aria** now also answers to @the bard.");
@@ -510,30 +702,64 @@ async fn aliases_are_added_and_removed_and_their_rules_are_explained() {
 
     let taken = answer(
         &bot,
-        personality(ALICE, "alias", vec![text_option("personality", "Aria"), text_option("alias", "nova")]),
+        personality(
+            ALICE,
+            "alias",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("alias", "nova"),
+            ],
+        ),
     )
     .await;
     assert_private_starting(&taken, "alias: \"nova\" is already taken by ");
     let twice = answer(
         &bot,
-        personality(ALICE, "alias", vec![text_option("personality", "Aria"), text_option("alias", "the bard")]),
+        personality(
+            ALICE,
+            "alias",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("alias", "the bard"),
+            ],
+        ),
     )
     .await;
-    assert_private(&twice, "alias: \"the bard\" is already an alias of this personality.");
+    assert_private(
+        &twice,
+        "alias: \"the bard\" is already an alias of this personality.",
+    );
 
     let removed = answer(
         &bot,
-        personality(ALICE, "unalias", vec![text_option("personality", "@the bard"), text_option("alias", "THE BARD")]),
+        personality(
+            ALICE,
+            "unalias",
+            vec![
+                text_option("personality", "@the bard"),
+                text_option("alias", "THE BARD"),
+            ],
+        ),
     )
     .await;
     assert_private(&removed, "**Aria** no longer answers to @the bard.");
     assert!(stored_aliases(&bot, "Aria").is_empty());
     let absent = answer(
         &bot,
-        personality(ALICE, "unalias", vec![text_option("personality", "Aria"), text_option("alias", "bard")]),
+        personality(
+            ALICE,
+            "unalias",
+            vec![
+                text_option("personality", "Aria"),
+                text_option("alias", "bard"),
+            ],
+        ),
     )
     .await;
-    assert_private(&absent, "alias: \"bard\" is not an alias of this personality.");
+    assert_private(
+        &absent,
+        "alias: \"bard\" is not an alias of this personality.",
+    );
     bot.assert_valid_requests();
 }
 
@@ -550,18 +776,38 @@ async fn autocomplete_suggests_matching_names_and_aliases_and_only_changeable_on
     ])
     .await;
     let info = personality(ALICE, "info", vec![focused("personality", "AR")]);
-    assert_eq!(suggestions(&bot, info).await, ["Aria", "Ariel", "Zed", "Maria"], "names, then aliases, then substrings");
+    assert_eq!(
+        suggestions(&bot, info).await,
+        ["Aria", "Ariel", "Zed", "Maria"],
+        "names, then aliases, then substrings"
+    );
     let by_alias = personality(ALICE, "info", vec![focused("personality", "@sing")]);
     assert_eq!(suggestions(&bot, by_alias).await, ["Aria"]);
 
     let update = personality(ALICE, "update", vec![focused("personality", "ar")]);
-    assert_eq!(suggestions(&bot, update).await, ["Aria", "Zed", "Maria"], "only alice's own");
+    assert_eq!(
+        suggestions(&bot, update).await,
+        ["Aria", "Zed", "Maria"],
+        "only alice's own"
+    );
     let remove = personality(BOB, "remove", vec![focused("personality", "")]);
-    assert_eq!(suggestions(&bot, remove).await, ["Ariel", "Nova"], "only bob's own");
+    assert_eq!(
+        suggestions(&bot, remove).await,
+        ["Ariel", "Nova"],
+        "only bob's own"
+    );
     let admin = personality(ADMIN, "prompt", vec![focused("personality", "")]);
-    assert_eq!(suggestions(&bot, admin).await, ["Aria", "Ariel", "Maria", "Nova", "Zed"], "a bot admin may change all");
+    assert_eq!(
+        suggestions(&bot, admin).await,
+        ["Aria", "Ariel", "Maria", "Nova", "Zed"],
+        "a bot admin may change all"
+    );
     let activate = command(BOB, "activate", vec![focused("personality", "a")]);
-    assert_eq!(suggestions(&bot, activate).await, ["Aria", "Ariel", "Zed", "Maria", "Nova"], "anyone may activate any");
+    assert_eq!(
+        suggestions(&bot, activate).await,
+        ["Aria", "Ariel", "Zed", "Maria", "Nova"],
+        "anyone may activate any"
+    );
 
     let unalias = personality(
         ALICE,
@@ -569,18 +815,35 @@ async fn autocomplete_suggests_matching_names_and_aliases_and_only_changeable_on
         vec![text_option("personality", "Aria"), focused("alias", "s")],
     );
     assert_eq!(suggestions(&bot, unalias).await, ["singer"]);
-    let zed = personality(ALICE, "unalias", vec![text_option("personality", "Zed"), focused("alias", "")]);
+    let zed = personality(
+        ALICE,
+        "unalias",
+        vec![text_option("personality", "Zed"), focused("alias", "")],
+    );
     assert_eq!(suggestions(&bot, zed).await, ["arrow"]);
-    let bobs = personality(ALICE, "unalias", vec![text_option("personality", "Ariel"), focused("alias", "")]);
-    assert!(suggestions(&bot, bobs).await.is_empty(), "not alice's to change");
+    let bobs = personality(
+        ALICE,
+        "unalias",
+        vec![text_option("personality", "Ariel"), focused("alias", "")],
+    );
+    assert!(
+        suggestions(&bot, bobs).await.is_empty(),
+        "not alice's to change"
+    );
     bot.assert_valid_requests();
 }
 
 #[tokio::test]
 async fn autocomplete_answers_at_most_25_choices() {
-    let steps = (0..30).map(|i| create_step(&format!("p{i:02}"), &[])).collect();
+    let steps = (0..30)
+        .map(|i| create_step(&format!("p{i:02}"), &[]))
+        .collect();
     let bot = bot_with(steps).await;
-    let all = suggestions(&bot, personality(ALICE, "info", vec![focused("personality", "p")])).await;
+    let all = suggestions(
+        &bot,
+        personality(ALICE, "info", vec![focused("personality", "p")]),
+    )
+    .await;
     assert_eq!(all.len(), 25);
     assert_eq!(all[0], "p00");
     bot.assert_valid_requests();
@@ -591,7 +854,11 @@ async fn autocomplete_answers_at_most_25_choices() {
 /// Runs `/personality remove` for alice and returns the interaction id, the answer and the
 /// custom ids of its buttons.
 async fn ask_to_remove(bot: &Bot, name: &str) -> (String, Value, Vec<String>) {
-    let (id, response) = run(bot, personality(ALICE, "remove", vec![text_option("personality", name)])).await;
+    let (id, response) = run(
+        bot,
+        personality(ALICE, "remove", vec![text_option("personality", name)]),
+    )
+    .await;
     let buttons = button_ids(&response["data"]);
     (id, response, buttons)
 }
@@ -602,21 +869,42 @@ async fn remove_asks_first_and_removes_on_confirm() {
     let (id, question, buttons) = ask_to_remove(&bot, "aria").await;
     assert_eq!(question["type"], 4);
     assert!(is_ephemeral(&question));
-    assert!(content(&question).starts_with("Remove **Aria** for good?"), "{question}");
+    assert!(
+        content(&question).starts_with("Remove **Aria** for good?"),
+        "{question}"
+    );
     assert_eq!(buttons.len(), 2, "{question}");
-    assert!(buttons.iter().all(|b| b.contains(&id)), "custom ids are unique per invocation: {buttons:?}");
-    assert!(stored(&bot, "Aria").is_some(), "nothing is removed before the answer");
+    assert!(
+        buttons.iter().all(|b| b.contains(&id)),
+        "custom ids are unique per invocation: {buttons:?}"
+    );
+    assert!(
+        stored(&bot, "Aria").is_some(),
+        "nothing is removed before the answer"
+    );
 
     let message = original_message_id(&bot, &id);
     let done = click(&bot, ALICE, &buttons[0], &message).await;
     assert_eq!(done["type"], 7, "the question is replaced: {done}");
     assert_eq!(content(&done), "Removed **Aria**.");
-    assert_eq!(done["data"]["components"], json!([]), "the buttons are gone");
+    assert_eq!(
+        done["data"]["components"],
+        json!([]),
+        "the buttons are gone"
+    );
     assert!(stored(&bot, "Aria").is_none());
-    assert_eq!(count(&bot, "SELECT COUNT(*) FROM personality_keys"), 0, "name and alias are free");
+    assert_eq!(
+        count(&bot, "SELECT COUNT(*) FROM personality_keys"),
+        0,
+        "name and alias are free"
+    );
     let correlation: String = bot
         .db()
-        .query_row("SELECT correlation_id FROM events WHERE event_type = 'PersonalityRemoved'", [], |r| r.get(0))
+        .query_row(
+            "SELECT correlation_id FROM events WHERE event_type = 'PersonalityRemoved'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(correlation, id);
     bot.assert_valid_requests();
@@ -638,13 +926,31 @@ async fn a_cancelled_remove_keeps_the_personality() {
 #[tokio::test]
 async fn remove_by_someone_else_is_refused_before_asking_and_admins_may_remove_any() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;
-    let refused = answer(&bot, personality(BOB, "remove", vec![text_option("personality", "Aria")])).await;
-    assert_private(&refused, "Only the owner of \"Aria\" or a bot admin can change it.");
-    assert!(button_ids(&refused["data"]).is_empty(), "no question: {refused}");
-    let unknown = answer(&bot, personality(ALICE, "remove", vec![text_option("personality", "Nobody")])).await;
+    let refused = answer(
+        &bot,
+        personality(BOB, "remove", vec![text_option("personality", "Aria")]),
+    )
+    .await;
+    assert_private(
+        &refused,
+        "Only the owner of \"Aria\" or a bot admin can change it.",
+    );
+    assert!(
+        button_ids(&refused["data"]).is_empty(),
+        "no question: {refused}"
+    );
+    let unknown = answer(
+        &bot,
+        personality(ALICE, "remove", vec![text_option("personality", "Nobody")]),
+    )
+    .await;
     assert_private(&unknown, "No personality is called \"Nobody\".");
 
-    let (id, question) = run(&bot, personality(ADMIN, "remove", vec![text_option("personality", "Aria")])).await;
+    let (id, question) = run(
+        &bot,
+        personality(ADMIN, "remove", vec![text_option("personality", "Aria")]),
+    )
+    .await;
     let buttons = button_ids(&question["data"]);
     let done = click(&bot, ADMIN, &buttons[0], &original_message_id(&bot, &id)).await;
     assert_eq!(content(&done), "Removed **Aria**.");
@@ -656,7 +962,9 @@ async fn remove_by_someone_else_is_refused_before_asking_and_admins_may_remove_a
 
 #[tokio::test]
 async fn a_long_list_is_paged_with_buttons_for_the_invoking_user() {
-    let mut steps: Vec<_> = (1..=12).map(|i| create_step(&format!("p{i:02}"), &[])).collect();
+    let mut steps: Vec<_> = (1..=12)
+        .map(|i| create_step(&format!("p{i:02}"), &[]))
+        .collect();
     steps.push(owned_by(BOB, "Zed"));
     let bot = bot_with(steps).await;
 
@@ -681,33 +989,70 @@ async fn a_long_list_is_paged_with_buttons_for_the_invoking_user() {
     let embed = &second["data"]["embeds"][0];
     assert_eq!(embed["footer"]["text"], "Page 2 of 2 · 13 personalities");
     let lines: Vec<&str> = embed["description"].as_str().unwrap().lines().collect();
-    assert_eq!(lines, ["**p11** — <@7001>", "**p12** — <@7001>", "**Zed** — <@7002>"]);
-    assert_eq!(second["data"]["components"][0]["components"][1]["disabled"], true, "no next page");
+    assert_eq!(
+        lines,
+        [
+            "**p11** — <@7001>",
+            "**p12** — <@7001>",
+            "**Zed** — <@7002>"
+        ]
+    );
+    assert_eq!(
+        second["data"]["components"][0]["components"][1]["disabled"], true,
+        "no next page"
+    );
 
     let others = click(&bot, BOB, &buttons[0], &message).await;
     assert_eq!(others["type"], 4);
     assert!(is_ephemeral(&others));
-    assert!(content(&others).starts_with("Only <@7001> can turn these pages"), "{others}");
+    assert!(
+        content(&others).starts_with("Only <@7001> can turn these pages"),
+        "{others}"
+    );
 
     let back = click(&bot, ALICE, &buttons[0], &message).await;
-    assert_eq!(back["data"]["embeds"][0]["footer"]["text"], "Page 1 of 2 · 13 personalities");
+    assert_eq!(
+        back["data"]["embeds"][0]["footer"]["text"],
+        "Page 1 of 2 · 13 personalities"
+    );
     bot.assert_valid_requests();
 }
 
 #[tokio::test]
 async fn list_mine_shows_only_the_users_personalities() {
-    let bot = bot_with(vec![create_step("Aria", &["--alias", "bard"]), owned_by(BOB, "Zed")]).await;
-    let mine = answer(&bot, personality(BOB, "list", vec![bool_option("mine", true)])).await;
+    let bot = bot_with(vec![
+        create_step("Aria", &["--alias", "bard"]),
+        owned_by(BOB, "Zed"),
+    ])
+    .await;
+    let mine = answer(
+        &bot,
+        personality(BOB, "list", vec![bool_option("mine", true)]),
+    )
+    .await;
     let embed = &mine["data"]["embeds"][0];
     assert_eq!(embed["title"], "Your personalities");
     assert_eq!(embed["description"], "**Zed** — <@7002>");
     assert_eq!(embed["footer"]["text"], "Page 1 of 1 · 1 personality");
-    assert!(button_ids(&mine["data"]).is_empty(), "one page needs no buttons");
+    assert!(
+        button_ids(&mine["data"]).is_empty(),
+        "one page needs no buttons"
+    );
 
     let all = answer(&bot, personality(BOB, "list", vec![])).await;
-    assert_eq!(all["data"]["embeds"][0]["description"], "**Aria** — @bard — <@7001>\n**Zed** — <@7002>");
-    let none = answer(&bot, personality("7003", "list", vec![bool_option("mine", true)])).await;
-    assert_private(&none, "You have no personalities yet: create one with /personality create.");
+    assert_eq!(
+        all["data"]["embeds"][0]["description"],
+        "**Aria** — @bard — <@7001>\n**Zed** — <@7002>"
+    );
+    let none = answer(
+        &bot,
+        personality("7003", "list", vec![bool_option("mine", true)]),
+    )
+    .await;
+    assert_private(
+        &none,
+        "You have no personalities yet: create one with /personality create.",
+    );
     bot.assert_valid_requests();
 }
 
@@ -730,25 +1075,53 @@ async fn info_shows_an_embed_with_avatar_aliases_owner_model_and_the_start_of_th
         ],
     )])
     .await;
-    let response = answer(&bot, personality(BOB, "info", vec![text_option("personality", "@Bard")])).await;
+    let response = answer(
+        &bot,
+        personality(BOB, "info", vec![text_option("personality", "@Bard")]),
+    )
+    .await;
     assert_eq!(response["type"], 4);
     let data = &response["data"];
-    assert_eq!(data["allowed_mentions"]["parse"], json!([]), "nobody is pinged");
+    assert_eq!(
+        data["allowed_mentions"]["parse"],
+        json!([]),
+        "nobody is pinged"
+    );
     let embed = &data["embeds"][0];
     assert_eq!(embed["title"], "Aria the Bard");
-    assert_eq!(embed["thumbnail"]["url"], "https://cdn.example.com/aria.png");
+    assert_eq!(
+        embed["thumbnail"]["url"],
+        "https://cdn.example.com/aria.png"
+    );
     let description = embed["description"].as_str().unwrap();
-    assert!(description.starts_with("You are Aria. La la la."), "{description}");
-    assert_eq!(description.chars().count(), 301, "300 characters and an ellipsis");
+    assert!(
+        description.starts_with("You are Aria. La la la."),
+        "{description}"
+    );
+    assert_eq!(
+        description.chars().count(),
+        301,
+        "300 characters and an ellipsis"
+    );
     let field = |name: &str| {
-        embed["fields"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap()["value"].clone()
+        embed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()["value"]
+            .clone()
     };
     assert_eq!(field("Name"), "Aria");
     assert_eq!(field("Aliases"), "@bard, @singer");
     assert_eq!(field("Owner"), "<@7001>");
     assert_eq!(field("Model"), "default");
 
-    let unknown = answer(&bot, personality(BOB, "info", vec![text_option("personality", "Nobody")])).await;
+    let unknown = answer(
+        &bot,
+        personality(BOB, "info", vec![text_option("personality", "Nobody")]),
+    )
+    .await;
     assert_private(&unknown, "No personality is called \"Nobody\".");
     bot.assert_valid_requests();
 }
@@ -766,16 +1139,34 @@ fn modal_inputs(first: &str, second: &str) -> Vec<Value> {
 async fn the_prompt_modal_shows_a_long_prompt_in_two_parts_and_saves_the_submission() {
     let long = format!("{}{}", "a".repeat(4000), "b".repeat(500));
     let bot = bot_with(vec![create_step("Aria", &["--prompt", &long])]).await;
-    let (id, modal) = run(&bot, personality(ALICE, "prompt", vec![text_option("personality", "aria")])).await;
-    assert_eq!(modal["type"], 9, "a modal: {}", &modal.to_string()[..200.min(modal.to_string().len())]);
+    let (id, modal) = run(
+        &bot,
+        personality(ALICE, "prompt", vec![text_option("personality", "aria")]),
+    )
+    .await;
+    assert_eq!(
+        modal["type"],
+        9,
+        "a modal: {}",
+        &modal.to_string()[..200.min(modal.to_string().len())]
+    );
     let custom_id = modal["data"]["custom_id"].as_str().unwrap().to_owned();
-    assert!(custom_id.contains(&id), "unique per invocation: {custom_id}");
+    assert!(
+        custom_id.contains(&id),
+        "unique per invocation: {custom_id}"
+    );
     let rows = modal["data"]["components"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let first = &rows[0]["components"][0];
     let second = &rows[1]["components"][0];
-    assert_eq!((first["label"].as_str(), first["max_length"].as_u64()), (Some("Prompt"), Some(4000)));
-    assert_eq!((second["label"].as_str(), second["max_length"].as_u64()), (Some("Prompt (continued)"), Some(2000)));
+    assert_eq!(
+        (first["label"].as_str(), first["max_length"].as_u64()),
+        (Some("Prompt"), Some(4000))
+    );
+    assert_eq!(
+        (second["label"].as_str(), second["max_length"].as_u64()),
+        (Some("Prompt (continued)"), Some(2000))
+    );
     assert_eq!(first["style"], 2, "paragraph");
     assert_eq!(first["value"].as_str().unwrap(), "a".repeat(4000));
     assert_eq!(second["value"].as_str().unwrap(), "b".repeat(500));
@@ -789,11 +1180,18 @@ async fn the_prompt_modal_shows_a_long_prompt_in_two_parts_and_saves_the_submiss
             ..Default::default()
         })
         .await;
-    let saved = bot.discord.wait_interaction_response(&submission, WAIT).await.unwrap();
+    let saved = bot
+        .discord
+        .wait_interaction_response(&submission, WAIT)
+        .await
+        .unwrap();
     let expected = format!("{new_prompt}And you love the sea.");
     assert_private(
         &saved,
-        &format!("Updated **Aria**: prompt of {} characters.", expected.chars().count()),
+        &format!(
+            "Updated **Aria**: prompt of {} characters.",
+            expected.chars().count()
+        ),
     );
     assert_eq!(stored(&bot, "Aria").unwrap().prompt, expected);
     bot.assert_valid_requests();
@@ -802,13 +1200,28 @@ async fn the_prompt_modal_shows_a_long_prompt_in_two_parts_and_saves_the_submiss
 #[tokio::test]
 async fn the_prompt_modal_is_refused_to_others_and_reports_invalid_prompts() {
     let bot = bot_with(vec![create_step("Aria", &["--prompt", "Old."])]).await;
-    let refused = answer(&bot, personality(BOB, "prompt", vec![text_option("personality", "Aria")])).await;
-    assert_private(&refused, "Only the owner of \"Aria\" or a bot admin can change it.");
+    let refused = answer(
+        &bot,
+        personality(BOB, "prompt", vec![text_option("personality", "Aria")]),
+    )
+    .await;
+    assert_private(
+        &refused,
+        "Only the owner of \"Aria\" or a bot admin can change it.",
+    );
 
-    let (_, modal) = run(&bot, personality(ALICE, "prompt", vec![text_option("personality", "Aria")])).await;
+    let (_, modal) = run(
+        &bot,
+        personality(ALICE, "prompt", vec![text_option("personality", "Aria")]),
+    )
+    .await;
     let rows = modal["data"]["components"].as_array().unwrap();
     assert_eq!(rows[0]["components"][0]["value"], "Old.");
-    assert!(rows[1]["components"][0].get("value").is_none(), "nothing to continue: {}", rows[1]);
+    assert!(
+        rows[1]["components"][0].get("value").is_none(),
+        "nothing to continue: {}",
+        rows[1]
+    );
     let submission = bot
         .discord
         .modal_submit(ModalSpec {
@@ -817,7 +1230,11 @@ async fn the_prompt_modal_is_refused_to_others_and_reports_invalid_prompts() {
             ..Default::default()
         })
         .await;
-    let refused = bot.discord.wait_interaction_response(&submission, WAIT).await.unwrap();
+    let refused = bot
+        .discord
+        .wait_interaction_response(&submission, WAIT)
+        .await
+        .unwrap();
     assert_private(
         &refused,
         "prompt: must not contain control or text-direction characters (line breaks and tabs are fine).",
@@ -831,17 +1248,32 @@ async fn the_prompt_modal_is_refused_to_others_and_reports_invalid_prompts() {
 #[tokio::test]
 async fn activate_needs_manage_messages_and_deactivate_stops_it() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;
-    let activations = |bot: &Bot| count(bot, "SELECT COUNT(*) FROM channel_activations WHERE channel_id = '6001'");
+    let activations = |bot: &Bot| {
+        count(
+            bot,
+            "SELECT COUNT(*) FROM channel_activations WHERE channel_id = '6001'",
+        )
+    };
 
     let mut plain = command(BOB, "activate", vec![text_option("personality", "Aria")]);
     plain.permissions = PLAIN_MEMBER.to_owned();
     let refused = answer(&bot, plain).await;
-    assert_private(&refused, "You need the Manage Messages permission to use this command.");
+    assert_private(
+        &refused,
+        "You need the Manage Messages permission to use this command.",
+    );
     assert_eq!(activations(&bot), 0);
 
-    let activated = answer(&bot, command(ALICE, "activate", vec![text_option("personality", "aria")])).await;
+    let activated = answer(
+        &bot,
+        command(ALICE, "activate", vec![text_option("personality", "aria")]),
+    )
+    .await;
     assert_eq!(activated["type"], 4);
-    assert!(!is_ephemeral(&activated), "the channel sees who answers now");
+    assert!(
+        !is_ephemeral(&activated),
+        "the channel sees who answers now"
+    );
     assert_eq!(
         content(&activated),
         "**Aria** now answers every message in this channel. Stop it with /deactivate."
@@ -849,21 +1281,37 @@ async fn activate_needs_manage_messages_and_deactivate_stops_it() {
     assert_eq!(activations(&bot), 1);
     let by: String = bot
         .db()
-        .query_row("SELECT activated_by FROM channel_activations", [], |r| r.get(0))
+        .query_row("SELECT activated_by FROM channel_activations", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(by, ALICE);
 
     let mut plain = command(BOB, "deactivate", vec![]);
     plain.permissions = PLAIN_MEMBER.to_owned();
-    assert_private(&answer(&bot, plain).await, "You need the Manage Messages permission to use this command.");
+    assert_private(
+        &answer(&bot, plain).await,
+        "You need the Manage Messages permission to use this command.",
+    );
     assert_eq!(activations(&bot), 1);
 
     let stopped = answer(&bot, command(ALICE, "deactivate", vec![])).await;
-    assert_eq!(content(&stopped), "**Aria** no longer answers every message in this channel.");
+    assert_eq!(
+        content(&stopped),
+        "**Aria** no longer answers every message in this channel."
+    );
     assert_eq!(activations(&bot), 0);
     let again = answer(&bot, command(ALICE, "deactivate", vec![])).await;
     assert_private(&again, "No personality is active in this channel.");
-    let unknown = answer(&bot, command(ALICE, "activate", vec![text_option("personality", "Nobody")])).await;
+    let unknown = answer(
+        &bot,
+        command(
+            ALICE,
+            "activate",
+            vec![text_option("personality", "Nobody")],
+        ),
+    )
+    .await;
     assert_private(&unknown, "No personality is called \"Nobody\".");
     bot.assert_valid_requests();
 }
@@ -885,13 +1333,26 @@ async fn activate_is_refused_in_direct_messages() {
 #[tokio::test]
 async fn autorespond_turns_auto_response_on_and_off() {
     let bot = Bot::start().await;
-    let users = |bot: &Bot| count(bot, "SELECT COUNT(*) FROM auto_response_users WHERE user_id = '7001'");
-    let on = answer(&bot, command(ALICE, "autorespond", vec![bool_option("enabled", true)])).await;
+    let users = |bot: &Bot| {
+        count(
+            bot,
+            "SELECT COUNT(*) FROM auto_response_users WHERE user_id = '7001'",
+        )
+    };
+    let on = answer(
+        &bot,
+        command(ALICE, "autorespond", vec![bool_option("enabled", true)]),
+    )
+    .await;
     assert_eq!(on["type"], 4);
     assert!(is_ephemeral(&on));
     assert!(content(&on).starts_with("Auto-response is on"), "{on}");
     assert_eq!(users(&bot), 1);
-    let off = answer(&bot, command(ALICE, "autorespond", vec![bool_option("enabled", false)])).await;
+    let off = answer(
+        &bot,
+        command(ALICE, "autorespond", vec![bool_option("enabled", false)]),
+    )
+    .await;
     assert!(content(&off).starts_with("Auto-response is off"), "{off}");
     assert_eq!(users(&bot), 0);
     bot.assert_valid_requests();
@@ -901,20 +1362,79 @@ async fn autorespond_turns_auto_response_on_and_off() {
 async fn reset_ends_the_users_conversation_in_the_channel() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;
     let nothing = answer(&bot, command(ALICE, "reset", vec![])).await;
-    assert_private(&nothing, "You had no conversation in this channel, so there was nothing to end.");
+    assert_private(
+        &nothing,
+        "You had no conversation in this channel, so there was nothing to end.",
+    );
 
     bot.llm.reply_with("Hello!");
-    bot.discord.send_message(MessageSpec::new("6001", ALICE, "alice", "@aria hi")).await;
+    bot.discord
+        .send_message(MessageSpec::new("6001", ALICE, "alice", "@aria hi"))
+        .await;
     bot.wait_webhook_executions(1).await;
-    let conversations = |bot: &Bot| count(bot, "SELECT COUNT(*) FROM active_conversations WHERE user_id = '7001'");
+    let conversations = |bot: &Bot| {
+        count(
+            bot,
+            "SELECT COUNT(*) FROM active_conversations WHERE user_id = '7001'",
+        )
+    };
     let deadline = tokio::time::Instant::now() + WAIT;
     while conversations(&bot) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the conversation was never recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the conversation was never recorded"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
     let ended = answer(&bot, command(ALICE, "reset", vec![])).await;
-    assert_private(&ended, "Your conversation in this channel has ended: the next message starts afresh.");
+    assert_private(
+        &ended,
+        "Your conversation in this channel has ended: the next message starts afresh.",
+    );
     assert_eq!(conversations(&bot), 0);
+    bot.assert_valid_requests();
+}
+
+// ---- time-outs (slow: run with `cargo test --test commands -- --ignored`) ----
+
+#[tokio::test]
+#[ignore = "waits for the 60 s time-out of the question"]
+async fn an_unanswered_remove_question_expires_and_loses_its_buttons() {
+    let bot = bot_with(vec![create_step("Aria", &[])]).await;
+    let (id, _, _) = ask_to_remove(&bot, "Aria").await;
+    let edit = bot
+        .discord
+        .wait_interaction_edit(&id, std::time::Duration::from_secs(75))
+        .await
+        .unwrap();
+    assert!(
+        content(&json!({ "data": edit }))
+            .starts_with("No answer in time: **Aria** was not removed."),
+        "{edit}"
+    );
+    assert_eq!(edit["components"], json!([]));
+    assert!(stored(&bot, "Aria").is_some());
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+#[ignore = "waits for the 90 s idle time-out of the pages"]
+async fn an_idle_list_loses_its_buttons_but_keeps_its_page() {
+    let steps = (1..=11)
+        .map(|i| create_step(&format!("p{i:02}"), &[]))
+        .collect();
+    let bot = bot_with(steps).await;
+    let (id, _) = run(&bot, personality(ALICE, "list", vec![])).await;
+    let edit = bot
+        .discord
+        .wait_interaction_edit(&id, std::time::Duration::from_secs(105))
+        .await
+        .unwrap();
+    assert_eq!(edit["components"], json!([]));
+    assert_eq!(
+        edit["embeds"][0]["footer"]["text"],
+        "Page 1 of 2 · 11 personalities"
+    );
     bot.assert_valid_requests();
 }

@@ -62,6 +62,7 @@ async fn a_reply_to_a_personality_message_is_answered_by_the_same_personality() 
         .as_str()
         .unwrap()
         .to_owned();
+    bot.wait_tracked(&sent_id).await;
 
     bot.discord
         .send_message(MessageSpec::new("6001", "7002", "bob", "and again, please").replying_to(&sent_id))
@@ -165,7 +166,15 @@ async fn after_an_update_the_next_message_carries_the_new_name_and_after_removal
     bot.discord.wait_interaction_response(&id, WAIT).await.unwrap();
     bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard first")).await;
     bot.wait_webhook_executions(1).await;
-    let first_id = bot.discord.wait_for_message(|m| m["webhook_id"].is_string(), WAIT).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let first_id = bot
+        .discord
+        .wait_for_message(|m| m["author"]["username"] == "Aria the Bard", WAIT)
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bot.wait_tracked(&first_id).await;
 
     let update = CommandSpec::new(
         "personality",

@@ -329,7 +329,8 @@ impl DurableSubscriber {
     /// replay, and processes to the end of the log in the caller's task.
     ///
     /// A `sequence` past the next unhandled event replays nothing and only catches up; the
-    /// checkpoint never moves forward over events that were not handled.
+    /// checkpoint never moves forward over events that were not handled. On a subscriber
+    /// that was shut down, only the rewind happens: the next start replays.
     pub async fn replay_from(&self, sequence: i64) -> Result<CatchUpReport, LogError> {
         let shared = &self.inner.shared;
         let _drainer = shared.drain_lock.lock().await;

@@ -196,6 +196,23 @@ impl Bot {
         }
     }
 
+    /// Waits until the bot has recorded that one of its personalities sent `message_id`
+    /// (it does so right after Discord answers the webhook execution).
+    pub async fn wait_tracked(&self, message_id: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found: i64 = self
+                .db()
+                .query_row("SELECT COUNT(*) FROM conversation_messages WHERE message_id = ?1", [message_id], |r| r.get(0))
+                .unwrap_or(0);
+            if found > 0 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "message {message_id} was never tracked");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Gives the bot time to (wrongly) act, then returns the webhook executions so far.
     pub async fn settle(&self) -> Vec<personae_fakes::discord::RecordedRequest> {
         tokio::time::sleep(Duration::from_millis(1500)).await;

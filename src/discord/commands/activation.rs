@@ -2,8 +2,8 @@
 //! Both need Manage Messages: by default in Discord (server admins can change who sees the
 //! commands in Server Settings → Integrations), and checked again on every use.
 
-use super::autocomplete::any_personality;
 use super::author_id;
+use super::autocomplete::any_personality;
 use crate::discord::reply::{self, escape_markdown};
 use crate::discord::{BotError, Context, Data, Error};
 

@@ -31,7 +31,10 @@ enum Rank {
 /// The personalities whose name or an alias starts with or contains `typed` (in any case,
 /// with or without '@'), best first: names before aliases, prefixes before substrings, then
 /// by name. At most 25; the value filled in is the personality's name.
-pub fn suggest<'a>(profiles: impl IntoIterator<Item = &'a ProfileInfo>, typed: &str) -> Vec<Suggestion> {
+pub fn suggest<'a>(
+    profiles: impl IntoIterator<Item = &'a ProfileInfo>,
+    typed: &str,
+) -> Vec<Suggestion> {
     let wanted = normalized(typed);
     let mut ranked: Vec<(Rank, String, Suggestion)> = profiles
         .into_iter()
@@ -52,7 +55,11 @@ pub fn suggest<'a>(profiles: impl IntoIterator<Item = &'a ProfileInfo>, typed: &
         })
         .collect();
     ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    ranked.into_iter().take(MAX_CHOICES).map(|(_, _, s)| s).collect()
+    ranked
+        .into_iter()
+        .take(MAX_CHOICES)
+        .map(|(_, _, s)| s)
+        .collect()
 }
 
 /// The aliases of one personality that start with or contain `typed`, prefixes first.
@@ -117,18 +124,27 @@ fn respond(suggestions: Vec<Suggestion>) -> serenity::CreateAutocompleteResponse
 }
 
 /// Every personality: for commands that only read or use one (`info`, `activate`).
-pub async fn any_personality(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+pub async fn any_personality(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
     let profiles = ctx.data().app.cache.all();
     respond(suggest(profiles.iter().map(|p| &**p), partial))
 }
 
 /// The personalities the user may change: their own, or all of them for bot admins.
-pub async fn changeable_personality(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+pub async fn changeable_personality(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
     let Ok(actor) = actor(ctx) else {
         return respond(Vec::new());
     };
     let profiles = ctx.data().app.cache.all();
-    let changeable = profiles.iter().map(|p| &**p).filter(|p| actor.may_change(p.owner_id));
+    let changeable = profiles
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| actor.may_change(p.owner_id));
     respond(suggest(changeable, partial))
 }
 
@@ -153,7 +169,9 @@ pub async fn alias_of_chosen_personality(
 /// The value of a string option anywhere under the command (inside its subcommand).
 fn string_option(options: &[serenity::CommandDataOption], name: &str) -> Option<String> {
     options.iter().find_map(|option| match &option.value {
-        serenity::CommandDataOptionValue::String(value) if option.name == name => Some(value.clone()),
+        serenity::CommandDataOptionValue::String(value) if option.name == name => {
+            Some(value.clone())
+        }
         serenity::CommandDataOptionValue::Autocomplete { value, .. } if option.name == name => {
             Some(value.clone())
         }
@@ -208,7 +226,10 @@ mod tests {
 
     #[test]
     fn nothing_typed_lists_everything_by_name_and_at_most_25() {
-        let profiles: Vec<_> = (0..30).rev().map(|i| profile(&format!("p{i:02}"), "X", &[])).collect();
+        let profiles: Vec<_> = (0..30)
+            .rev()
+            .map(|i| profile(&format!("p{i:02}"), "X", &[]))
+            .collect();
         let found = suggest(&profiles, "");
         assert_eq!(found.len(), 25);
         assert_eq!(found[0].value, "p00");
@@ -229,6 +250,9 @@ mod tests {
         let p = profile("Aria", "Aria", &["singer", "bard", "songbird"]);
         assert_eq!(values(&suggest_aliases(&p, "s")), ["singer", "songbird"]);
         assert_eq!(values(&suggest_aliases(&p, "in")), ["singer"]);
-        assert_eq!(values(&suggest_aliases(&p, "")), ["bard", "singer", "songbird"]);
+        assert_eq!(
+            values(&suggest_aliases(&p, "")),
+            ["bard", "singer", "songbird"]
+        );
     }
 }

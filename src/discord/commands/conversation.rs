@@ -17,7 +17,11 @@ pub async fn autorespond(
     enabled: bool,
 ) -> Result<(), Error> {
     let user = author_id(ctx)?.get();
-    ctx.data().app.tracker.set_auto_response(user, enabled).await?;
+    ctx.data()
+        .app
+        .tracker
+        .set_auto_response(user, enabled)
+        .await?;
     let text = if enabled {
         format!(
             "Auto-response is on: the personality you last talked to in a channel keeps answering you there, \

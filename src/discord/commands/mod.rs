@@ -23,17 +23,17 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
 }
 
 /// The invoking user as a domain id.
-fn author_id(ctx: Context<'_>) -> Result<UserId, Error> {
-    Ok(UserId::new(ctx.author().id.get()).map_err(ServiceError::from)?)
+fn author_id(ctx: Context<'_>) -> Result<UserId, ServiceError> {
+    Ok(UserId::new(ctx.author().id.get())?)
 }
 
 /// The invoking user as an actor, with bot-admin rights when listed in BOT_ADMIN_IDS.
-fn actor(ctx: Context<'_>) -> Result<Actor, Error> {
+fn actor(ctx: Context<'_>) -> Result<Actor, ServiceError> {
     Ok(ctx.data().app.service.actor_for(author_id(ctx)?))
 }
 
 /// Who acts and why, for a change: the interaction id correlates everything it causes.
-fn request(ctx: Context<'_>) -> Result<RequestContext, Error> {
+fn request(ctx: Context<'_>) -> Result<RequestContext, ServiceError> {
     Ok(RequestContext::interaction(actor(ctx)?, ctx.id()))
 }
 

@@ -80,7 +80,12 @@ async fn create(
         model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
         aliases: alias.into_iter().collect(),
     };
-    let created = ctx.data().app.service.register(&request, registration).await?;
+    let created = ctx
+        .data()
+        .app
+        .service
+        .register(&request, registration)
+        .await?;
     reply::private(ctx, view::created(&created)).await
 }
 
@@ -137,7 +142,12 @@ async fn alias(
     alias: String,
 ) -> Result<(), Error> {
     let request = request(ctx)?;
-    let changed = ctx.data().app.service.add_alias(&request, &personality, &alias).await?;
+    let changed = ctx
+        .data()
+        .app
+        .service
+        .add_alias(&request, &personality, &alias)
+        .await?;
     reply::private(ctx, view::alias_added(&changed, &alias)).await
 }
 

@@ -46,11 +46,12 @@ mod rest;
 mod routes;
 mod server;
 mod state;
+mod user_interactions;
 mod webhooks;
 
 pub use channels::MessageSpec;
-pub use interactions::{CommandSpec, ComponentSpec, ModalSpec};
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
+pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
 
 use record::Fault;
 use state::Shared;

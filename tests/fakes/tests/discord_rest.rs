@@ -385,6 +385,19 @@ async fn channels_answer_as_text_channels_or_threads() {
     let _: serenity::model::channel::Channel =
         serde_json::from_value(thread).expect("thread parses");
     assert_eq!(api.json("POST", "/channels/6001/typing", None).await.0, 204);
+
+    api.fake.send_message(MessageSpec::dm("6500", "7001", "alice", "psst")).await;
+    let (_, dm) = api.json("GET", "/channels/6500", None).await;
+    assert_eq!(dm["type"], 1);
+    let parsed: serenity::model::channel::Channel = serde_json::from_value(dm).expect("DM parses");
+    assert!(parsed.private().is_some());
+    let (_, user) = api.json("GET", "/users/7001", None).await;
+    assert_eq!(user["username"], "alice");
+    let (_, member) = api.json("GET", "/guilds/8001/members/7001", None).await;
+    let _: serenity::model::guild::Member = serde_json::from_value(member).expect("member parses");
+    api.fake.add_text_channel("6002", "random");
+    let (_, listed) = api.json("GET", "/guilds/8001/channels", None).await;
+    assert_eq!(listed[0]["name"], "random");
     api.assert_clean_responses();
 }
 
@@ -608,4 +621,36 @@ async fn command_registration_is_kept_and_checked() {
         .await;
     assert_eq!(status, 400, "duplicate names are refused");
     api.assert_clean_responses();
+}
+
+#[tokio::test]
+async fn messages_with_embeds_and_components_come_back_in_spec_shape() {
+    let api = Api::start().await;
+    let body = json!({
+        "content": "Pick one",
+        "embeds": [{"title": "Aria", "description": "A singer", "color": 3_447_003,
+                    "fields": [{"name": "Model", "value": "default"}], "footer": {"text": "personae"}}],
+        "components": [
+            {"type": 1, "components": [{"type": 2, "style": 4, "label": "Delete", "custom_id": "delete:1"}]},
+            {"type": 1, "components": [{"type": 3, "custom_id": "pick", "options": [{"label": "A", "value": "a"}]}]},
+        ],
+        "allowed_mentions": {"parse": []},
+    });
+    let (status, message) = api
+        .json("POST", "/channels/6001/messages", Some(body))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(message["components"][0]["id"], 1);
+    assert_eq!(message["components"][0]["components"][0]["id"], 2);
+    assert_eq!(message["embeds"][0]["type"], "rich");
+    let parsed: serenity::model::channel::Message =
+        serde_json::from_value(message).expect("message parses");
+    assert_eq!(parsed.components.len(), 2);
+    assert!(!parsed.embeds[0].fields[0].inline);
+    api.assert_clean_responses();
+    assert!(
+        api.fake.validation_errors().is_empty(),
+        "{:?}",
+        api.fake.validation_errors()
+    );
 }

@@ -61,7 +61,9 @@ pub async fn list(
                 "Only <@{}> can turn these pages; run /personality list to get your own.",
                 ctx.author().id
             );
-            click.create_response(ctx, reply::ephemeral_response(refusal)).await?;
+            click
+                .create_response(ctx, reply::ephemeral_response(refusal))
+                .await?;
             continue;
         }
         page = if click.data.custom_id == ids.next {
@@ -74,7 +76,10 @@ pub async fn list(
             .components(ids.buttons(page, pages))
             .allowed_mentions(reply::no_mentions());
         click
-            .create_response(ctx, serenity::CreateInteractionResponse::UpdateMessage(turned))
+            .create_response(
+                ctx,
+                serenity::CreateInteractionResponse::UpdateMessage(turned),
+            )
             .await?;
     }
     // Buttons that no longer answer would only fail when clicked: take them away.

@@ -77,12 +77,16 @@ pub async fn prompt(
     };
     let text = match PromptModal::parse(submission.data.clone()) {
         Ok(modal) => {
-            let prompt = modal.prompt.unwrap_or_default() + &modal.prompt_continued.unwrap_or_default();
+            let prompt =
+                modal.prompt.unwrap_or_default() + &modal.prompt_continued.unwrap_or_default();
             let update = ProfileUpdate {
                 prompt: Some(prompt),
                 ..Default::default()
             };
-            match service.update_profile(&request, current.name.as_str(), update).await {
+            match service
+                .update_profile(&request, current.name.as_str(), update)
+                .await
+            {
                 Ok(updated) => view::prompt_updated(&updated),
                 Err(e) => error_text(&e.into(), ctx.into()),
             }
@@ -109,7 +113,10 @@ mod tests {
 
     #[test]
     fn short_prompts_fill_only_the_first_input() {
-        assert_eq!(split_prompt("You sing."), ("You sing.".to_owned(), String::new()));
+        assert_eq!(
+            split_prompt("You sing."),
+            ("You sing.".to_owned(), String::new())
+        );
         assert_eq!(split_prompt(""), (String::new(), String::new()));
     }
 

@@ -69,6 +69,8 @@ pub async fn remove(
             Err(e) => error_text(&e.into(), ctx),
         }
     };
-    answer.create_response(ctx, reply::replace_with_text(text)).await?;
+    answer
+        .create_response(ctx, reply::replace_with_text(text))
+        .await?;
     Ok(())
 }

@@ -30,14 +30,21 @@ fn mentions(p: &Personality) -> String {
 
 /// `/personality create` succeeded.
 pub fn created(p: &Personality) -> String {
-    format!("Created {} — talk to it with {}.", bold(p.name.as_str()), mentions(p))
+    format!(
+        "Created {} — talk to it with {}.",
+        bold(p.name.as_str()),
+        mentions(p)
+    )
 }
 
 /// `/personality update` succeeded: what the given fields are now.
 pub fn updated(p: &Personality, update: &ProfileUpdate) -> String {
     let mut changes = Vec::new();
     if update.display_name.is_some() {
-        changes.push(format!("display name {}", bold(p.profile.display_name.as_str())));
+        changes.push(format!(
+            "display name {}",
+            bold(p.profile.display_name.as_str())
+        ));
     }
     if update.prompt.is_some() {
         changes.push(prompt_size(p));
@@ -71,12 +78,20 @@ fn prompt_size(p: &Personality) -> String {
 
 /// `/personality alias` succeeded.
 pub fn alias_added(p: &Personality, alias: &str) -> String {
-    format!("{} now also answers to @{}.", bold(p.name.as_str()), normalized_alias(alias))
+    format!(
+        "{} now also answers to @{}.",
+        bold(p.name.as_str()),
+        normalized_alias(alias)
+    )
 }
 
 /// `/personality unalias` succeeded.
 pub fn alias_removed(p: &Personality, alias: &str) -> String {
-    format!("{} no longer answers to @{}.", bold(p.name.as_str()), normalized_alias(alias))
+    format!(
+        "{} no longer answers to @{}.",
+        bold(p.name.as_str()),
+        normalized_alias(alias)
+    )
 }
 
 /// The alias as stored (the service accepted it, so it parses).
@@ -132,15 +147,27 @@ pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
     let aliases = if p.aliases.is_empty() {
         "none".to_owned()
     } else {
-        p.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(", ")
+        p.aliases
+            .iter()
+            .map(|a| format!("@{a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let model = p.profile.model.as_ref().map_or_else(|| "default".to_owned(), |m| format!("`{m}`"));
+    let model = p
+        .profile
+        .model
+        .as_ref()
+        .map_or_else(|| "default".to_owned(), |m| format!("`{m}`"));
     let mut embed = serenity::CreateEmbed::new()
         .title(p.profile.display_name.as_str())
         .description(description)
         .colour(COLOUR)
         .field("Name", escape_markdown(p.name.as_str()), true)
-        .field("Aliases", preview(&escape_markdown(&aliases), FIELD_VALUE_CHARS - 1), true)
+        .field(
+            "Aliases",
+            preview(&escape_markdown(&aliases), FIELD_VALUE_CHARS - 1),
+            true,
+        )
         .field("Owner", format!("<@{}>", p.owner_id), true)
         .field("Model", model, true)
         .footer(serenity::CreateEmbedFooter::new(format!(
@@ -157,7 +184,10 @@ pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
 fn list_line(p: &Personality) -> String {
     let mut line = bold(p.name.as_str());
     if p.profile.display_name.as_str() != p.name.as_str() {
-        line.push_str(&format!(" · {}", escape_markdown(p.profile.display_name.as_str())));
+        line.push_str(&format!(
+            " · {}",
+            escape_markdown(p.profile.display_name.as_str())
+        ));
     }
     if !p.aliases.is_empty() {
         let aliases: Vec<String> = p.aliases.iter().map(|a| format!("@{a}")).collect();
@@ -177,7 +207,12 @@ pub fn page_count(count: usize, per_page: usize) -> usize {
 }
 
 /// Page `page` (from 0) of `/personality list`.
-pub fn list_embed(personalities: &[Personality], page: usize, per_page: usize, mine: bool) -> serenity::CreateEmbed {
+pub fn list_embed(
+    personalities: &[Personality],
+    page: usize,
+    per_page: usize,
+    mine: bool,
+) -> serenity::CreateEmbed {
     let pages = page_count(personalities.len(), per_page);
     let page = page.min(pages - 1);
     let lines: Vec<String> = personalities
@@ -186,9 +221,17 @@ pub fn list_embed(personalities: &[Personality], page: usize, per_page: usize, m
         .take(per_page)
         .map(list_line)
         .collect();
-    let title = if mine { "Your personalities" } else { "Personalities" };
+    let title = if mine {
+        "Your personalities"
+    } else {
+        "Personalities"
+    };
     let count = personalities.len();
-    let noun = if count == 1 { "personality" } else { "personalities" };
+    let noun = if count == 1 {
+        "personality"
+    } else {
+        "personalities"
+    };
     serenity::CreateEmbed::new()
         .title(title)
         .description(lines.join("\n"))
@@ -232,9 +275,15 @@ mod tests {
     #[test]
     fn a_creation_says_how_to_talk_to_it() {
         let p = personality("Aria", "Aria", "", &["bard"]);
-        assert_eq!(created(&p), "Created **Aria** — talk to it with @aria or @bard.");
+        assert_eq!(
+            created(&p),
+            "Created **Aria** — talk to it with @aria or @bard."
+        );
         let p = personality("my_bot", "x", "", &[]);
-        assert_eq!(created(&p), "Created **my\\_bot** — talk to it with @my_bot.");
+        assert_eq!(
+            created(&p),
+            "Created **my\\_bot** — talk to it with @my_bot."
+        );
     }
 
     #[test]
@@ -255,14 +304,23 @@ mod tests {
 
     #[test]
     fn info_shows_the_start_of_the_prompt_and_every_detail() {
-        let mut p = personality("Aria", "Aria the Bard", &"x".repeat(500), &["bard", "singer"]);
+        let mut p = personality(
+            "Aria",
+            "Aria the Bard",
+            &"x".repeat(500),
+            &["bard", "singer"],
+        );
         p.profile.avatar_url = Some(AvatarUrl::parse("https://example.com/a.png").unwrap());
         let embed = json(info_embed(&p));
         assert_eq!(embed["title"], "Aria the Bard");
-        assert_eq!(embed["description"].as_str().unwrap().chars().count(), PROMPT_PREVIEW_CHARS + 1);
+        assert_eq!(
+            embed["description"].as_str().unwrap().chars().count(),
+            PROMPT_PREVIEW_CHARS + 1
+        );
         assert_eq!(embed["thumbnail"]["url"], "https://example.com/a.png");
         let fields = embed["fields"].as_array().unwrap();
-        let field = |name: &str| fields.iter().find(|f| f["name"] == name).unwrap()["value"].clone();
+        let field =
+            |name: &str| fields.iter().find(|f| f["name"] == name).unwrap()["value"].clone();
         assert_eq!(field("Aliases"), "@bard, @singer");
         assert_eq!(field("Owner"), "<@7001>");
         assert_eq!(field("Model"), "default");
@@ -273,19 +331,27 @@ mod tests {
     fn info_without_a_prompt_or_avatar_says_so() {
         let p = personality("Aria", "Aria", "", &[]);
         let embed = json(info_embed(&p));
-        assert!(embed["description"].as_str().unwrap().contains("No prompt yet"));
+        assert!(embed["description"]
+            .as_str()
+            .unwrap()
+            .contains("No prompt yet"));
         assert!(embed.get("thumbnail").is_none());
     }
 
     #[test]
     fn a_list_page_holds_its_share_and_counts_pages() {
-        let all: Vec<_> = (0..23).map(|i| personality(&format!("p{i:02}"), "D", "", &[])).collect();
+        let all: Vec<_> = (0..23)
+            .map(|i| personality(&format!("p{i:02}"), "D", "", &[]))
+            .collect();
         assert_eq!(page_count(23, 10), 3);
         assert_eq!(page_count(0, 10), 1);
         let last = json(list_embed(&all, 2, 10, false));
         let description = last["description"].as_str().unwrap();
         assert_eq!(description.lines().count(), 3);
-        assert!(description.starts_with("**p20** · D — <@7001>"), "{description}");
+        assert!(
+            description.starts_with("**p20** · D — <@7001>"),
+            "{description}"
+        );
         assert_eq!(last["footer"]["text"], "Page 3 of 3 · 23 personalities");
     }
 
@@ -295,7 +361,11 @@ mod tests {
         let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
         let p = personality("Aria", "Aria", "", &aliases);
         let line = list_line(&p);
-        assert!(line.chars().count() <= LIST_LINE_CHARS + 1, "{}", line.chars().count());
+        assert!(
+            line.chars().count() <= LIST_LINE_CHARS + 1,
+            "{}",
+            line.chars().count()
+        );
         assert!(line.ends_with(" — <@7001>"));
     }
 }

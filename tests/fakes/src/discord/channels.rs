@@ -17,14 +17,19 @@ use super::{FakeDiscord, FakeDiscordConfig};
 /// channel 6001 of guild 8001.
 #[derive(Clone, Debug)]
 pub struct MessageSpec {
+    /// Where the message is posted.
     pub channel_id: String,
     /// `None` for a direct message (the channel becomes a DM channel).
     pub guild_id: Option<String>,
+    /// The author's user id.
     pub author_id: String,
+    /// The author's username.
     pub author_name: String,
+    /// The text; `<@id>` mentions fill the message's `mentions`.
     pub content: String,
     /// The id of the message this one replies to.
     pub reference: Option<String>,
+    /// The author is a bot account (`author.bot`).
     pub author_is_bot: bool,
     /// Sent by this webhook: the author becomes the webhook (id and name).
     pub webhook_id: Option<String>,
@@ -138,8 +143,13 @@ pub(crate) fn edit_stored(
 ) -> Option<Value> {
     let message = state.messages.get_mut(message_id)?;
     message.draft.apply_body(body);
-    message.draft.flags &= !128; // an edit ends the "thinking…" state of a deferral
-    message.draft.edited_timestamp = Some(payloads::rfc3339(payloads::now_ms()));
+    if message.draft.flags & 128 != 0 {
+        // The first edit of a deferred response replaces "thinking…"; Discord
+        // does not count it as an edit.
+        message.draft.flags &= !128;
+    } else {
+        message.draft.edited_timestamp = Some(payloads::rfc3339(payloads::now_ms()));
+    }
     let (rest, gateway, ephemeral) = (
         message.to_json(),
         message.to_gateway_json(),

@@ -217,7 +217,7 @@ impl MessageDraft {
             self.embeds = embeds.iter().map(response_embed).collect();
         }
         if let Some(components) = body.get("components").and_then(Value::as_array) {
-            self.components.clone_from(components);
+            self.components = response_components(components);
         }
         if let Some(flags) = body.get("flags").and_then(Value::as_u64) {
             // Only SUPPRESS_EMBEDS (4), EPHEMERAL (64) and SUPPRESS_NOTIFICATIONS
@@ -286,14 +286,66 @@ fn mentioned_users(content: &str) -> Vec<Value> {
         .collect()
 }
 
-/// An embed as Discord echoes it back: the request embed with `type: rich`.
+/// An embed as Discord echoes it back: nulls dropped, `type: rich`, and
+/// every field with `inline`.
 fn response_embed(embed: &Value) -> Value {
-    let mut embed = embed.clone();
+    let mut embed = without_nulls(embed);
     if let Some(map) = embed.as_object_mut() {
-        map.retain(|_, v| !v.is_null());
         map.entry("type").or_insert_with(|| json!("rich"));
+        if let Some(fields) = map.get_mut("fields").and_then(Value::as_array_mut) {
+            for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+                field.entry("inline").or_insert(json!(false));
+            }
+        }
     }
     embed
+}
+
+/// Components as Discord echoes them back: nulls dropped, every component
+/// numbered (`id`, depth first from 1, unless the sender set one), and
+/// select menus with their default `min_values`/`max_values` of 1.
+fn response_components(components: &[Value]) -> Vec<Value> {
+    fn number(component: &mut Value, next: &mut u64) {
+        let Some(map) = component.as_object_mut() else {
+            return;
+        };
+        if !map.contains_key("id") {
+            map.insert("id".to_owned(), json!(*next));
+        }
+        *next += 1;
+        if matches!(map.get("type").and_then(Value::as_u64), Some(3 | 5..=8)) {
+            map.entry("min_values").or_insert(json!(1));
+            map.entry("max_values").or_insert(json!(1));
+        }
+        if let Some(children) = map.get_mut("components").and_then(Value::as_array_mut) {
+            for child in children {
+                number(child, next);
+            }
+        }
+    }
+    let mut next = 1;
+    components
+        .iter()
+        .map(|component| {
+            let mut component = without_nulls(component);
+            number(&mut component, &mut next);
+            component
+        })
+        .collect()
+}
+
+/// A copy of a JSON value with every `null` object member removed.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A `message_reference` pointing at a message.
