@@ -230,3 +230,109 @@ fn find_custom_id(response: &Value, word: &str) -> Option<String> {
         })
         .and_then(|b| b["custom_id"].as_str().map(str::to_owned))
 }
+
+#[tokio::test]
+async fn in_a_thread_the_parent_channels_webhook_speaks_with_thread_id() {
+    let bot = Bot::start_with(aria()).await;
+    bot.discord.add_thread("6101", "6001");
+    bot.discord.send_message(MessageSpec::new("6101", "7001", "alice", "@bard in the thread")).await;
+    let executions = bot.wait_webhook_executions(1).await;
+    assert_eq!(executions[0].query_param("thread_id").as_deref(), Some("6101"));
+    let created: Vec<_> = bot.discord.requests().into_iter().filter(|r| r.is("POST", "/channels/") && r.api_path().ends_with("/webhooks")).collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].api_path(), "/channels/6001/webhooks", "the webhook belongs to the parent channel");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn a_deleted_webhook_is_recreated_once_and_the_typing_indicator_shows_while_waiting() {
+    let bot = Bot::start_with(aria()).await;
+    bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard one")).await;
+    bot.wait_webhook_executions(1).await;
+    let typing = bot.discord.requests().into_iter().filter(|r| r.is("POST", "/channels/6001/typing")).count();
+    assert!(typing >= 1, "the typing indicator was triggered");
+    let hooks = bot.discord.webhooks();
+    assert_eq!(hooks.len(), 1);
+    bot.discord.delete_webhook_externally(hooks[0]["id"].as_str().unwrap());
+
+    bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard two")).await;
+    let executions = bot.wait_webhook_executions(3).await;
+    assert_eq!(executions[1].status, 404, "the first try hits the deleted webhook");
+    assert_eq!(executions[2].status, 200, "the retry uses a new webhook");
+    assert_eq!(body(&executions[2])["content"], body(&executions[1])["content"]);
+    let creations = bot.discord.requests().into_iter().filter(|r| r.is("POST", "/channels/6001/webhooks")).count();
+    assert_eq!(creations, 2, "created once at first use, once after the deletion");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn an_llm_time_out_gives_a_short_message_from_the_personality() {
+    let mut options = aria();
+    options.env.push(("LLM_TIMEOUT_SECS".into(), "1".into()));
+    let bot = Bot::start_with(options).await;
+    bot.llm.delay(std::time::Duration::from_secs(5));
+    bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard think hard")).await;
+    let executions = bot.wait_webhook_executions(1).await;
+    let sent = body(&executions[0]);
+    assert_eq!(sent["username"], "Aria the Bard");
+    assert!(sent["content"].as_str().unwrap().contains("can't answer right now"), "{sent}");
+}
+
+#[tokio::test]
+async fn in_direct_messages_the_bot_speaks_for_the_personality_and_never_pings() {
+    let bot = Bot::start_with(aria()).await;
+    bot.llm.reply_with("Psst @everyone and <@7002>, a secret.");
+    bot.discord.add_dm_channel("6900", "7001", "alice");
+    bot.discord.send_message(MessageSpec::dm("6900", "7001", "alice", "@bard hello in private")).await;
+    let sent = bot
+        .discord
+        .wait_for_request(|r| r.is("POST", "/channels/6900/messages"), WAIT)
+        .await
+        .unwrap();
+    let sent = sent.body.unwrap();
+    assert_eq!(sent["content"], "**Aria the Bard:** Psst @everyone and <@7002>, a secret.");
+    assert_eq!(sent["allowed_mentions"]["parse"], json!([]));
+    assert!(bot.discord.webhook_executions().is_empty(), "DMs have no webhooks");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_the_logs_of_a_full_run() {
+    let mut bot = Bot::start_with(aria()).await;
+    bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard hello")).await;
+    bot.wait_webhook_executions(1).await;
+    bot.llm.fail_with(401, 1);
+    bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@bard again")).await;
+    bot.wait_webhook_executions(2).await;
+    let status = bot.terminate().await;
+    assert!(status.success(), "SIGTERM ends the bot cleanly: {status:?}");
+    let logs = bot.logs();
+    assert!(logs.contains("personae stopped"), "{logs}");
+    for secret in [common::bot::TOKEN, common::bot::LLM_KEY] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+    // Webhook tokens are secrets too.
+    for hook in bot.discord.webhooks() {
+        if let Some(token) = hook["token"].as_str() {
+            assert!(!logs.contains(token), "a webhook token reached the logs");
+        }
+    }
+}
+
+#[tokio::test]
+async fn changes_made_on_the_command_line_while_the_bot_runs_reach_the_bot() {
+    let bot = Bot::start().await;
+    let out = bot.cli(&["personality", "create", "Nova", "--owner", "7001", "--alias", "nv"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The bot polls for events committed by other processes once a second.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        bot.discord.send_message(MessageSpec::new("6001", "7001", "alice", "@nv are you there?")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if !bot.discord.webhook_executions().is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the bot never saw the new personality");
+    }
+    assert_eq!(body(&bot.discord.webhook_executions()[0])["username"], "Nova");
+}

@@ -232,3 +232,27 @@ async fn the_command_line_actor_must_name_an_owner() {
         .unwrap_err();
     assert!(matches!(err, ServiceError::OwnerRequired));
 }
+
+#[tokio::test]
+async fn state_and_events_commit_together_or_not_at_all() {
+    let t = spawn_app().await;
+    t.create("Aria", alice(), &[]).await;
+    let before = t.snapshot();
+    // Appending the event fails after the state was written in the same transaction.
+    t.raw()
+        .execute_batch("CREATE TRIGGER no_more_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
+        .unwrap();
+    let ctx = t.as_user(alice());
+    let err = t
+        .app
+        .service
+        .update_profile(&ctx, "Aria", ProfileUpdate { prompt: Some("new".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(!err.is_user_error(), "a storage failure, not the user's: {err}");
+    let err = t.app.service.add_alias(&ctx, "Aria", "bard").await.unwrap_err();
+    assert!(matches!(err, ServiceError::Storage(_)), "{err}");
+    assert_eq!(t.snapshot(), before, "no state without its event");
+    assert!(t.app.cache.find("bard").is_none(), "nothing was published");
+    assert_eq!(t.app.cache.find("Aria").unwrap().version, 1);
+}

@@ -90,22 +90,55 @@ async fn answer(
     typing.stop();
 
     let channel_id = message.channel_id.get();
-    for chunk in split_message(&reply, DISCORD_MESSAGE_LIMIT) {
+    let sent = if message.guild_id.is_some() {
+        send_as_webhook(data, channel_id, personality, &reply).await?
+    } else {
+        send_in_dm(ctx, message.channel_id, personality, &reply).await?
+    };
+    for id in sent {
+        data.app.tracker.record_message(id, channel_id, personality.id).await?;
+    }
+    data.app.tracker.touch_conversation(message.author.id.get(), channel_id, personality.id).await?;
+    Ok(())
+}
+
+/// Sends the answer under the personality's name and avatar, split to Discord's limit.
+async fn send_as_webhook(data: &Data, channel_id: u64, personality: &ProfileInfo, reply: &str) -> Result<Vec<u64>, BotError> {
+    let mut sent = Vec::new();
+    for chunk in split_message(reply, DISCORD_MESSAGE_LIMIT) {
         let webhook_message = WebhookMessage {
             content: chunk,
             username: personality.display_name.to_string(),
             avatar_url: personality.avatar_url.as_ref().map(ToString::to_string),
             allowed_mentions: AllowedMentions::default(),
         };
-        let sent = data
+        let id = data
             .webhooks
             .send(channel_id, &webhook_message)
             .await
             .map_err(|e| BotError::Other(e.into()))?;
-        data.app.tracker.record_message(sent, channel_id, personality.id).await?;
+        sent.push(id);
     }
-    data.app.tracker.touch_conversation(message.author.id.get(), channel_id, personality.id).await?;
-    Ok(())
+    Ok(sent)
+}
+
+/// Direct messages have no webhooks: the bot speaks itself, naming the personality.
+async fn send_in_dm(
+    ctx: &serenity::Context,
+    channel: serenity::ChannelId,
+    personality: &ProfileInfo,
+    reply: &str,
+) -> Result<Vec<u64>, BotError> {
+    let prefix = format!("**{}:** ", personality.display_name);
+    let room = DISCORD_MESSAGE_LIMIT - prefix.chars().count();
+    let mut sent = Vec::new();
+    for chunk in split_message(reply, room) {
+        let message = serenity::CreateMessage::new()
+            .content(format!("{prefix}{chunk}"))
+            .allowed_mentions(super::reply::no_mentions());
+        sent.push(channel.send_message(&ctx.http, message).await?.id.get());
+    }
+    Ok(sent)
 }
 
 /// The reply chain and the recent channel messages before `message`, oldest first.

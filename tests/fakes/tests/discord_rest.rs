@@ -386,7 +386,9 @@ async fn channels_answer_as_text_channels_or_threads() {
         serde_json::from_value(thread).expect("thread parses");
     assert_eq!(api.json("POST", "/channels/6001/typing", None).await.0, 204);
 
-    api.fake.send_message(MessageSpec::dm("6500", "7001", "alice", "psst")).await;
+    api.fake
+        .send_message(MessageSpec::dm("6500", "7001", "alice", "psst"))
+        .await;
     let (_, dm) = api.json("GET", "/channels/6500", None).await;
     assert_eq!(dm["type"], 1);
     let parsed: serenity::model::channel::Channel = serde_json::from_value(dm).expect("DM parses");
