@@ -87,7 +87,9 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("data/personae.db"));
         let database_synchronous = match env("DATABASE_SYNCHRONOUS") {
-            Some(v) => v.parse().map_err(|reason| invalid("DATABASE_SYNCHRONOUS", reason))?,
+            Some(v) => v
+                .parse()
+                .map_err(|reason| invalid("DATABASE_SYNCHRONOUS", reason))?,
             None => Synchronous::default(),
         };
         let admin_ids = match env("BOT_ADMIN_IDS") {
@@ -98,7 +100,12 @@ impl Config {
             None => LogFormat::Pretty,
             Some(v) if v == "pretty" => LogFormat::Pretty,
             Some(v) if v == "json" => LogFormat::Json,
-            Some(v) => return Err(invalid("LOG_FORMAT", format!("\"{v}\" is not one of: pretty, json"))),
+            Some(v) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("\"{v}\" is not one of: pretty, json"),
+                ))
+            }
         };
         let handler_timeout = seconds(env, "EVENT_HANDLER_TIMEOUT_SECS", 5)?;
         Ok(Self {
@@ -123,7 +130,10 @@ impl DiscordConfig {
         })?;
         let token = token.trim().trim_start_matches("Bot ").trim().to_owned();
         if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("DISCORD_TOKEN", "must not contain spaces or line breaks"));
+            return Err(invalid(
+                "DISCORD_TOKEN",
+                "must not contain spaces or line breaks",
+            ));
         }
         let api_url = env("DISCORD_API_URL")
             .map(|v| parse_http_url("DISCORD_API_URL", &v))
@@ -134,7 +144,12 @@ impl DiscordConfig {
                     .parse::<u64>()
                     .ok()
                     .filter(|id| *id > 0)
-                    .ok_or_else(|| invalid("DEV_GUILD_ID", format!("\"{v}\" is not a Discord server id")))
+                    .ok_or_else(|| {
+                        invalid(
+                            "DEV_GUILD_ID",
+                            format!("\"{v}\" is not a Discord server id"),
+                        )
+                    })
             })
             .transpose()?;
         let llm_base_url = parse_http_url(
@@ -142,14 +157,20 @@ impl DiscordConfig {
             &env("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:11434/v1".to_owned()),
         )?;
         let llm_model = env("LLM_MODEL").unwrap_or_else(|| "llama3.1".to_owned());
-        crate::domain::ModelName::parse(&llm_model).map_err(|e| invalid("LLM_MODEL", e.to_string()))?;
+        crate::domain::ModelName::parse(&llm_model)
+            .map_err(|e| invalid("LLM_MODEL", e.to_string()))?;
         let llm_calls_per_minute = match env("LLM_CALLS_PER_MINUTE") {
             Some(v) => v
                 .trim()
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| invalid("LLM_CALLS_PER_MINUTE", format!("\"{v}\" is not a positive whole number")))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "LLM_CALLS_PER_MINUTE",
+                        format!("\"{v}\" is not a positive whole number"),
+                    )
+                })?,
             None => 10,
         };
         Ok(Self {
@@ -177,8 +198,12 @@ fn parse_admins(list: &str) -> Result<HashSet<UserId>, ConfigError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<UserId>()
-                .map_err(|_| invalid("BOT_ADMIN_IDS", format!("\"{s}\" is not a Discord user id (digits only)")))
+            s.parse::<UserId>().map_err(|_| {
+                invalid(
+                    "BOT_ADMIN_IDS",
+                    format!("\"{s}\" is not a Discord user id (digits only)"),
+                )
+            })
         })
         .collect()
 }
@@ -192,12 +217,18 @@ fn seconds(env: Env<'_>, var: &'static str, default: u64) -> Result<Duration, Co
             .ok()
             .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
             .map(Duration::from_secs_f64)
-            .ok_or_else(|| invalid(var, format!("\"{v}\" is not a number of seconds between 0 and 86400"))),
+            .ok_or_else(|| {
+                invalid(
+                    var,
+                    format!("\"{v}\" is not a number of seconds between 0 and 86400"),
+                )
+            }),
     }
 }
 
 fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim()).map_err(|e| invalid(var, format!("\"{value}\" is not a URL ({e})")))?;
+    let url = Url::parse(value.trim())
+        .map_err(|e| invalid(var, format!("\"{value}\" is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(var, "must start with http:// or https://"));
     }
@@ -211,7 +242,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -251,7 +285,8 @@ mod tests {
             ("LLM_MODEL", "bad model"),
             ("LLM_CALLS_PER_MINUTE", "0"),
         ] {
-            let err = DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "t"), (var, value)])).unwrap_err();
+            let err =
+                DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "t"), (var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
     }
@@ -260,8 +295,15 @@ mod tests {
     fn a_missing_token_is_a_clear_error_and_the_token_never_prints() {
         let err = DiscordConfig::from_env(&env(&[])).unwrap_err();
         assert_eq!(err.var, "DISCORD_TOKEN");
-        let config = DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "secret-token"), ("LLM_API_KEY", "sk-secret")])).unwrap();
+        let config = DiscordConfig::from_env(&env(&[
+            ("DISCORD_TOKEN", "secret-token"),
+            ("LLM_API_KEY", "sk-secret"),
+        ]))
+        .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("secret-token") && !shown.contains("sk-secret"), "{shown}");
+        assert!(
+            !shown.contains("secret-token") && !shown.contains("sk-secret"),
+            "{shown}"
+        );
     }
 }

@@ -17,7 +17,11 @@ fn personae(dir: &Path, args: &[&str]) -> Output {
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = personae(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -32,7 +36,11 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(1), "{args:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
-    assert_eq!(ok(dir, &["events", "list", "--json"]), before, "nothing changed");
+    assert_eq!(
+        ok(dir, &["events", "list", "--json"]),
+        before,
+        "nothing changed"
+    );
     stderr
 }
 
@@ -40,47 +48,153 @@ fn refused(dir: &Path, args: &[&str]) -> String {
 fn a_host_creates_inspects_changes_and_removes_a_personality() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = ok(d, &["personality", "create", "Aria", "--owner", "123", "--display-name", "Aria the Bard", "--prompt", "You sing.", "--alias", "bard", "--alias", "The  Singer"]);
+    let out = ok(
+        d,
+        &[
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "123",
+            "--display-name",
+            "Aria the Bard",
+            "--prompt",
+            "You sing.",
+            "--alias",
+            "bard",
+            "--alias",
+            "The  Singer",
+        ],
+    );
     assert!(out.starts_with("Created Aria"), "{out}");
-    assert!(d.join("data/personae.db").exists(), "the data folder is created");
+    assert!(
+        d.join("data/personae.db").exists(),
+        "the data folder is created"
+    );
 
     let info = json(d, &["personality", "info", "@BARD", "--json"]);
-    for field in ["id", "name", "display_name", "avatar_url", "prompt", "model", "owner_id", "aliases", "version", "created_at", "updated_at"] {
+    for field in [
+        "id",
+        "name",
+        "display_name",
+        "avatar_url",
+        "prompt",
+        "model",
+        "owner_id",
+        "aliases",
+        "version",
+        "created_at",
+        "updated_at",
+    ] {
         assert!(info.get(field).is_some(), "{field} missing from {info}");
     }
     assert_eq!(info["aliases"], serde_json::json!(["bard", "the singer"]));
     assert_eq!(info["owner_id"], "123");
     assert_eq!(info["model"], Value::Null);
 
-    ok(d, &["personality", "update", "the singer", "--model", "gpt-4o", "--avatar-url", "https://x.example/a.png"]);
+    ok(
+        d,
+        &[
+            "personality",
+            "update",
+            "the singer",
+            "--model",
+            "gpt-4o",
+            "--avatar-url",
+            "https://x.example/a.png",
+        ],
+    );
     ok(d, &["personality", "alias", "Aria", "lyra"]);
     ok(d, &["personality", "unalias", "Aria", "bard"]);
     let list = json(d, &["personality", "list", "--owner", "123", "--json"]);
     assert_eq!(list[0]["version"], 4);
-    assert_eq!(list[0]["aliases"], serde_json::json!(["lyra", "the singer"]));
-    assert_eq!(json(d, &["personality", "list", "--owner", "999", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        list[0]["aliases"],
+        serde_json::json!(["lyra", "the singer"])
+    );
+    assert_eq!(
+        json(d, &["personality", "list", "--owner", "999", "--json"]),
+        serde_json::json!([])
+    );
 
     let events = json(d, &["events", "list", "--json"]);
-    let types: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["PersonalityCreated", "PersonalityProfileUpdated", "PersonalityAliasAdded", "PersonalityAliasRemoved"]);
-    for field in ["sequence", "event_id", "type", "aggregate_id", "aggregate_version", "occurred_at", "actor", "correlation_id", "causation_id", "payload"] {
-        assert!(events[0].get(field).is_some(), "{field} missing from {}", events[0]);
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "PersonalityCreated",
+            "PersonalityProfileUpdated",
+            "PersonalityAliasAdded",
+            "PersonalityAliasRemoved"
+        ]
+    );
+    for field in [
+        "sequence",
+        "event_id",
+        "type",
+        "aggregate_id",
+        "aggregate_version",
+        "occurred_at",
+        "actor",
+        "correlation_id",
+        "causation_id",
+        "payload",
+    ] {
+        assert!(
+            events[0].get(field).is_some(),
+            "{field} missing from {}",
+            events[0]
+        );
     }
     assert_eq!(events[0]["actor"], "admin:cli");
-    assert_eq!(events[1]["payload"]["changed"], serde_json::json!(["avatar_url", "model"]));
-    let filtered = json(d, &["events", "list", "--type", "PersonalityAliasAdded", "--json"]);
+    assert_eq!(
+        events[1]["payload"]["changed"],
+        serde_json::json!(["avatar_url", "model"])
+    );
+    let filtered = json(
+        d,
+        &[
+            "events",
+            "list",
+            "--type",
+            "PersonalityAliasAdded",
+            "--json",
+        ],
+    );
     assert_eq!(filtered.as_array().unwrap().len(), 1);
     let after = json(d, &["events", "list", "--after", "3", "--json"]);
     assert_eq!(after[0]["sequence"], 4);
     let correlation = events[2]["correlation_id"].as_str().unwrap();
-    let by_correlation = json(d, &["events", "list", "--correlation", correlation, "--json"]);
+    let by_correlation = json(
+        d,
+        &["events", "list", "--correlation", correlation, "--json"],
+    );
     assert_eq!(by_correlation.as_array().unwrap().len(), 1);
 
     assert!(ok(d, &["events", "verify"]).starts_with("ok: 1 personalities"));
     ok(d, &["personality", "remove", "lyra"]);
-    assert_eq!(json(d, &["personality", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        json(d, &["personality", "list", "--json"]),
+        serde_json::json!([])
+    );
     // The name and aliases are free again at once.
-    ok(d, &["personality", "create", "aria", "--owner", "5", "--alias", "lyra"]);
+    ok(
+        d,
+        &[
+            "personality",
+            "create",
+            "aria",
+            "--owner",
+            "5",
+            "--alias",
+            "lyra",
+        ],
+    );
     assert!(ok(d, &["events", "verify"]).starts_with("ok: 2 personalities"));
 }
 
@@ -88,19 +202,81 @@ fn a_host_creates_inspects_changes_and_removes_a_personality() {
 fn mistakes_exit_with_code_1_one_line_and_no_change() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(d, &["personality", "create", "Aria", "--owner", "123", "--alias", "bard"]);
+    ok(
+        d,
+        &[
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "123",
+            "--alias",
+            "bard",
+        ],
+    );
     let cases: &[(&[&str], &str)] = &[
-        (&["personality", "create", "aria", "--owner", "5"], "name: \"aria\" is already taken"),
-        (&["personality", "create", "Nova", "--owner", "abc"], "owner: \"abc\" is not a Discord user id"),
-        (&["personality", "create", "Nova", "--owner", "5", "--display-name", "Clyde"], "display_name: "),
-        (&["personality", "create", "Nova", "--owner", "5", "--avatar-url", "javascript:alert(1)"], "avatar_url: "),
-        (&["personality", "create", "Nova", "--owner", "5", "--alias", "BARD"], "alias: \"bard\" is already taken by an alias of \"Aria\""),
-        (&["personality", "alias", "nobody", "x"], "No personality is called \"nobody\"."),
-        (&["personality", "unalias", "Aria", "nope"], "alias: \"nope\" is not an alias"),
+        (
+            &["personality", "create", "aria", "--owner", "5"],
+            "name: \"aria\" is already taken",
+        ),
+        (
+            &["personality", "create", "Nova", "--owner", "abc"],
+            "owner: \"abc\" is not a Discord user id",
+        ),
+        (
+            &[
+                "personality",
+                "create",
+                "Nova",
+                "--owner",
+                "5",
+                "--display-name",
+                "Clyde",
+            ],
+            "display_name: ",
+        ),
+        (
+            &[
+                "personality",
+                "create",
+                "Nova",
+                "--owner",
+                "5",
+                "--avatar-url",
+                "javascript:alert(1)",
+            ],
+            "avatar_url: ",
+        ),
+        (
+            &[
+                "personality",
+                "create",
+                "Nova",
+                "--owner",
+                "5",
+                "--alias",
+                "BARD",
+            ],
+            "alias: \"bard\" is already taken by an alias of \"Aria\"",
+        ),
+        (
+            &["personality", "alias", "nobody", "x"],
+            "No personality is called \"nobody\".",
+        ),
+        (
+            &["personality", "unalias", "Aria", "nope"],
+            "alias: \"nope\" is not an alias",
+        ),
         (&["personality", "update", "Aria"], "nothing to update"),
-        (&["personality", "update", "Aria", "--model", "a b"], "model: "),
+        (
+            &["personality", "update", "Aria", "--model", "a b"],
+            "model: ",
+        ),
         (&["events", "list", "--type", "Bogus"], "unknown event type"),
-        (&["events", "replay", "--subscriber", "nobody"], "no durable subscriber is named \"nobody\""),
+        (
+            &["events", "replay", "--subscriber", "nobody"],
+            "no durable subscriber is named \"nobody\"",
+        ),
     ];
     for (args, expected) in cases {
         let stderr = refused(d, args);
@@ -121,7 +297,10 @@ fn a_bad_configuration_value_names_its_variable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error: BOT_ADMIN_IDS: \"alice\" is not a Discord user id"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: BOT_ADMIN_IDS: \"alice\" is not a Discord user id"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -130,12 +309,16 @@ fn verify_finds_a_stored_state_that_differs_from_its_events() {
     let d = dir.path();
     ok(d, &["personality", "create", "Aria", "--owner", "123"]);
     let conn = rusqlite::Connection::open(d.join("data/personae.db")).unwrap();
-    conn.execute("UPDATE personalities SET prompt = 'tampered'", []).unwrap();
+    conn.execute("UPDATE personalities SET prompt = 'tampered'", [])
+        .unwrap();
     drop(conn);
     let out = personae(d, &["events", "verify"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Aria") && stderr.contains("profile differs"), "{stderr}");
+    assert!(
+        stderr.contains("Aria") && stderr.contains("profile differs"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -144,9 +327,18 @@ fn replay_delivers_stored_events_to_a_subscriber_again() {
     let d = dir.path();
     ok(d, &["personality", "create", "Aria", "--owner", "123"]);
     ok(d, &["personality", "alias", "Aria", "bard"]);
-    let out = ok(d, &["events", "replay", "--subscriber", "audit", "--from", "1"]);
-    assert!(out.contains("2 handled") && out.contains("checkpoint 2"), "{out}");
-    let out = ok(d, &["events", "replay", "--subscriber", "audit", "--from", "2"]);
+    let out = ok(
+        d,
+        &["events", "replay", "--subscriber", "audit", "--from", "1"],
+    );
+    assert!(
+        out.contains("2 handled") && out.contains("checkpoint 2"),
+        "{out}"
+    );
+    let out = ok(
+        d,
+        &["events", "replay", "--subscriber", "audit", "--from", "2"],
+    );
     assert!(out.contains("1 handled"), "{out}");
     assert!(ok(d, &["events", "dead-letters"]).contains("No dead letters."));
 }

@@ -33,29 +33,46 @@ fn fast_retries() -> DurableConfig {
 #[tokio::test]
 #[ignore = "run by crash_between_commit_and_handling_loses_nothing as its child process"]
 async fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let dir = tempfile::TempDir::new_in(&dir).unwrap().into_path();
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let dir = tempfile::TempDir::new_in(&dir).unwrap().keep();
     let mut config = test_config(&tempfile::tempdir().unwrap());
     config.database_path = std::path::PathBuf::from(&dir).join("personae.db");
     config.handler_timeout = Duration::from_secs(3600);
     let app = App::start(&config).await.unwrap();
     // The probe starts handling each event and never finishes: the process is "between
     // commit and handling" whenever it is killed.
-    let hang = handler_fn("probe", |_e: &EventEnvelope| std::future::pending::<anyhow::Result<()>>());
+    let hang = handler_fn("probe", |_e: &EventEnvelope| {
+        std::future::pending::<anyhow::Result<()>>()
+    });
     let app = Arc::new(app);
-    app.subscribers.register_with(hang, fast_retries()).await.unwrap();
+    app.subscribers
+        .register_with(hang, fast_retries())
+        .await
+        .unwrap();
     let service = Arc::clone(&app.service);
     let ctx = personae::application::RequestContext::new(service.actor_for(alice()));
     tokio::spawn(async move {
         let _ = service
-            .register(&ctx, personae::application::Registration { name: "Aria".into(), ..Default::default() })
+            .register(
+                &ctx,
+                personae::application::Registration {
+                    name: "Aria".into(),
+                    ..Default::default()
+                },
+            )
             .await;
     });
     // The first publish hangs in the probe, holding the publish order; commit the rest
     // directly in the database through a second app instance without the probe.
     let second = App::start(&config).await.unwrap();
     loop {
-        let count: i64 = second.db.call(|c| Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)).await.unwrap();
+        let count: i64 = second
+            .db
+            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?))
+            .await
+            .unwrap();
         if count >= 1 {
             break;
         }
@@ -65,7 +82,14 @@ async fn crash_child() {
     for i in 0..EVENTS_BEFORE_KILL - 1 {
         second
             .service
-            .update_profile(&ctx2, "Aria", ProfileUpdate { prompt: Some(format!("v{i}")), ..Default::default() })
+            .update_profile(
+                &ctx2,
+                "Aria",
+                ProfileUpdate {
+                    prompt: Some(format!("v{i}")),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
     }
@@ -78,7 +102,13 @@ async fn crash_child() {
 async fn crash_between_commit_and_handling_loses_nothing() {
     let scratch = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, scratch.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -98,7 +128,10 @@ async fn crash_between_commit_and_handling_loses_nothing() {
             }
         }
     });
-    let db_path = rx.recv_timeout(Duration::from_secs(60)).expect("the child commits and reports").expect("db path");
+    let db_path = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the child commits and reports")
+        .expect("db path");
     child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint flush
     child.wait().unwrap();
 
@@ -112,11 +145,25 @@ async fn crash_between_commit_and_handling_loses_nothing() {
         async { Ok(()) }
     });
     // Registering catches up from the probe's checkpoint before it returns.
-    let subscriber = app.subscribers.register_with(probe, fast_retries()).await.unwrap();
+    let subscriber = app
+        .subscribers
+        .register_with(probe, fast_retries())
+        .await
+        .unwrap();
     let expected: Vec<i64> = (1..=EVENTS_BEFORE_KILL as i64).collect();
-    assert_eq!(*seen.lock().unwrap(), expected, "every committed event, once, in order");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        expected,
+        "every committed event, once, in order"
+    );
     assert_eq!(subscriber.checkpoint(), EVENTS_BEFORE_KILL as i64);
-    assert!(app.subscribers.wait_caught_up(Duration::from_secs(10)).await.unwrap(), "the real subscribers catch up too");
+    assert!(
+        app.subscribers
+            .wait_caught_up(Duration::from_secs(10))
+            .await
+            .unwrap(),
+        "the real subscribers catch up too"
+    );
     assert!(app.db.dead_letters(None).await.unwrap().is_empty());
     app.shutdown().await;
 }
@@ -136,7 +183,8 @@ impl std::io::Write for Logs {
 }
 
 #[tokio::test]
-async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_command_still_succeeds() {
+async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_command_still_succeeds()
+{
     let logs = Logs::default();
     let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -147,13 +195,17 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
     let _guard = tracing::subscriber::set_default(subscriber);
     let t = spawn_app().await;
     let app = &t.app;
-    let errors = handler_fn("always-errors", |_e: &EventEnvelope| async { Err(anyhow::anyhow!("boom")) });
+    let errors = handler_fn("always-errors", |_e: &EventEnvelope| async {
+        Err(anyhow::anyhow!("boom"))
+    });
     let panics = handler_fn("always-panics", |_e: &EventEnvelope| async {
         panic!("handler panicked on purpose");
         #[allow(unreachable_code)]
         Ok(())
     });
-    let hangs = handler_fn("always-hangs", |_e: &EventEnvelope| std::future::pending::<anyhow::Result<()>>());
+    let hangs = handler_fn("always-hangs", |_e: &EventEnvelope| {
+        std::future::pending::<anyhow::Result<()>>()
+    });
     let healthy_ran = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&healthy_ran);
     let healthy = handler_fn("healthy", move |_e: &EventEnvelope| {
@@ -162,16 +214,31 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
     });
     let failing: [std::sync::Arc<dyn personae::events::EventHandler>; 3] = [errors, panics, hangs];
     for h in failing {
-        app.subscribers.register_with(h, fast_retries()).await.unwrap();
+        app.subscribers
+            .register_with(h, fast_retries())
+            .await
+            .unwrap();
     }
-    app.subscribers.register_with(healthy, fast_retries()).await.unwrap();
+    app.subscribers
+        .register_with(healthy, fast_retries())
+        .await
+        .unwrap();
 
     let created = t.create("Aria", alice(), &["bard"]).await;
-    assert!(healthy_ran.load(Ordering::SeqCst), "the other handlers still ran");
-    assert!(app.cache.find("bard").is_some(), "the cache handler still ran");
+    assert!(
+        healthy_ran.load(Ordering::SeqCst),
+        "the other handlers still ran"
+    );
+    assert!(
+        app.cache.find("bard").is_some(),
+        "the cache handler still ran"
+    );
     assert_eq!(created.version, 1);
     let stats = app.bus.stats();
-    assert!(stats.handler_failures() >= 3, "failures are counted: {stats:?}");
+    assert!(
+        stats.handler_failures() >= 3,
+        "failures are counted: {stats:?}"
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -183,11 +250,20 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
                 assert_eq!(d.sequence, 1);
                 assert_eq!(d.attempts, 3, "retried up to the policy's attempts: {d:?}");
             }
-            let panic = letters.iter().find(|d| d.subscriber == "always-panics").unwrap();
-            assert!(panic.last_error.contains("panicked on purpose"), "{panic:?}");
+            let panic = letters
+                .iter()
+                .find(|d| d.subscriber == "always-panics")
+                .unwrap();
+            assert!(
+                panic.last_error.contains("panicked on purpose"),
+                "{panic:?}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no dead letters after the retries: {letters:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead letters after the retries: {letters:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -206,7 +282,11 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
 async fn an_admin_retries_a_dead_letter_from_the_command_line_and_it_is_delivered() {
     let t = spawn_app().await;
     let aria = t.create("Aria", alice(), &[]).await;
-    t.app.tracker.record_message(5001, 6001, aria.id).await.unwrap();
+    t.app
+        .tracker
+        .record_message(5001, 6001, aria.id)
+        .await
+        .unwrap();
     // The conversation cleanup can't delete while this trigger exists: a real handler
     // failing on a real fault.
     t.raw()
@@ -215,19 +295,34 @@ async fn an_admin_retries_a_dead_letter_from_the_command_line_and_it_is_delivere
              BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;",
         )
         .unwrap();
-    t.app.service.remove(&t.as_user(alice()), "Aria").await.expect("the command succeeds anyway");
+    t.app
+        .service
+        .remove(&t.as_user(alice()), "Aria")
+        .await
+        .expect("the command succeeds anyway");
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let letter = loop {
-        let letters = t.app.db.dead_letters(Some("conversation-cleanup")).await.unwrap();
+        let letters = t
+            .app
+            .db
+            .dead_letters(Some("conversation-cleanup"))
+            .await
+            .unwrap();
         if let Some(letter) = letters.into_iter().next() {
             break letter;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the failing cleanup was never parked");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failing cleanup was never parked"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(letter.last_error.contains("disk trouble"), "{letter:?}");
-    assert!(letter.attempts >= 2, "it was retried before being parked: {letter:?}");
+    assert!(
+        letter.attempts >= 2,
+        "it was retried before being parked: {letter:?}"
+    );
     t.app.shutdown().await;
 
     t.raw().execute_batch("DROP TRIGGER broken;").unwrap();
@@ -238,7 +333,12 @@ async fn an_admin_retries_a_dead_letter_from_the_command_line_and_it_is_delivere
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.status.success() && listing.contains("conversation-cleanup") && listing.contains("disk trouble"), "{listing}");
+    assert!(
+        listed.status.success()
+            && listing.contains("conversation-cleanup")
+            && listing.contains("disk trouble"),
+        "{listing}"
+    );
 
     let retried = Command::new(env!("CARGO_BIN_EXE_personae"))
         .args(["events", "dead-letters", "--retry"])
@@ -247,11 +347,21 @@ async fn an_admin_retries_a_dead_letter_from_the_command_line_and_it_is_delivere
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&retried.stdout);
-    assert!(retried.status.success(), "{out}\n{}", String::from_utf8_lossy(&retried.stderr));
+    assert!(
+        retried.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
     assert!(out.contains("1 delivered"), "{out}");
     let conn = t.raw();
-    let left: i64 = conn.query_row("SELECT COUNT(*) FROM conversation_messages", [], |r| r.get(0)).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM conversation_messages", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(left, 0, "the retried cleanup ran");
-    let letters: i64 = conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0)).unwrap();
+    let letters: i64 = conn
+        .query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(letters, 0, "a delivered dead letter is gone");
 }

@@ -33,14 +33,26 @@ async fn all_five_events_are_stored_and_published_in_order_once_each() {
 
     t.create("Aria", alice(), &["bard"]).await;
     service
-        .update_profile(&ctx, "bard", ProfileUpdate { display_name: Some("Aria the Bard".into()), ..Default::default() })
+        .update_profile(
+            &ctx,
+            "bard",
+            ProfileUpdate {
+                display_name: Some("Aria the Bard".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     service.add_alias(&ctx, "aria", "singer").await.unwrap();
     service.remove_alias(&ctx, "aria", "bard").await.unwrap();
     service.remove(&ctx, "singer").await.unwrap();
 
-    let published: Vec<_> = all.lock().unwrap().iter().map(|e| (e.sequence, e.event_type())).collect();
+    let published: Vec<_> = all
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.sequence, e.event_type()))
+        .collect();
     assert_eq!(
         published,
         vec![
@@ -51,11 +63,21 @@ async fn all_five_events_are_stored_and_published_in_order_once_each() {
             (5, EventType::PersonalityRemoved),
         ]
     );
-    assert_eq!(created.lock().unwrap().len(), 1, "a typed subscriber gets only its type, once");
+    assert_eq!(
+        created.lock().unwrap().len(),
+        1,
+        "a typed subscriber gets only its type, once"
+    );
 
     let stored = service.events(EventFilter::default()).await.unwrap();
-    let stored_view: Vec<_> = stored.iter().map(|e| (e.sequence, e.event_type())).collect();
-    assert_eq!(stored_view, published, "what was published is what was stored");
+    let stored_view: Vec<_> = stored
+        .iter()
+        .map(|e| (e.sequence, e.event_type()))
+        .collect();
+    assert_eq!(
+        stored_view, published,
+        "what was published is what was stored"
+    );
     for (i, e) in stored.iter().enumerate() {
         assert_eq!(e.aggregate_version, i as i64 + 1);
         assert_eq!(e.actor, format!("user:{}", alice()));
@@ -84,7 +106,8 @@ async fn events_are_published_only_after_the_commit() {
                     [e.sequence],
                     |r| r.get(0),
                 )?;
-                let state: i64 = conn.query_row("SELECT COUNT(*) FROM personalities", [], |r| r.get(0))?;
+                let state: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM personalities", [], |r| r.get(0))?;
                 sink.lock().unwrap().push((rows, state));
                 Ok(())
             }
@@ -98,14 +121,27 @@ async fn events_are_published_only_after_the_commit() {
 async fn after_an_update_the_cache_answers_the_new_display_name_before_the_call_returns() {
     let t = spawn_app().await;
     t.create("Aria", alice(), &["bard"]).await;
-    assert_eq!(t.app.cache.find("bard").unwrap().display_name.as_str(), "Aria");
+    assert_eq!(
+        t.app.cache.find("bard").unwrap().display_name.as_str(),
+        "Aria"
+    );
     t.app
         .service
-        .update_profile(&t.as_user(alice()), "Aria", ProfileUpdate { display_name: Some("Lady Aria".into()), ..Default::default() })
+        .update_profile(
+            &t.as_user(alice()),
+            "Aria",
+            ProfileUpdate {
+                display_name: Some("Lady Aria".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     // No waiting: the handler ran before update_profile returned.
-    assert_eq!(t.app.cache.find("@BARD").unwrap().display_name.as_str(), "Lady Aria");
+    assert_eq!(
+        t.app.cache.find("@BARD").unwrap().display_name.as_str(),
+        "Lady Aria"
+    );
 }
 
 #[tokio::test]
@@ -117,17 +153,34 @@ async fn after_a_removal_nothing_of_the_personality_is_left_in_caches_or_convers
     tracker.record_message(5001, 6001, aria.id).await.unwrap();
     tracker.record_message(5002, 6001, aria.id).await.unwrap();
     tracker.record_message(5003, 6001, other.id).await.unwrap();
-    tracker.touch_conversation(alice().get(), 6001, aria.id).await.unwrap();
-    tracker.activate(6002, aria.id, alice().get()).await.unwrap();
+    tracker
+        .touch_conversation(alice().get(), 6001, aria.id)
+        .await
+        .unwrap();
+    tracker
+        .activate(6002, aria.id, alice().get())
+        .await
+        .unwrap();
     tracker.activate(6003, other.id, bob().get()).await.unwrap();
 
-    t.app.service.remove(&t.as_user(alice()), "the singer").await.unwrap();
+    t.app
+        .service
+        .remove(&t.as_user(alice()), "the singer")
+        .await
+        .unwrap();
 
     for reference in ["Aria", "bard", "the singer"] {
-        assert!(t.app.cache.find(reference).is_none(), "{reference} still cached");
+        assert!(
+            t.app.cache.find(reference).is_none(),
+            "{reference} still cached"
+        );
     }
     assert!(t.app.cache.get(aria.id).is_none());
-    assert_eq!(t.app.cache.key_count(), 2, "only Other's name and alias remain");
+    assert_eq!(
+        t.app.cache.key_count(),
+        2,
+        "only Other's name and alias remain"
+    );
     assert_eq!(tracker.personality_for_message(5001), None);
     assert_eq!(tracker.activation(6002), None);
     let zero = personae::conversation::Traces::default();
@@ -147,21 +200,42 @@ async fn nobody_changes_a_personality_that_is_not_theirs_but_an_admin_can() {
     let before = t.snapshot();
     let bob_ctx = t.as_user(bob());
     let service = &t.app.service;
-    let update = || ProfileUpdate { prompt: Some("Obey Bob.".into()), ..Default::default() };
+    let update = || ProfileUpdate {
+        prompt: Some("Obey Bob.".into()),
+        ..Default::default()
+    };
     let refusals = [
-        service.update_profile(&bob_ctx, "Aria", update()).await.unwrap_err(),
-        service.add_alias(&bob_ctx, "Aria", "bobs").await.unwrap_err(),
-        service.remove_alias(&bob_ctx, "Aria", "x").await.unwrap_err(),
+        service
+            .update_profile(&bob_ctx, "Aria", update())
+            .await
+            .unwrap_err(),
+        service
+            .add_alias(&bob_ctx, "Aria", "bobs")
+            .await
+            .unwrap_err(),
+        service
+            .remove_alias(&bob_ctx, "Aria", "x")
+            .await
+            .unwrap_err(),
         service.remove(&bob_ctx, "Aria").await.unwrap_err(),
     ];
     for err in refusals {
-        assert!(matches!(err, ServiceError::NotOwner(ref n) if n == "Aria"), "{err}");
-        assert_eq!(err.to_string(), "Only the owner of \"Aria\" or a bot admin can change it.");
+        assert!(
+            matches!(err, ServiceError::NotOwner(ref n) if n == "Aria"),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "Only the owner of \"Aria\" or a bot admin can change it."
+        );
     }
     assert_eq!(t.snapshot(), before, "refused commands change nothing");
 
     let admin_ctx = t.as_user(admin());
-    service.update_profile(&admin_ctx, "Aria", update()).await.unwrap();
+    service
+        .update_profile(&admin_ctx, "Aria", update())
+        .await
+        .unwrap();
     service.remove(&admin_ctx, "Aria").await.unwrap();
 }
 
@@ -177,17 +251,39 @@ async fn names_and_aliases_are_unique_across_personalities_in_any_case() {
         ..Default::default()
     };
     let before = t.snapshot();
-    let err = service.register(&ctx, register("ARIA", &[])).await.unwrap_err();
+    let err = service
+        .register(&ctx, register("ARIA", &[]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::NameTaken { .. }), "{err}");
-    let err = service.register(&ctx, register("Bard", &[])).await.unwrap_err();
-    assert!(matches!(err, ServiceError::NameTaken { .. }), "a name may not equal another's alias: {err}");
-    let err = service.register(&ctx, register("Nova", &["Aria"])).await.unwrap_err();
+    let err = service
+        .register(&ctx, register("Bard", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::NameTaken { .. }),
+        "a name may not equal another's alias: {err}"
+    );
+    let err = service
+        .register(&ctx, register("Nova", &["Aria"]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::AliasTaken { .. }), "{err}");
-    assert_eq!(err.to_string(), "alias: \"aria\" is already taken by the personality \"Aria\".");
+    assert_eq!(
+        err.to_string(),
+        "alias: \"aria\" is already taken by the personality \"Aria\"."
+    );
     t.create("Nova", bob(), &[]).await;
     let err = service.add_alias(&ctx, "Nova", " BARD ").await.unwrap_err();
-    assert_eq!(err.to_string(), "alias: \"bard\" is already taken by an alias of \"Aria\".");
-    let after: Vec<_> = t.snapshot().into_iter().filter(|l| !l.contains("Nova") && !l.contains("nova")).collect();
+    assert_eq!(
+        err.to_string(),
+        "alias: \"bard\" is already taken by an alias of \"Aria\"."
+    );
+    let after: Vec<_> = t
+        .snapshot()
+        .into_iter()
+        .filter(|l| !l.contains("Nova") && !l.contains("nova"))
+        .collect();
     assert_eq!(after, before);
 }
 
@@ -202,8 +298,13 @@ async fn the_database_enforces_uniqueness_even_if_the_service_check_is_bypassed(
             [],
         )
         .unwrap_err();
-    assert!(err.to_string().contains("UNIQUE") || err.to_string().contains("FOREIGN KEY"), "{err}");
-    let err = conn.execute("UPDATE events SET actor = 'forged'", []).unwrap_err();
+    assert!(
+        err.to_string().contains("UNIQUE") || err.to_string().contains("FOREIGN KEY"),
+        "{err}"
+    );
+    let err = conn
+        .execute("UPDATE events SET actor = 'forged'", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -214,7 +315,10 @@ async fn lookups_by_name_alias_and_owner() {
     t.create("Nova", bob(), &[]).await;
     let service = &t.app.service;
     assert_eq!(service.get("@Bard").await.unwrap().name.as_str(), "Aria");
-    assert!(matches!(service.get("nobody").await.unwrap_err(), ServiceError::NotFound(_)));
+    assert!(matches!(
+        service.get("nobody").await.unwrap_err(),
+        ServiceError::NotFound(_)
+    ));
     assert_eq!(service.list(None).await.unwrap().len(), 2);
     let mine = service.list(Some(alice())).await.unwrap();
     assert_eq!(mine.len(), 1);
@@ -227,7 +331,13 @@ async fn the_command_line_actor_must_name_an_owner() {
     let err = t
         .app
         .service
-        .register(&common::cli_ctx(), Registration { name: "Aria".into(), ..Default::default() })
+        .register(
+            &common::cli_ctx(),
+            Registration {
+                name: "Aria".into(),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::OwnerRequired));
@@ -246,11 +356,26 @@ async fn state_and_events_commit_together_or_not_at_all() {
     let err = t
         .app
         .service
-        .update_profile(&ctx, "Aria", ProfileUpdate { prompt: Some("new".into()), ..Default::default() })
+        .update_profile(
+            &ctx,
+            "Aria",
+            ProfileUpdate {
+                prompt: Some("new".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(!err.is_user_error(), "a storage failure, not the user's: {err}");
-    let err = t.app.service.add_alias(&ctx, "Aria", "bard").await.unwrap_err();
+    assert!(
+        !err.is_user_error(),
+        "a storage failure, not the user's: {err}"
+    );
+    let err = t
+        .app
+        .service
+        .add_alias(&ctx, "Aria", "bard")
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::Storage(_)), "{err}");
     assert_eq!(t.snapshot(), before, "no state without its event");
     assert!(t.app.cache.find("bard").is_none(), "nothing was published");

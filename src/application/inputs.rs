@@ -1,8 +1,8 @@
 //! Raw input of the commands, as typed by a user, and its parsing into value objects.
 
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, DomainError, ModelName, PersonalityName, ProfileChanges, Profile,
-    Prompt, UserId,
+    Alias, AvatarUrl, DisplayName, DomainError, ModelName, PersonalityName, Profile,
+    ProfileChanges, Prompt, UserId,
 };
 
 /// What `/personality create` and `personae personality create` give.
@@ -41,7 +41,9 @@ impl Registration {
             Some(d) => DisplayName::parse(d)?,
             None => DisplayName::parse(name.as_str())?,
         };
-        let avatar_url = non_empty(&self.avatar_url).map(AvatarUrl::parse).transpose()?;
+        let avatar_url = non_empty(&self.avatar_url)
+            .map(AvatarUrl::parse)
+            .transpose()?;
         let prompt = Prompt::parse(self.prompt.as_deref().unwrap_or(""))?;
         let model = non_empty(&self.model).map(ModelName::parse).transpose()?;
         let aliases = self
@@ -65,16 +67,31 @@ impl Registration {
 impl ProfileUpdate {
     pub(crate) fn parse(&self) -> Result<ProfileChanges, DomainError> {
         Ok(ProfileChanges {
-            display_name: self.display_name.as_deref().map(DisplayName::parse).transpose()?,
-            avatar_url: self.avatar_url.as_deref().map(optional(AvatarUrl::parse)).transpose()?,
+            display_name: self
+                .display_name
+                .as_deref()
+                .map(DisplayName::parse)
+                .transpose()?,
+            avatar_url: self
+                .avatar_url
+                .as_deref()
+                .map(optional(AvatarUrl::parse))
+                .transpose()?,
             prompt: self.prompt.as_deref().map(Prompt::parse).transpose()?,
-            model: self.model.as_deref().map(optional(ModelName::parse)).transpose()?,
+            model: self
+                .model
+                .as_deref()
+                .map(optional(ModelName::parse))
+                .transpose()?,
         })
     }
 
     /// True when no field is given.
     pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.avatar_url.is_none() && self.prompt.is_none() && self.model.is_none()
+        self.display_name.is_none()
+            && self.avatar_url.is_none()
+            && self.prompt.is_none()
+            && self.model.is_none()
     }
 }
 
@@ -83,7 +100,9 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 /// An empty value clears an optional field; anything else must parse.
-fn optional<T>(parse: fn(&str) -> Result<T, DomainError>) -> impl Fn(&str) -> Result<Option<T>, DomainError> {
+fn optional<T>(
+    parse: fn(&str) -> Result<T, DomainError>,
+) -> impl Fn(&str) -> Result<Option<T>, DomainError> {
     move |text| {
         if text.trim().is_empty() {
             Ok(None)

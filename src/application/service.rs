@@ -12,9 +12,7 @@ use super::inputs::{ProfileUpdate, Registration};
 use super::{Actor, RequestContext, ServiceError};
 use crate::domain::{Alias, NewPersonality, Personality, PersonalityId, UserId};
 use crate::events::{EventBus, EventEnvelope};
-use crate::store::{
-    event_rows, personality_rows, Database, EventFilter, NewEvent, StoreError,
-};
+use crate::store::{event_rows, personality_rows, Database, EventFilter, NewEvent, StoreError};
 
 /// Settings of the service.
 #[derive(Debug, Clone, Default)]
@@ -97,7 +95,10 @@ impl PersonalityService {
             limit: Some(1000),
             ..Default::default()
         };
-        let events = self.db.call(move |conn| event_rows::list(conn, &filter)).await?;
+        let events = self
+            .db
+            .call(move |conn| event_rows::list(conn, &filter))
+            .await?;
         let count = events.len();
         for event in events {
             let sequence = event.sequence;
@@ -108,7 +109,11 @@ impl PersonalityService {
     }
 
     /// Registers a personality. Owner: the acting user (or `owner_id`, for admins).
-    pub async fn register(&self, ctx: &RequestContext, input: Registration) -> Result<Personality, ServiceError> {
+    pub async fn register(
+        &self,
+        ctx: &RequestContext,
+        input: Registration,
+    ) -> Result<Personality, ServiceError> {
         let parsed = input.parse()?;
         let owner_id = match (input.owner_id, ctx.actor.user_id()) {
             (Some(owner), Some(me)) if owner != me && !ctx.actor.is_admin() => {
@@ -144,12 +149,19 @@ impl PersonalityService {
         update: ProfileUpdate,
     ) -> Result<Personality, ServiceError> {
         let changes = update.parse()?;
-        self.change(ctx, reference, move |_, p| Ok(p.update_profile(changes, Utc::now())?))
-            .await
+        self.change(ctx, reference, move |_, p| {
+            Ok(p.update_profile(changes, Utc::now())?)
+        })
+        .await
     }
 
     /// Adds an alias to the personality named `reference`.
-    pub async fn add_alias(&self, ctx: &RequestContext, reference: &str, alias: &str) -> Result<Personality, ServiceError> {
+    pub async fn add_alias(
+        &self,
+        ctx: &RequestContext,
+        reference: &str,
+        alias: &str,
+    ) -> Result<Personality, ServiceError> {
         let alias = Alias::parse(alias)?;
         self.change(ctx, reference, move |tx, p| {
             check_alias_free(tx, &alias, p.id)?;
@@ -159,15 +171,26 @@ impl PersonalityService {
     }
 
     /// Removes an alias from the personality named `reference`.
-    pub async fn remove_alias(&self, ctx: &RequestContext, reference: &str, alias: &str) -> Result<Personality, ServiceError> {
+    pub async fn remove_alias(
+        &self,
+        ctx: &RequestContext,
+        reference: &str,
+        alias: &str,
+    ) -> Result<Personality, ServiceError> {
         let alias = Alias::parse(alias)?;
-        self.change(ctx, reference, move |_, p| Ok(p.remove_alias(alias, Utc::now())?))
-            .await
+        self.change(ctx, reference, move |_, p| {
+            Ok(p.remove_alias(alias, Utc::now())?)
+        })
+        .await
     }
 
     /// Removes the personality named `reference`; its name and aliases are free at once.
     /// Returns its last state.
-    pub async fn remove(&self, ctx: &RequestContext, reference: &str) -> Result<Personality, ServiceError> {
+    pub async fn remove(
+        &self,
+        ctx: &RequestContext,
+        reference: &str,
+    ) -> Result<Personality, ServiceError> {
         self.change(ctx, reference, |_, p| {
             p.remove(Utc::now());
             Ok(())
@@ -195,17 +218,28 @@ impl PersonalityService {
 
     /// Every personality, or those of one owner, by name.
     pub async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, ServiceError> {
-        Ok(self.db.call(move |conn| personality_rows::list(conn, owner)).await?)
+        Ok(self
+            .db
+            .call(move |conn| personality_rows::list(conn, owner))
+            .await?)
     }
 
     /// Stored events matching the filter.
     pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, ServiceError> {
-        Ok(self.db.call(move |conn| event_rows::list(conn, &filter)).await?)
+        Ok(self
+            .db
+            .call(move |conn| event_rows::list(conn, &filter))
+            .await?)
     }
 
     /// Loads the personality named `reference`, checks that the actor may change it, applies
     /// `command` to it and commits.
-    async fn change<F>(&self, ctx: &RequestContext, reference: &str, command: F) -> Result<Personality, ServiceError>
+    async fn change<F>(
+        &self,
+        ctx: &RequestContext,
+        reference: &str,
+        command: F,
+    ) -> Result<Personality, ServiceError>
     where
         F: FnOnce(&Transaction<'_>, &mut Personality) -> Result<(), ServiceError> + Send + 'static,
     {
@@ -258,7 +292,11 @@ where
 }
 
 /// Writes the aggregate's new state and its uncommitted events in the caller's transaction.
-fn persist(tx: &Transaction<'_>, ctx: &RequestContext, personality: &mut Personality) -> Result<Committed, ServiceError> {
+fn persist(
+    tx: &Transaction<'_>,
+    ctx: &RequestContext,
+    personality: &mut Personality,
+) -> Result<Committed, ServiceError> {
     let expected = personality.committed_version();
     let events = personality.take_uncommitted_events();
     let name = personality.name.to_string();
@@ -299,7 +337,11 @@ fn check_name_free(tx: &Transaction<'_>, personality: &Personality) -> Result<()
     }
 }
 
-fn check_alias_free(tx: &Transaction<'_>, alias: &Alias, id: PersonalityId) -> Result<(), ServiceError> {
+fn check_alias_free(
+    tx: &Transaction<'_>,
+    alias: &Alias,
+    id: PersonalityId,
+) -> Result<(), ServiceError> {
     match personality_rows::key_owner(tx, alias.as_str())? {
         Some(owner) if owner.personality_id != id => Err(ServiceError::AliasTaken {
             alias: alias.to_string(),

@@ -47,17 +47,22 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, StoreError> {
                 .enumerate()
                 .all(|(i, e)| e.aggregate_version == i as i64 + 1);
             if !versions_contiguous {
-                report.mismatches.push(format!("{id}: event versions are not 1, 2, 3, …"));
+                report
+                    .mismatches
+                    .push(format!("{id}: event versions are not 1, 2, 3, …"));
             }
-            let folded = Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
+            let folded =
+                Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
             match (folded, stored_by_id.remove(id)) {
                 (None, None) => {}
-                (Some(f), None) => report
-                    .mismatches
-                    .push(format!("{id} ({}): events say it exists, but it is not stored", f.name)),
-                (None, Some(s)) => report
-                    .mismatches
-                    .push(format!("{id} ({}): stored, but its events say it was removed", s.name)),
+                (Some(f), None) => report.mismatches.push(format!(
+                    "{id} ({}): events say it exists, but it is not stored",
+                    f.name
+                )),
+                (None, Some(s)) => report.mismatches.push(format!(
+                    "{id} ({}): stored, but its events say it was removed",
+                    s.name
+                )),
                 (Some(f), Some(s)) => {
                     if let Some(diff) = difference(&f, &s) {
                         report.mismatches.push(format!("{id} ({}): {diff}", s.name));
@@ -67,7 +72,9 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, StoreError> {
         }
         for (id, s) in stored_by_id {
             report.personalities += 1;
-            report.mismatches.push(format!("{id} ({}): stored, but has no events", s.name));
+            report
+                .mismatches
+                .push(format!("{id} ({}): stored, but has no events", s.name));
         }
         Ok(report)
     })
@@ -86,7 +93,10 @@ fn difference(folded: &Personality, stored: &Personality) -> Option<String> {
         diffs.push("profile differs".to_owned());
     }
     if folded.aliases != stored.aliases {
-        diffs.push(format!("aliases {:?} ≠ {:?}", stored.aliases, folded.aliases));
+        diffs.push(format!(
+            "aliases {:?} ≠ {:?}",
+            stored.aliases, folded.aliases
+        ));
     }
     if folded.version != stored.version {
         diffs.push(format!("version {} ≠ {}", stored.version, folded.version));
@@ -94,5 +104,6 @@ fn difference(folded: &Personality, stored: &Personality) -> Option<String> {
     if folded.created_at != stored.created_at || folded.updated_at != stored.updated_at {
         diffs.push("timestamps differ".to_owned());
     }
-    (!diffs.is_empty()).then(|| format!("stored state differs from its events: {}", diffs.join("; ")))
+    (!diffs.is_empty())
+        .then(|| format!("stored state differs from its events: {}", diffs.join("; ")))
 }

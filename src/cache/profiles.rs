@@ -69,7 +69,9 @@ impl ProfileCache {
     }
 
     /// A cache holding these personalities.
-    pub fn from_personalities<'a>(personalities: impl IntoIterator<Item = &'a Personality>) -> Self {
+    pub fn from_personalities<'a>(
+        personalities: impl IntoIterator<Item = &'a Personality>,
+    ) -> Self {
         let cache = Self::new();
         for p in personalities {
             cache.put(ProfileInfo::of(p));
@@ -119,7 +121,8 @@ impl ProfileCache {
 
     /// Removes an alias from a cached personality and from the index.
     pub fn remove_alias(&self, id: PersonalityId, alias: &Alias, version: i64) {
-        self.by_key.remove_if(alias.as_str(), |_, owner| *owner == id);
+        self.by_key
+            .remove_if(alias.as_str(), |_, owner| *owner == id);
         if let Some(mut entry) = self.by_id.get_mut(&id) {
             if entry.version >= version {
                 return;
@@ -135,12 +138,14 @@ impl ProfileCache {
     pub fn remove(&self, id: PersonalityId, name: &PersonalityName, aliases: &[Alias]) {
         self.by_key.remove_if(&name.key(), |_, owner| *owner == id);
         for alias in aliases {
-            self.by_key.remove_if(alias.as_str(), |_, owner| *owner == id);
+            self.by_key
+                .remove_if(alias.as_str(), |_, owner| *owner == id);
         }
         if let Some((_, info)) = self.by_id.remove(&id) {
             // Aliases the event didn't list (it always does; this guards a stale cache).
             for alias in &info.aliases {
-                self.by_key.remove_if(alias.as_str(), |_, owner| *owner == id);
+                self.by_key
+                    .remove_if(alias.as_str(), |_, owner| *owner == id);
             }
         }
     }
@@ -189,7 +194,10 @@ impl ProfileCache {
 
     /// Every indexed key with its personality (for checks).
     pub fn keys(&self) -> Vec<(String, PersonalityId)> {
-        self.by_key.iter().map(|e| (e.key().clone(), *e.value())).collect()
+        self.by_key
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect()
     }
 
     fn index(&self, key: String, id: PersonalityId) {

@@ -33,7 +33,13 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
                 for v in &views {
                     println!(
                         "{:>6}  {}  {:<26} {}  v{}  {}  correlation {}",
-                        v.sequence, v.occurred_at, v.event_type, v.aggregate_id, v.aggregate_version, v.actor, v.correlation_id
+                        v.sequence,
+                        v.occurred_at,
+                        v.event_type,
+                        v.aggregate_id,
+                        v.aggregate_version,
+                        v.actor,
+                        v.correlation_id
                     );
                 }
             }
@@ -53,7 +59,11 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
             );
         }
         EventsCommand::DeadLetters { retry } => {
-            let letters = app.subscribers.dead_letters(None).await.map_err(anyhow::Error::from)?;
+            let letters = app
+                .subscribers
+                .dead_letters(None)
+                .await
+                .map_err(anyhow::Error::from)?;
             if letters.is_empty() {
                 println!("No dead letters.");
                 return Ok(());
@@ -61,12 +71,27 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
             for d in &letters {
                 println!(
                     "#{:<4} {:<22} sequence {:<6} {:<26} attempts {}  parked {}  error: {}",
-                    d.id, d.subscriber, d.sequence, d.event_type, d.attempts, d.parked_at.to_rfc3339(), d.last_error
+                    d.id,
+                    d.subscriber,
+                    d.sequence,
+                    d.event_type,
+                    d.attempts,
+                    d.parked_at.to_rfc3339(),
+                    d.last_error
                 );
             }
             if retry {
-                let report = app.subscribers.retry_dead_letters(None).await.map_err(anyhow::Error::from)?;
-                println!("Retried {}: {} delivered, {} still failing.", report.retried, report.delivered, report.failed.len());
+                let report = app
+                    .subscribers
+                    .retry_dead_letters(None)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                println!(
+                    "Retried {}: {} delivered, {} still failing.",
+                    report.retried,
+                    report.delivered,
+                    report.failed.len()
+                );
                 if !report.failed.is_empty() {
                     return Err(CliError::Other(anyhow::anyhow!(
                         "{} dead letters still fail; see the errors above",

@@ -18,6 +18,8 @@ pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
     match command {
         Command::Personality { command } => personality::execute(app, command).await,
         Command::Events { command } => events::execute(app, command).await,
-        Command::Run => Err(CliError::Other(anyhow::anyhow!("`run` is started by main, not here"))),
+        Command::Run => Err(CliError::Other(anyhow::anyhow!(
+            "`run` is started by main, not here"
+        ))),
     }
 }

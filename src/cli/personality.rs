@@ -43,7 +43,8 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
             };
             if update.is_empty() {
                 return Err(CliError::User(
-                    "nothing to update: give --display-name, --prompt, --model or --avatar-url".into(),
+                    "nothing to update: give --display-name, --prompt, --model or --avatar-url"
+                        .into(),
                 ));
             }
             let p = service.update_profile(&ctx, &personality, update).await?;
@@ -94,14 +95,19 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
 }
 
 fn parse_user(text: &str) -> Result<UserId, CliError> {
-    text.parse::<UserId>().map_err(|e| CliError::User(e.to_string()))
+    text.parse::<UserId>()
+        .map_err(|e| CliError::User(e.to_string()))
 }
 
 fn aliases(p: &Personality) -> String {
     if p.aliases.is_empty() {
         "(no aliases)".to_owned()
     } else {
-        p.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(", ")
+        p.aliases
+            .iter()
+            .map(|a| format!("@{a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -112,12 +118,25 @@ fn print_info(p: &Personality) {
     println!("id:           {}", view.id);
     println!("owner:        {}", view.owner_id);
     println!("aliases:      {}", aliases(p));
-    println!("model:        {}", view.model.as_deref().unwrap_or("(default)"));
-    println!("avatar:       {}", view.avatar_url.as_deref().unwrap_or("(none)"));
+    println!(
+        "model:        {}",
+        view.model.as_deref().unwrap_or("(default)")
+    );
+    println!(
+        "avatar:       {}",
+        view.avatar_url.as_deref().unwrap_or("(none)")
+    );
     println!("version:      {}", view.version);
     println!("created:      {}", view.created_at);
     println!("updated:      {}", view.updated_at);
-    println!("prompt:\n{}", if view.prompt.is_empty() { "(none)" } else { &view.prompt });
+    println!(
+        "prompt:\n{}",
+        if view.prompt.is_empty() {
+            "(none)"
+        } else {
+            &view.prompt
+        }
+    );
 }
 
 pub(super) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {

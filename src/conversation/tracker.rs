@@ -58,10 +58,22 @@ impl ConversationTracker {
             auto_response: DashSet::with_capacity(loaded.auto_response_users.len()),
         };
         for (message_id, channel_id, personality) in loaded.messages {
-            tracker.messages.insert(message_id, SentMessage { channel_id, personality });
+            tracker.messages.insert(
+                message_id,
+                SentMessage {
+                    channel_id,
+                    personality,
+                },
+            );
         }
         for (user, channel, personality, last_active) in loaded.conversations {
-            tracker.conversations.insert((user, channel), Conversation { personality, last_active });
+            tracker.conversations.insert(
+                (user, channel),
+                Conversation {
+                    personality,
+                    last_active,
+                },
+            );
         }
         for (channel, personality) in loaded.activations {
             tracker.activations.insert(channel, personality);
@@ -83,7 +95,13 @@ impl ConversationTracker {
         self.db
             .call(move |conn| rows::record_message(conn, message_id, channel_id, personality, now))
             .await?;
-        self.messages.insert(message_id, SentMessage { channel_id, personality });
+        self.messages.insert(
+            message_id,
+            SentMessage {
+                channel_id,
+                personality,
+            },
+        );
         Ok(())
     }
 
@@ -103,8 +121,13 @@ impl ConversationTracker {
         self.db
             .call(move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now))
             .await?;
-        self.conversations
-            .insert((user_id, channel_id), Conversation { personality, last_active: now });
+        self.conversations.insert(
+            (user_id, channel_id),
+            Conversation {
+                personality,
+                last_active: now,
+            },
+        );
         Ok(())
     }
 
@@ -123,7 +146,11 @@ impl ConversationTracker {
     }
 
     /// Ends the user's conversation in the channel (`/reset`). True if there was one.
-    pub async fn end_conversation(&self, user_id: u64, channel_id: u64) -> Result<bool, StoreError> {
+    pub async fn end_conversation(
+        &self,
+        user_id: u64,
+        channel_id: u64,
+    ) -> Result<bool, StoreError> {
         let existed = self
             .db
             .call(move |conn| rows::end_conversation(conn, user_id, channel_id))
@@ -133,7 +160,12 @@ impl ConversationTracker {
     }
 
     /// Makes `personality` answer every message in `channel_id`.
-    pub async fn activate(&self, channel_id: u64, personality: PersonalityId, by: u64) -> Result<(), StoreError> {
+    pub async fn activate(
+        &self,
+        channel_id: u64,
+        personality: PersonalityId,
+        by: u64,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
         self.db
             .call(move |conn| rows::activate(conn, channel_id, personality, by, now))
@@ -144,7 +176,9 @@ impl ConversationTracker {
 
     /// Stops the channel's activated personality. Returns the one that was active.
     pub async fn deactivate(&self, channel_id: u64) -> Result<Option<PersonalityId>, StoreError> {
-        self.db.call(move |conn| rows::deactivate(conn, channel_id)).await?;
+        self.db
+            .call(move |conn| rows::deactivate(conn, channel_id))
+            .await?;
         Ok(self.activations.remove(&channel_id).map(|(_, p)| p))
     }
 
@@ -174,13 +208,17 @@ impl ConversationTracker {
 
     /// Deletes every trace of a personality: sent messages, conversations, activations —
     /// in the database first (so a crash midway is repaired by the retry), then in memory.
-    pub async fn forget_personality(&self, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+    pub async fn forget_personality(
+        &self,
+        personality: PersonalityId,
+    ) -> Result<Forgotten, StoreError> {
         let forgotten = self
             .db
             .call(move |conn| rows::forget_personality(conn, personality))
             .await?;
         self.messages.retain(|_, m| m.personality != personality);
-        self.conversations.retain(|_, c| c.personality != personality);
+        self.conversations
+            .retain(|_, c| c.personality != personality);
         self.activations.retain(|_, p| *p != personality);
         Ok(forgotten)
     }
@@ -188,25 +226,46 @@ impl ConversationTracker {
     /// Where the personality still appears in memory.
     pub fn traces_in_memory(&self, personality: PersonalityId) -> Traces {
         Traces {
-            messages: self.messages.iter().filter(|m| m.personality == personality).count(),
-            conversations: self.conversations.iter().filter(|c| c.personality == personality).count(),
-            activations: self.activations.iter().filter(|p| **p == personality).count(),
+            messages: self
+                .messages
+                .iter()
+                .filter(|m| m.personality == personality)
+                .count(),
+            conversations: self
+                .conversations
+                .iter()
+                .filter(|c| c.personality == personality)
+                .count(),
+            activations: self
+                .activations
+                .iter()
+                .filter(|p| **p == personality)
+                .count(),
         }
     }
 
     /// Where the personality still appears in the database.
-    pub async fn traces_in_database(&self, personality: PersonalityId) -> Result<Traces, StoreError> {
-        self.db.call(move |conn| rows::traces_of(conn, personality)).await
+    pub async fn traces_in_database(
+        &self,
+        personality: PersonalityId,
+    ) -> Result<Traces, StoreError> {
+        self.db
+            .call(move |conn| rows::traces_of(conn, personality))
+            .await
     }
 
     /// Forgets sent-message mappings older than `age`, so the map doesn't grow forever.
     pub async fn prune_messages_older_than(&self, age: Duration) -> Result<usize, StoreError> {
         let cutoff = Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
-        let pruned = self.db.call(move |conn| rows::prune_messages(conn, cutoff)).await?;
+        let pruned = self
+            .db
+            .call(move |conn| rows::prune_messages(conn, cutoff))
+            .await?;
         if pruned > 0 {
             // The in-memory map has no timestamps; reload the survivors' ids.
             let loaded = self.db.call(|conn| rows::load_all(conn)).await?;
-            let keep: std::collections::HashSet<u64> = loaded.messages.iter().map(|m| m.0).collect();
+            let keep: std::collections::HashSet<u64> =
+                loaded.messages.iter().map(|m| m.0).collect();
             self.messages.retain(|id, _| keep.contains(id));
         }
         Ok(pruned)

@@ -24,7 +24,8 @@ const MESSAGE_MAPPING_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 6
 /// `personae run`: reads the Discord settings, starts the bot and runs until SIGINT or
 /// SIGTERM, then shuts down cleanly.
 pub async fn run(config: &Config) -> Result<(), CliError> {
-    let discord = DiscordConfig::from_env(&process_env).map_err(|e| CliError::User(e.to_string()))?;
+    let discord =
+        DiscordConfig::from_env(&process_env).map_err(|e| CliError::User(e.to_string()))?;
     run_until(config, &discord, shutdown_signal()).await
 }
 
@@ -59,7 +60,9 @@ async fn serve(
         Some(url) => {
             // serenity's own rate limiter bypasses the proxy, so with DISCORD_API_URL the
             // proxy (or the Discord-compatible server) is in charge of rate limits.
-            http = http.proxy(url.as_str().trim_end_matches('/')).ratelimiter_disabled(true);
+            http = http
+                .proxy(url.as_str().trim_end_matches('/'))
+                .ratelimiter_disabled(true);
             url.clone()
         }
         None => Url::parse("https://discord.com/").map_err(|e| CliError::Other(e.into()))?,
@@ -130,7 +133,10 @@ async fn serve(
     }
 }
 
-async fn on_event(framework: poise::FrameworkContext<'_, Data, BotError>, event: &serenity::FullEvent) -> Result<(), BotError> {
+async fn on_event(
+    framework: poise::FrameworkContext<'_, Data, BotError>,
+    event: &serenity::FullEvent,
+) -> Result<(), BotError> {
     if let serenity::FullEvent::Message { new_message } = event {
         let (ctx, data) = (framework.serenity_context, framework.user_data);
         if let Err(e) = messages::on_message(ctx, data, new_message).await {
@@ -155,7 +161,11 @@ fn spawn_background(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 Err(e) => warn!(error = %e, "could not read new events"),
             }
             if ticks % 3600 == 1 {
-                if let Err(e) = app.tracker.prune_messages_older_than(MESSAGE_MAPPING_RETENTION).await {
+                if let Err(e) = app
+                    .tracker
+                    .prune_messages_older_than(MESSAGE_MAPPING_RETENTION)
+                    .await
+                {
                     warn!(error = %e, "could not prune old message mappings");
                 }
             }

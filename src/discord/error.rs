@@ -78,7 +78,11 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
             let text = format!("Something went wrong on our side. Reference: {correlation_id}.");
             let _ = super::reply::ephemeral(ctx, text).await;
         }
-        poise::FrameworkError::MissingUserPermissions { ctx, missing_permissions, .. } => {
+        poise::FrameworkError::MissingUserPermissions {
+            ctx,
+            missing_permissions,
+            ..
+        } => {
             let text = match missing_permissions {
                 Some(p) => format!("You need the {p} permission to use this command."),
                 None => "You don't have the permissions this command needs.".to_owned(),
@@ -86,9 +90,15 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
             let _ = super::reply::ephemeral(ctx, text).await;
         }
         poise::FrameworkError::GuildOnly { ctx, .. } => {
-            let _ = super::reply::ephemeral(ctx, "This command only works in a server channel.".to_owned()).await;
+            let _ = super::reply::ephemeral(
+                ctx,
+                "This command only works in a server channel.".to_owned(),
+            )
+            .await;
         }
-        poise::FrameworkError::ArgumentParse { ctx, input, error, .. } => {
+        poise::FrameworkError::ArgumentParse {
+            ctx, input, error, ..
+        } => {
             let text = match input {
                 Some(input) => format!("I couldn't read \"{input}\": {error}."),
                 None => format!("I couldn't read the command's options: {error}."),
@@ -113,7 +123,10 @@ mod tests {
             field: "display_name",
             reason: "must be at most 80 characters (got 81)".into(),
         });
-        assert_eq!(e.user_message().unwrap(), "display_name: must be at most 80 characters (got 81).");
+        assert_eq!(
+            e.user_message().unwrap(),
+            "display_name: must be at most 80 characters (got 81)."
+        );
         let e = BotError::Other(anyhow::anyhow!("db exploded"));
         assert_eq!(e.user_message(), None);
     }

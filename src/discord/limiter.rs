@@ -25,7 +25,10 @@ impl CallLimiter {
     /// Counts a call for `user` if allowed; otherwise says how long until the next is.
     pub fn try_acquire(&self, user: u64, now: Instant) -> Result<(), Duration> {
         let mut calls = self.calls.entry(user).or_default();
-        while calls.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while calls
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             calls.pop_front();
         }
         if calls.len() < self.limit {
@@ -46,11 +49,20 @@ mod tests {
         let limiter = CallLimiter::new(10, Duration::from_secs(60));
         let start = Instant::now();
         for i in 0..10 {
-            assert!(limiter.try_acquire(1, start + Duration::from_secs(i)).is_ok());
+            assert!(limiter
+                .try_acquire(1, start + Duration::from_secs(i))
+                .is_ok());
         }
-        let wait = limiter.try_acquire(1, start + Duration::from_secs(30)).unwrap_err();
+        let wait = limiter
+            .try_acquire(1, start + Duration::from_secs(30))
+            .unwrap_err();
         assert_eq!(wait, Duration::from_secs(30));
-        assert!(limiter.try_acquire(2, start).is_ok(), "other users are not affected");
-        assert!(limiter.try_acquire(1, start + Duration::from_secs(60)).is_ok());
+        assert!(
+            limiter.try_acquire(2, start).is_ok(),
+            "other users are not affected"
+        );
+        assert!(limiter
+            .try_acquire(1, start + Duration::from_secs(60))
+            .is_ok());
     }
 }

@@ -23,14 +23,22 @@ const RECENT_MESSAGES: u8 = 10;
 const REPLY_CHAIN_DEPTH: usize = 5;
 
 /// Handles one MESSAGE_CREATE: answers it if it addresses a personality.
-pub async fn on_message(ctx: &serenity::Context, data: &Data, message: &serenity::Message) -> Result<(), BotError> {
+pub async fn on_message(
+    ctx: &serenity::Context,
+    data: &Data,
+    message: &serenity::Message,
+) -> Result<(), BotError> {
     let incoming = Incoming {
         author_id: message.author.id.get(),
         from_bot_or_webhook: message.author.bot || message.webhook_id.is_some(),
         channel_id: message.channel_id.get(),
         in_guild: message.guild_id.is_some(),
         content: &message.content,
-        replied_to: message.message_reference.as_ref().and_then(|r| r.message_id).map(|m| m.get()),
+        replied_to: message
+            .message_reference
+            .as_ref()
+            .and_then(|r| r.message_id)
+            .map(|m| m.get()),
     };
     let Some(route) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
         return Ok(());
@@ -39,7 +47,9 @@ pub async fn on_message(ctx: &serenity::Context, data: &Data, message: &serenity
         return Ok(());
     };
     let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
-    answer(ctx, data, message, &route, &personality).instrument(span).await
+    answer(ctx, data, message, &route, &personality)
+        .instrument(span)
+        .await
 }
 
 async fn answer(
@@ -67,7 +77,11 @@ async fn answer(
     let typing = message.channel_id.start_typing(&ctx.http);
     let text = route.text_for_model(&message.content);
     let context = conversation_context(ctx, data, message, personality.id).await;
-    let author_name = message.author.global_name.clone().unwrap_or_else(|| message.author.name.clone());
+    let author_name = message
+        .author
+        .global_name
+        .clone()
+        .unwrap_or_else(|| message.author.name.clone());
     let messages = build_messages(
         personality.prompt.as_str(),
         personality.display_name.as_str(),
@@ -84,7 +98,8 @@ async fn answer(
         Ok(_) => "(I have nothing to say to that.)".to_owned(),
         Err(e) => {
             warn!(error = %e, "the LLM failed");
-            "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)".to_owned()
+            "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)"
+                .to_owned()
         }
     };
     typing.stop();
@@ -96,14 +111,25 @@ async fn answer(
         send_in_dm(ctx, message.channel_id, personality, &reply).await?
     };
     for id in sent {
-        data.app.tracker.record_message(id, channel_id, personality.id).await?;
+        data.app
+            .tracker
+            .record_message(id, channel_id, personality.id)
+            .await?;
     }
-    data.app.tracker.touch_conversation(message.author.id.get(), channel_id, personality.id).await?;
+    data.app
+        .tracker
+        .touch_conversation(message.author.id.get(), channel_id, personality.id)
+        .await?;
     Ok(())
 }
 
 /// Sends the answer under the personality's name and avatar, split to Discord's limit.
-async fn send_as_webhook(data: &Data, channel_id: u64, personality: &ProfileInfo, reply: &str) -> Result<Vec<u64>, BotError> {
+async fn send_as_webhook(
+    data: &Data,
+    channel_id: u64,
+    personality: &ProfileInfo,
+    reply: &str,
+) -> Result<Vec<u64>, BotError> {
     let mut sent = Vec::new();
     for chunk in split_message(reply, DISCORD_MESSAGE_LIMIT) {
         let webhook_message = WebhookMessage {
@@ -167,7 +193,9 @@ async fn conversation_context(
             }
         }
     }
-    let recent = serenity::GetMessages::new().before(message.id).limit(RECENT_MESSAGES);
+    let recent = serenity::GetMessages::new()
+        .before(message.id)
+        .limit(RECENT_MESSAGES);
     match message.channel_id.messages(&ctx.http, recent).await {
         Ok(messages) => collected.extend(messages),
         Err(e) => warn!(error = %e, "could not read recent messages"),
@@ -178,7 +206,11 @@ async fn conversation_context(
         .into_iter()
         .filter(|m| !m.content.trim().is_empty())
         .map(|m| {
-            let name = m.author.global_name.clone().unwrap_or_else(|| m.author.name.clone());
+            let name = m
+                .author
+                .global_name
+                .clone()
+                .unwrap_or_else(|| m.author.name.clone());
             if data.app.tracker.personality_for_message(m.id.get()) == Some(personality) {
                 ContextMessage::personality(name, m.content)
             } else {

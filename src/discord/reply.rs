@@ -7,15 +7,24 @@ use super::{Context, Error};
 
 /// Sends a reply only the user sees.
 pub async fn ephemeral(ctx: Context<'_>, text: String) -> Result<(), serenity::Error> {
-    ctx.send(CreateReply::default().content(text).ephemeral(true).allowed_mentions(no_mentions()))
-        .await?;
+    ctx.send(
+        CreateReply::default()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(no_mentions()),
+    )
+    .await?;
     Ok(())
 }
 
 /// Sends a reply everyone in the channel sees.
 pub async fn public(ctx: Context<'_>, text: String) -> Result<(), Error> {
-    ctx.send(CreateReply::default().content(text).allowed_mentions(no_mentions()))
-        .await?;
+    ctx.send(
+        CreateReply::default()
+            .content(text)
+            .allowed_mentions(no_mentions()),
+    )
+    .await?;
     Ok(())
 }
 

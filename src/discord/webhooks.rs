@@ -74,7 +74,11 @@ pub enum WebhookError {
     #[error("Discord refused the webhook request: {0}")]
     Discord(#[from] serenity::Error),
     #[error("webhook execution failed with HTTP {status}: {message}")]
-    Status { status: u16, code: i64, message: String },
+    Status {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     #[error("webhook execution failed: {0}")]
     Transport(#[from] reqwest::Error),
 }
@@ -109,13 +113,24 @@ impl WebhookManager {
 
     /// Sends one message (≤ 2000 characters) as a personality in `channel_id` and returns
     /// the id of the message Discord created. A deleted webhook is recreated once.
-    pub async fn send(&self, channel_id: u64, message: &WebhookMessage) -> Result<u64, WebhookError> {
+    pub async fn send(
+        &self,
+        channel_id: u64,
+        message: &WebhookMessage,
+    ) -> Result<u64, WebhookError> {
         let target = self.target(channel_id).await?;
         let webhook = self.webhook(target.webhook_channel).await?;
         match self.execute(&webhook, target.thread, message).await {
-            Err(WebhookError::Status { code: UNKNOWN_WEBHOOK, .. }) => {
-                info!(channel_id = target.webhook_channel, "webhook was deleted; creating a new one");
-                self.webhooks.remove_if(&target.webhook_channel, |_, w| w.id == webhook.id);
+            Err(WebhookError::Status {
+                code: UNKNOWN_WEBHOOK,
+                ..
+            }) => {
+                info!(
+                    channel_id = target.webhook_channel,
+                    "webhook was deleted; creating a new one"
+                );
+                self.webhooks
+                    .remove_if(&target.webhook_channel, |_, w| w.id == webhook.id);
                 let webhook = self.webhook(target.webhook_channel).await?;
                 self.execute(&webhook, target.thread, message).await
             }
@@ -128,7 +143,10 @@ impl WebhookManager {
         if let Some(t) = self.targets.get(&channel_id) {
             return Ok(*t);
         }
-        let channel = self.http.get_channel(serenity::ChannelId::new(channel_id)).await?;
+        let channel = self
+            .http
+            .get_channel(serenity::ChannelId::new(channel_id))
+            .await?;
         let target = match channel {
             serenity::Channel::Guild(c)
                 if matches!(
@@ -202,7 +220,10 @@ impl WebhookManager {
     ) -> Result<u64, WebhookError> {
         let mut url = self
             .api_base
-            .join(&format!("api/v10/webhooks/{}/{}", webhook.id, webhook.token))
+            .join(&format!(
+                "api/v10/webhooks/{}/{}",
+                webhook.id, webhook.token
+            ))
             .map_err(|e| WebhookError::Status {
                 status: 0,
                 code: 0,
@@ -210,7 +231,8 @@ impl WebhookManager {
             })?;
         url.query_pairs_mut().append_pair("wait", "true");
         if let Some(thread) = thread {
-            url.query_pairs_mut().append_pair("thread_id", &thread.to_string());
+            url.query_pairs_mut()
+                .append_pair("thread_id", &thread.to_string());
         }
         let mut attempt = 0;
         loop {
@@ -240,7 +262,12 @@ impl WebhookManager {
             } else {
                 Duration::from_millis(250 * 2u64.pow(attempt - 1))
             };
-            warn!(status = status.as_u16(), attempt, delay_ms = delay.as_millis() as u64, "webhook execution will be retried");
+            warn!(
+                status = status.as_u16(),
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "webhook execution will be retried"
+            );
             tokio::time::sleep(delay).await;
         }
     }
@@ -248,5 +275,9 @@ impl WebhookManager {
 
 fn retry_after_header(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;
-    value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }

@@ -75,7 +75,17 @@ mod tests {
 
     #[test]
     fn empty_long_emoji_and_punctuation_aliases_are_rejected() {
-        for bad in ["", "  ", "@", &"x".repeat(51), "🦀", "a.b", "a\u{200B}b", "\u{0301}", "a,b"] {
+        for bad in [
+            "",
+            "  ",
+            "@",
+            &"x".repeat(51),
+            "🦀",
+            "a.b",
+            "a\u{200B}b",
+            "\u{0301}",
+            "a,b",
+        ] {
             let err = Alias::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("alias: "), "{bad:?}: {err}");
         }

@@ -28,14 +28,20 @@ impl AvatarUrl {
             ));
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(DomainError::invalid(FIELD, "must not contain spaces or control characters"));
+            return Err(DomainError::invalid(
+                FIELD,
+                "must not contain spaces or control characters",
+            ));
         }
         let url = Url::parse(text)
             .map_err(|e| DomainError::invalid(FIELD, format!("is not a valid URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(DomainError::invalid(
                 FIELD,
-                format!("must start with http:// or https:// (not {}:)", url.scheme()),
+                format!(
+                    "must start with http:// or https:// (not {}:)",
+                    url.scheme()
+                ),
             ));
         }
         if url.host_str().map_or(true, str::is_empty) {
@@ -53,7 +59,11 @@ mod tests {
 
     #[test]
     fn http_and_https_urls_are_accepted_as_typed() {
-        for ok in ["https://cdn.example.com/a.png", "http://example.com/x?y=1#z", "https://EXAMPLE.com/A"] {
+        for ok in [
+            "https://cdn.example.com/a.png",
+            "http://example.com/x?y=1#z",
+            "https://EXAMPLE.com/A",
+        ] {
             assert_eq!(AvatarUrl::parse(ok).unwrap().as_str(), ok);
         }
     }

@@ -58,16 +58,33 @@ mod tests {
 
     #[test]
     fn ordinary_names_emoji_and_punctuation_are_accepted() {
-        for ok in ["Aria", "Dr. Who?", "🦀 Ferris", "Zoë — the Bard", &"x".repeat(80)] {
+        for ok in [
+            "Aria",
+            "Dr. Who?",
+            "🦀 Ferris",
+            "Zoë — the Bard",
+            &"x".repeat(80),
+        ] {
             assert_eq!(DisplayName::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn reserved_words_are_rejected_in_any_case() {
-        for bad in ["Discord Bot", "my dIsCoRd", "Clyde", "xCLYDEx", "everyone", "HERE", " here "] {
+        for bad in [
+            "Discord Bot",
+            "my dIsCoRd",
+            "Clyde",
+            "xCLYDEx",
+            "everyone",
+            "HERE",
+            " here ",
+        ] {
             let err = DisplayName::parse(bad).unwrap_err();
-            assert!(err.to_string().contains("Discord does not allow"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("Discord does not allow"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -79,9 +96,20 @@ mod tests {
 
     #[test]
     fn empty_long_and_invisible_characters_are_rejected() {
-        for bad in ["", "  ", &"x".repeat(81), "a\u{200B}b", "a\u{202E}b", "a\nb", "\u{0000}"] {
+        for bad in [
+            "",
+            "  ",
+            &"x".repeat(81),
+            "a\u{200B}b",
+            "a\u{202E}b",
+            "a\nb",
+            "\u{0000}",
+        ] {
             let err = DisplayName::parse(bad).unwrap_err();
-            assert!(err.to_string().starts_with("display_name: "), "{bad:?}: {err}");
+            assert!(
+                err.to_string().starts_with("display_name: "),
+                "{bad:?}: {err}"
+            );
         }
     }
 }

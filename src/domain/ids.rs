@@ -49,7 +49,10 @@ impl UserId {
     /// Wraps a snowflake; zero is not a valid Discord id.
     pub fn new(id: u64) -> Result<Self, DomainError> {
         if id == 0 {
-            return Err(DomainError::invalid("owner", "a Discord user id is a positive number"));
+            return Err(DomainError::invalid(
+                "owner",
+                "a Discord user id is a positive number",
+            ));
         }
         Ok(Self(id))
     }
@@ -65,7 +68,10 @@ impl FromStr for UserId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let id = s.trim().parse::<u64>().map_err(|_| {
-            DomainError::invalid("owner", format!("\"{s}\" is not a Discord user id (digits only)"))
+            DomainError::invalid(
+                "owner",
+                format!("\"{s}\" is not a Discord user id (digits only)"),
+            )
         })?;
         Self::new(id)
     }

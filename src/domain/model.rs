@@ -25,7 +25,8 @@ impl ModelName {
                 format!("must be at most {MAX_LEN} characters (got {len})"),
             ));
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
+        let allowed =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
         if let Some(bad) = model.chars().find(|c| !allowed(*c)) {
             return Err(DomainError::invalid(
                 FIELD,
@@ -44,14 +45,28 @@ mod tests {
 
     #[test]
     fn model_names_of_common_providers_are_accepted() {
-        for ok in ["gpt-4o-mini", "llama3.1:8b", "openai/gpt-4o", "mistral_7b.Q4", &"m".repeat(100)] {
+        for ok in [
+            "gpt-4o-mini",
+            "llama3.1:8b",
+            "openai/gpt-4o",
+            "mistral_7b.Q4",
+            &"m".repeat(100),
+        ] {
             assert_eq!(ModelName::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn empty_long_and_other_characters_are_rejected() {
-        for bad in ["", " ", &"m".repeat(101), "gpt 4", "ünicode", "a;b", "$(rm)"] {
+        for bad in [
+            "",
+            " ",
+            &"m".repeat(101),
+            "gpt 4",
+            "ünicode",
+            "a;b",
+            "$(rm)",
+        ] {
             let err = ModelName::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("model: "), "{bad}: {err}");
         }

@@ -71,7 +71,14 @@ mod tests {
 
     #[test]
     fn punctuation_and_control_characters_are_rejected() {
-        for bad in ["a.b", "@aria", "a\u{0007}b", "a\u{200B}b", "rm -rf /", "x'; DROP TABLE--"] {
+        for bad in [
+            "a.b",
+            "@aria",
+            "a\u{0007}b",
+            "a\u{200B}b",
+            "rm -rf /",
+            "x'; DROP TABLE--",
+        ] {
             let err = PersonalityName::parse(bad).unwrap_err();
             assert!(err.to_string().contains("may only contain"), "{bad}: {err}");
         }

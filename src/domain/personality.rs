@@ -146,7 +146,10 @@ impl Personality {
         if changed.is_empty() {
             return Err(DomainError::NothingToUpdate);
         }
-        self.record_that(DomainEvent::PersonalityProfileUpdated { changed, profile }, now);
+        self.record_that(
+            DomainEvent::PersonalityProfileUpdated { changed, profile },
+            now,
+        );
         Ok(())
     }
 
@@ -282,14 +285,19 @@ mod tests {
         assert_eq!(p.version, 1);
         assert_eq!(p.committed_version(), 0);
         let events = p.take_uncommitted_events();
-        assert!(matches!(events.as_slice(), [DomainEvent::PersonalityCreated { .. }]));
+        assert!(matches!(
+            events.as_slice(),
+            [DomainEvent::PersonalityCreated { .. }]
+        ));
         assert_eq!(p.committed_version(), 1);
     }
 
     #[test]
     fn an_alias_equal_to_the_name_is_rejected() {
         let mut p = aria();
-        let err = p.add_alias(Alias::parse("ARIA").unwrap(), now()).unwrap_err();
+        let err = p
+            .add_alias(Alias::parse("ARIA").unwrap(), now())
+            .unwrap_err();
         assert!(err.to_string().contains("already the personality's name"));
     }
 
@@ -297,7 +305,9 @@ mod tests {
     fn given_an_alias_when_it_is_added_again_then_nothing_is_recorded() {
         let mut p = aria();
         p.take_uncommitted_events();
-        let err = p.add_alias(Alias::parse("Bard").unwrap(), now()).unwrap_err();
+        let err = p
+            .add_alias(Alias::parse("Bard").unwrap(), now())
+            .unwrap_err();
         assert_eq!(err, DomainError::AliasAlreadyPresent("bard".into()));
         assert!(p.take_uncommitted_events().is_empty());
         assert_eq!(p.version, 1);
@@ -307,9 +317,12 @@ mod tests {
     fn at_most_25_aliases() {
         let mut p = aria();
         for i in 0..24 {
-            p.add_alias(Alias::parse(&format!("a{i}")).unwrap(), now()).unwrap();
+            p.add_alias(Alias::parse(&format!("a{i}")).unwrap(), now())
+                .unwrap();
         }
-        let err = p.add_alias(Alias::parse("one-too-many").unwrap(), now()).unwrap_err();
+        let err = p
+            .add_alias(Alias::parse("one-too-many").unwrap(), now())
+            .unwrap_err();
         assert_eq!(err, DomainError::TooManyAliases(25));
     }
 
@@ -324,11 +337,15 @@ mod tests {
         };
         p.update_profile(changes, now()).unwrap();
         let events = p.take_uncommitted_events();
-        let [DomainEvent::PersonalityProfileUpdated { changed, profile }] = events.as_slice() else {
+        let [DomainEvent::PersonalityProfileUpdated { changed, profile }] = events.as_slice()
+        else {
             panic!("expected one update, got {events:?}");
         };
         assert_eq!(changed, &[ProfileField::Model]);
-        assert_eq!(profile.model.as_ref().map(ModelName::as_str), Some("gpt-4o"));
+        assert_eq!(
+            profile.model.as_ref().map(ModelName::as_str),
+            Some("gpt-4o")
+        );
     }
 
     #[test]
@@ -338,7 +355,10 @@ mod tests {
             prompt: Some(Prompt::parse("You sing.").unwrap()),
             ..Default::default()
         };
-        assert_eq!(p.update_profile(same, now()), Err(DomainError::NothingToUpdate));
+        assert_eq!(
+            p.update_profile(same, now()),
+            Err(DomainError::NothingToUpdate)
+        );
     }
 
     #[test]

@@ -65,7 +65,12 @@ mod tests {
     #[test]
     fn long_prompts_and_hidden_characters_are_rejected() {
         assert!(Prompt::parse(&"x".repeat(6000)).is_ok());
-        for bad in [&"x".repeat(6001) as &str, "a\u{0000}b", "a\u{001B}[31m", "a\u{202E}b"] {
+        for bad in [
+            &"x".repeat(6001) as &str,
+            "a\u{0000}b",
+            "a\u{001B}[31m",
+            "a\u{202E}b",
+        ] {
             let err = Prompt::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("prompt: "), "{bad:?}: {err}");
         }

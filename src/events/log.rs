@@ -34,7 +34,12 @@ pub trait EventLog: Send + Sync + 'static {
     async fn checkpoint(&self, subscriber: &str) -> Result<i64, LogError>;
     /// Records that the subscriber handled everything up to `sequence`. Never moves backwards
     /// unless `force` (replay) is set.
-    async fn save_checkpoint(&self, subscriber: &str, sequence: i64, force: bool) -> Result<(), LogError>;
+    async fn save_checkpoint(
+        &self,
+        subscriber: &str,
+        sequence: i64,
+        force: bool,
+    ) -> Result<(), LogError>;
     /// Parks an event the subscriber failed on.
     async fn park_dead_letter(
         &self,

@@ -33,7 +33,10 @@ impl EventHandler for ConversationCleanupHandler {
         let DomainEvent::PersonalityRemoved { name, .. } = &envelope.event else {
             return Ok(());
         };
-        let forgotten = self.tracker.forget_personality(envelope.aggregate_id).await?;
+        let forgotten = self
+            .tracker
+            .forget_personality(envelope.aggregate_id)
+            .await?;
         info!(
             personality = %name,
             personality_id = %envelope.aggregate_id,

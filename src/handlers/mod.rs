@@ -29,10 +29,15 @@ pub async fn register_handlers(
     cache: &Arc<ProfileCache>,
     tracker: &Arc<ConversationTracker>,
 ) -> Result<Subscribers, DispatchError> {
-    bus.subscribe(Topic::All, Arc::new(ProfileCacheHandler::new(Arc::clone(cache))));
+    bus.subscribe(
+        Topic::All,
+        Arc::new(ProfileCacheHandler::new(Arc::clone(cache))),
+    );
     let dispatcher = Dispatcher::new(bus.clone(), Arc::new(db.clone()), DurableConfig::default());
     dispatcher
-        .register(Arc::new(ConversationCleanupHandler::new(Arc::clone(tracker))))
+        .register(Arc::new(ConversationCleanupHandler::new(Arc::clone(
+            tracker,
+        ))))
         .await?;
     dispatcher.register(Arc::new(AuditHandler)).await?;
     Ok(Arc::new(dispatcher))

@@ -40,9 +40,15 @@ impl EventHandler for ProfileCacheHandler {
             DomainEvent::PersonalityProfileUpdated { profile, .. } => {
                 self.cache.update_profile(id, profile, version);
             }
-            DomainEvent::PersonalityAliasAdded { alias } => self.cache.add_alias(id, alias, version),
-            DomainEvent::PersonalityAliasRemoved { alias } => self.cache.remove_alias(id, alias, version),
-            DomainEvent::PersonalityRemoved { name, aliases, .. } => self.cache.remove(id, name, aliases),
+            DomainEvent::PersonalityAliasAdded { alias } => {
+                self.cache.add_alias(id, alias, version)
+            }
+            DomainEvent::PersonalityAliasRemoved { alias } => {
+                self.cache.remove_alias(id, alias, version)
+            }
+            DomainEvent::PersonalityRemoved { name, aliases, .. } => {
+                self.cache.remove(id, name, aliases)
+            }
         }
         Ok(())
     }

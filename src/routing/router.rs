@@ -75,7 +75,12 @@ impl Route {
 
 /// The personality the message is for, if any. An explicit `@alias` wins over a reply, a
 /// reply over a running conversation, a conversation over a channel activation.
-pub fn route(message: &Incoming<'_>, cache: &ProfileCache, tracker: &ConversationTracker, now: DateTime<Utc>) -> Option<Route> {
+pub fn route(
+    message: &Incoming<'_>,
+    cache: &ProfileCache,
+    tracker: &ConversationTracker,
+    now: DateTime<Utc>,
+) -> Option<Route> {
     if message.from_bot_or_webhook {
         return None;
     }

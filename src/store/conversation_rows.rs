@@ -67,7 +67,11 @@ pub(crate) fn touch_conversation(
     Ok(())
 }
 
-pub(crate) fn end_conversation(conn: &Connection, user_id: u64, channel_id: u64) -> Result<bool, StoreError> {
+pub(crate) fn end_conversation(
+    conn: &Connection,
+    user_id: u64,
+    channel_id: u64,
+) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM active_conversations WHERE user_id = ?1 AND channel_id = ?2")?
         .execute(params![id_text(user_id), id_text(channel_id)])?;
@@ -96,10 +100,17 @@ pub(crate) fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, Sto
     Ok(n > 0)
 }
 
-pub(crate) fn set_auto_response(conn: &Connection, user_id: u64, enabled: bool, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub(crate) fn set_auto_response(
+    conn: &Connection,
+    user_id: u64,
+    enabled: bool,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if enabled {
-        conn.prepare_cached("INSERT OR REPLACE INTO auto_response_users (user_id, enabled_at) VALUES (?1, ?2)")?
-            .execute(params![id_text(user_id), at.to_rfc3339()])?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO auto_response_users (user_id, enabled_at) VALUES (?1, ?2)",
+        )?
+        .execute(params![id_text(user_id), at.to_rfc3339()])?;
     } else {
         conn.prepare_cached("DELETE FROM auto_response_users WHERE user_id = ?1")?
             .execute([id_text(user_id)])?;
@@ -108,20 +119,35 @@ pub(crate) fn set_auto_response(conn: &Connection, user_id: u64, enabled: bool, 
 }
 
 /// Deletes every trace of a personality in one transaction.
-pub(crate) fn forget_personality(conn: &mut Connection, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+pub(crate) fn forget_personality(
+    conn: &mut Connection,
+    personality: PersonalityId,
+) -> Result<Forgotten, StoreError> {
     let id = personality.to_string();
     let tx = conn.transaction()?;
     let forgotten = Forgotten {
-        messages: tx.execute("DELETE FROM conversation_messages WHERE personality_id = ?1", [&id])?,
-        conversations: tx.execute("DELETE FROM active_conversations WHERE personality_id = ?1", [&id])?,
-        activations: tx.execute("DELETE FROM channel_activations WHERE personality_id = ?1", [&id])?,
+        messages: tx.execute(
+            "DELETE FROM conversation_messages WHERE personality_id = ?1",
+            [&id],
+        )?,
+        conversations: tx.execute(
+            "DELETE FROM active_conversations WHERE personality_id = ?1",
+            [&id],
+        )?,
+        activations: tx.execute(
+            "DELETE FROM channel_activations WHERE personality_id = ?1",
+            [&id],
+        )?,
     };
     tx.commit()?;
     Ok(forgotten)
 }
 
 /// Counts of rows that still mention a personality (for checks and tests).
-pub(crate) fn traces_of(conn: &Connection, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+pub(crate) fn traces_of(
+    conn: &Connection,
+    personality: PersonalityId,
+) -> Result<Forgotten, StoreError> {
     let id = personality.to_string();
     let count = |table: &str| -> Result<usize, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE personality_id = ?1");
@@ -136,7 +162,10 @@ pub(crate) fn traces_of(conn: &Connection, personality: PersonalityId) -> Result
 
 /// Deletes message mappings older than `before` (replies to very old messages no longer
 /// resolve; keeps the table from growing forever). Returns how many went.
-pub(crate) fn prune_messages(conn: &Connection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+pub(crate) fn prune_messages(
+    conn: &Connection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "DELETE FROM conversation_messages WHERE created_at < ?1",
         [before.to_rfc3339()],
@@ -145,22 +174,46 @@ pub(crate) fn prune_messages(conn: &Connection, before: DateTime<Utc>) -> Result
 
 pub(crate) fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError> {
     let mut rows = ConversationRows::default();
-    let mut stmt = conn.prepare("SELECT message_id, channel_id, personality_id FROM conversation_messages")?;
-    for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
-        let (m, c, p) = r?;
-        rows.messages.push((parse_id(&m)?, parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?)));
-    }
-    let mut stmt = conn.prepare("SELECT user_id, channel_id, personality_id, last_active_at FROM active_conversations")?;
+    let mut stmt =
+        conn.prepare("SELECT message_id, channel_id, personality_id FROM conversation_messages")?;
     for r in stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (m, c, p) = r?;
+        rows.messages.push((
+            parse_id(&m)?,
+            parse_id(&c)?,
+            PersonalityId::from_uuid(parse_uuid(&p)?),
+        ));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT user_id, channel_id, personality_id, last_active_at FROM active_conversations",
+    )?;
+    for r in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
     })? {
         let (u, c, p, t) = r?;
-        rows.conversations.push((parse_id(&u)?, parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?), parse_time(&t)?));
+        rows.conversations.push((
+            parse_id(&u)?,
+            parse_id(&c)?,
+            PersonalityId::from_uuid(parse_uuid(&p)?),
+            parse_time(&t)?,
+        ));
     }
     let mut stmt = conn.prepare("SELECT channel_id, personality_id FROM channel_activations")?;
     for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
         let (c, p) = r?;
-        rows.activations.push((parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?)));
+        rows.activations
+            .push((parse_id(&c)?, PersonalityId::from_uuid(parse_uuid(&p)?)));
     }
     let mut stmt = conn.prepare("SELECT user_id FROM auto_response_users")?;
     for r in stmt.query_map([], |r| r.get::<_, String>(0))? {

@@ -16,11 +16,15 @@ impl EventLog for Database {
             limit: Some(limit),
             ..Default::default()
         };
-        Ok(self.call(move |conn| event_rows::list(conn, &filter)).await?)
+        Ok(self
+            .call(move |conn| event_rows::list(conn, &filter))
+            .await?)
     }
 
     async fn event(&self, sequence: i64) -> Result<Option<EventEnvelope>, LogError> {
-        Ok(self.call(move |conn| event_rows::get(conn, sequence)).await?)
+        Ok(self
+            .call(move |conn| event_rows::get(conn, sequence))
+            .await?)
     }
 
     async fn last_sequence(&self) -> Result<i64, LogError> {
@@ -32,7 +36,9 @@ impl EventLog for Database {
         Ok(self
             .call(move |conn| {
                 Ok(conn
-                    .prepare_cached("SELECT sequence FROM subscriber_checkpoints WHERE subscriber = ?1")?
+                    .prepare_cached(
+                        "SELECT sequence FROM subscriber_checkpoints WHERE subscriber = ?1",
+                    )?
                     .query_row([subscriber], |r| r.get::<_, i64>(0))
                     .optional()?
                     .unwrap_or(0))
@@ -40,7 +46,12 @@ impl EventLog for Database {
             .await?)
     }
 
-    async fn save_checkpoint(&self, subscriber: &str, sequence: i64, force: bool) -> Result<(), LogError> {
+    async fn save_checkpoint(
+        &self,
+        subscriber: &str,
+        sequence: i64,
+        force: bool,
+    ) -> Result<(), LogError> {
         let subscriber = subscriber.to_owned();
         Ok(self
             .call(move |conn| {

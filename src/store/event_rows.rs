@@ -36,7 +36,10 @@ const COLUMNS: &str = "sequence, event_id, aggregate_id, aggregate_version, occu
 
 /// Appends events in order inside the caller's transaction and returns them with their
 /// sequence numbers.
-pub(crate) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<EventEnvelope>, StoreError> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    events: Vec<NewEvent>,
+) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (event_id, event_type, aggregate_id, aggregate_version, occurred_at, \
          actor, correlation_id, causation_id, schema_version, payload) \
@@ -74,7 +77,10 @@ pub(crate) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<
 }
 
 /// Events matching the filter, in sequence order.
-pub(crate) fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &EventFilter,
+) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE sequence > ?1");
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
     if let Some(t) = filter.event_type {
@@ -110,7 +116,11 @@ pub(crate) fn get(conn: &Connection, sequence: i64) -> Result<Option<EventEnvelo
 
 /// The highest sequence stored, 0 when there are no events.
 pub(crate) fn last_sequence(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EventEnvelope, StoreError>> {

@@ -104,7 +104,8 @@ const MIGRATIONS: &[&str] = &[
 
 /// Brings the schema up to date inside one transaction per migration.
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {current}, newer than this personae ({}); upgrade personae",

@@ -39,10 +39,14 @@ pub(crate) fn save(
                     insert_key(tx, alias.as_str(), &id, "alias")?;
                 }
             }
-            DomainEvent::PersonalityAliasAdded { alias } => insert_key(tx, alias.as_str(), &id, "alias")?,
+            DomainEvent::PersonalityAliasAdded { alias } => {
+                insert_key(tx, alias.as_str(), &id, "alias")?
+            }
             DomainEvent::PersonalityAliasRemoved { alias } => {
-                tx.prepare_cached("DELETE FROM personality_keys WHERE key = ?1 AND personality_id = ?2")?
-                    .execute(params![alias.as_str(), id])?;
+                tx.prepare_cached(
+                    "DELETE FROM personality_keys WHERE key = ?1 AND personality_id = ?2",
+                )?
+                .execute(params![alias.as_str(), id])?;
             }
             DomainEvent::PersonalityProfileUpdated { .. } => {}
             DomainEvent::PersonalityRemoved { .. } => {
@@ -100,8 +104,10 @@ fn insert_row(tx: &Transaction<'_>, p: &Personality) -> Result<(), StoreError> {
 }
 
 fn insert_key(tx: &Transaction<'_>, key: &str, id: &str, kind: &str) -> Result<(), StoreError> {
-    tx.prepare_cached("INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)")?
-        .execute(params![key, id, kind])?;
+    tx.prepare_cached(
+        "INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![key, id, kind])?;
     Ok(())
 }
 
@@ -112,7 +118,11 @@ pub(crate) fn key_owner(conn: &Connection, key: &str) -> Result<Option<KeyOwner>
          JOIN personalities p ON p.id = k.personality_id WHERE k.key = ?1",
     )?
     .query_row([key], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })
     .optional()?
     .map(|(id, name, kind)| {
@@ -140,7 +150,9 @@ pub(crate) fn find_by_key(conn: &Connection, key: &str) -> Result<Option<Persona
 /// The personality with this id.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, StoreError> {
     let row = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM personalities WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM personalities WHERE id = ?1"
+        ))?
         .query_row([id], read_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
@@ -150,7 +162,10 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
 }
 
 /// Every personality (or every one of `owner`), by name.
-pub(crate) fn list(conn: &Connection, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
+pub(crate) fn list(
+    conn: &Connection,
+    owner: Option<UserId>,
+) -> Result<Vec<Personality>, StoreError> {
     let (sql, owner) = match owner {
         Some(o) => (
             format!("SELECT {COLUMNS} FROM personalities WHERE owner_id = ?1 ORDER BY name COLLATE NOCASE"),
@@ -160,8 +175,12 @@ pub(crate) fn list(conn: &Connection, owner: Option<UserId>) -> Result<Vec<Perso
     };
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = match &owner {
-        Some(o) => stmt.query_map([o], read_row)?.collect::<Result<Vec<_>, _>>()?,
-        None => stmt.query_map([], read_row)?.collect::<Result<Vec<_>, _>>()?,
+        Some(o) => stmt
+            .query_map([o], read_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => stmt
+            .query_map([], read_row)?
+            .collect::<Result<Vec<_>, _>>()?,
     };
     let mut personalities: Vec<Personality> = rows.into_iter().collect::<Result<_, _>>()?;
     let mut aliases = all_aliases(conn)?;
@@ -179,7 +198,9 @@ fn aliases_of(conn: &Connection, id: &str) -> Result<Vec<Alias>, StoreError> {
     keys.map(|k| parse_alias(&k?)).collect()
 }
 
-fn all_aliases(conn: &Connection) -> Result<std::collections::HashMap<String, Vec<Alias>>, StoreError> {
+fn all_aliases(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<String, Vec<Alias>>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT personality_id, key FROM personality_keys WHERE kind = 'alias' ORDER BY key",
     )?;
@@ -216,7 +237,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Personality, StoreError>> 
             PersonalityName::parse(&name).map_err(|e| corrupt("name", e))?,
             owner.parse::<UserId>().map_err(|e| corrupt("owner", e))?,
             Profile {
-                display_name: DisplayName::parse(&display_name).map_err(|e| corrupt("display_name", e))?,
+                display_name: DisplayName::parse(&display_name)
+                    .map_err(|e| corrupt("display_name", e))?,
                 avatar_url: avatar_url
                     .map(|u| AvatarUrl::parse(&u))
                     .transpose()

@@ -31,7 +31,10 @@ pub struct BotOptions {
 
 /// `personae personality create NAME --owner 7001 --prompt … --alias …` as a setup step.
 pub fn create_step(name: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["personality", "create", name, "--owner", "7001"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = ["personality", "create", name, "--owner", "7001"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
@@ -57,7 +60,10 @@ impl Bot {
     pub async fn start_with(options: BotOptions) -> Bot {
         let bot = Self::start_unready(options).await;
         if let Err(e) = bot.discord.wait_ready(WAIT).await {
-            panic!("the bot did not get ready: {e}\n--- bot logs ---\n{}", bot.logs());
+            panic!(
+                "the bot did not get ready: {e}\n--- bot logs ---\n{}",
+                bot.logs()
+            );
         }
         bot
     }
@@ -74,7 +80,10 @@ impl Bot {
             ("LLM_API_KEY".to_owned(), LLM_KEY.to_owned()),
             ("LLM_MODEL".to_owned(), "test-default-model".to_owned()),
             ("LLM_TIMEOUT_SECS".to_owned(), "5".to_owned()),
-            ("DATABASE_PATH".to_owned(), dir.path().join("personae.db").display().to_string()),
+            (
+                "DATABASE_PATH".to_owned(),
+                dir.path().join("personae.db").display().to_string(),
+            ),
             ("BOT_ADMIN_IDS".to_owned(), ADMIN.to_owned()),
             ("RUST_LOG".to_owned(), "info,personae=debug".to_owned()),
         ];
@@ -91,7 +100,11 @@ impl Bot {
         for step in &setup {
             let args: Vec<&str> = step.iter().map(String::as_str).collect();
             let out = bot.cli(&args).await;
-            assert!(out.status.success(), "setup {step:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "setup {step:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         bot.spawn();
         bot
@@ -111,8 +124,14 @@ impl Bot {
             .kill_on_drop(true);
         let mut child = command.spawn().expect("the personae binary starts");
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -163,7 +182,10 @@ impl Bot {
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let child = self.child.as_mut().expect("running");
         let pid = child.id().expect("pid").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
         let status = tokio::time::timeout(WAIT, child.wait())
             .await
@@ -182,7 +204,10 @@ impl Bot {
     }
 
     /// Waits until the fake Discord received at least `n` webhook executions; returns them.
-    pub async fn wait_webhook_executions(&self, n: usize) -> Vec<personae_fakes::discord::RecordedRequest> {
+    pub async fn wait_webhook_executions(
+        &self,
+        n: usize,
+    ) -> Vec<personae_fakes::discord::RecordedRequest> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let executions = self.discord.webhook_executions();
@@ -190,7 +215,11 @@ impl Bot {
                 return executions;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("expected {n} webhook executions, got {}:\n{executions:#?}\n--- logs ---\n{}", executions.len(), self.logs());
+                panic!(
+                    "expected {n} webhook executions, got {}:\n{executions:#?}\n--- logs ---\n{}",
+                    executions.len(),
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -203,12 +232,19 @@ impl Bot {
         loop {
             let found: i64 = self
                 .db()
-                .query_row("SELECT COUNT(*) FROM conversation_messages WHERE message_id = ?1", [message_id], |r| r.get(0))
+                .query_row(
+                    "SELECT COUNT(*) FROM conversation_messages WHERE message_id = ?1",
+                    [message_id],
+                    |r| r.get(0),
+                )
                 .unwrap_or(0);
             if found > 0 {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "message {message_id} was never tracked");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {message_id} was never tracked"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -222,7 +258,11 @@ impl Bot {
     /// Asserts that every request the bot sent was valid for Discord's OpenAPI description.
     pub fn assert_valid_requests(&self) {
         let errors = self.discord.validation_errors();
-        assert!(errors.is_empty(), "requests Discord would refuse:\n{}", errors.join("\n"));
+        assert!(
+            errors.is_empty(),
+            "requests Discord would refuse:\n{}",
+            errors.join("\n")
+        );
     }
 }
 

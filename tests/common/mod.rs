@@ -93,7 +93,9 @@ impl TestApp {
             "active_conversations",
             "channel_activations",
         ] {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+                .unwrap();
             let columns = stmt.column_count();
             let rows = stmt
                 .query_map([], |r| {
