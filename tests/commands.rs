@@ -1144,12 +1144,7 @@ async fn the_prompt_modal_shows_a_long_prompt_in_two_parts_and_saves_the_submiss
         personality(ALICE, "prompt", vec![text_option("personality", "aria")]),
     )
     .await;
-    assert_eq!(
-        modal["type"],
-        9,
-        "a modal: {}",
-        &modal.to_string()[..200.min(modal.to_string().len())]
-    );
+    assert_eq!(modal["type"], 9, "a modal: {}", content(&modal));
     let custom_id = modal["data"]["custom_id"].as_str().unwrap().to_owned();
     assert!(
         custom_id.contains(&id),

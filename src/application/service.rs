@@ -129,9 +129,10 @@ impl PersonalityService {
             profile: parsed.profile,
             aliases: parsed.aliases,
         };
-        let mut personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
+        let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
         let ctx2 = ctx.clone();
         self.commit(move |tx| {
+            let mut personality = personality.clone();
             check_name_free(tx, &personality)?;
             for alias in &personality.aliases {
                 check_alias_free(tx, alias, personality.id)?;
@@ -150,7 +151,7 @@ impl PersonalityService {
     ) -> Result<Personality, ServiceError> {
         let changes = update.parse()?;
         self.change(ctx, reference, move |_, p| {
-            Ok(p.update_profile(changes, Utc::now())?)
+            Ok(p.update_profile(changes.clone(), Utc::now())?)
         })
         .await
     }
@@ -165,7 +166,7 @@ impl PersonalityService {
         let alias = Alias::parse(alias)?;
         self.change(ctx, reference, move |tx, p| {
             check_alias_free(tx, &alias, p.id)?;
-            Ok(p.add_alias(alias, Utc::now())?)
+            Ok(p.add_alias(alias.clone(), Utc::now())?)
         })
         .await
     }
@@ -179,7 +180,7 @@ impl PersonalityService {
     ) -> Result<Personality, ServiceError> {
         let alias = Alias::parse(alias)?;
         self.change(ctx, reference, move |_, p| {
-            Ok(p.remove_alias(alias, Utc::now())?)
+            Ok(p.remove_alias(alias.clone(), Utc::now())?)
         })
         .await
     }
@@ -241,14 +242,17 @@ impl PersonalityService {
         command: F,
     ) -> Result<Personality, ServiceError>
     where
-        F: FnOnce(&Transaction<'_>, &mut Personality) -> Result<(), ServiceError> + Send + 'static,
+        F: Fn(&Transaction<'_>, &mut Personality) -> Result<(), ServiceError>
+            + Send
+            + Sync
+            + 'static,
     {
         let key = lookup_key(reference);
         let shown = reference.trim().to_owned();
         let ctx2 = ctx.clone();
         self.commit(move |tx| {
-            let mut personality =
-                personality_rows::find_by_key(tx, &key)?.ok_or(ServiceError::NotFound(shown))?;
+            let mut personality = personality_rows::find_by_key(tx, &key)?
+                .ok_or_else(|| ServiceError::NotFound(shown.clone()))?;
             if !ctx2.actor.may_change(personality.owner_id) {
                 return Err(ServiceError::NotOwner(personality.name.to_string()));
             }
@@ -259,15 +263,31 @@ impl PersonalityService {
     }
 
     /// Runs `work` in one immediate transaction, commits, then publishes the events in order.
+    /// A database kept busy by another process (past SQLite's own 5 s busy wait) is tried
+    /// again a few times before the user sees an error.
     async fn commit<F>(&self, work: F) -> Result<Personality, ServiceError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<Committed, ServiceError> + Send + 'static,
+        F: Fn(&Transaction<'_>) -> Result<Committed, ServiceError> + Send + Sync + 'static,
     {
         let _order = self.publish_order.lock().await;
-        let committed = self
-            .db
-            .call(move |conn| Ok(run_in_transaction(conn, work)))
-            .await??;
+        let work = Arc::new(work);
+        let mut attempt = 0;
+        let committed = loop {
+            let work = Arc::clone(&work);
+            let result = self
+                .db
+                .call(move |conn| Ok(run_in_transaction(conn, &*work)))
+                .await?;
+            match result {
+                Err(ServiceError::Storage(e)) if e.is_busy() && attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "the database is busy; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64))
+                        .await;
+                }
+                other => break other?,
+            }
+        };
         for event in committed.events {
             let sequence = event.sequence;
             self.bus.publish(Arc::new(event)).await;
@@ -277,9 +297,12 @@ impl PersonalityService {
     }
 }
 
-fn run_in_transaction<F>(conn: &mut Connection, work: F) -> Result<Committed, ServiceError>
+/// How often a command is tried again when the database stays busy.
+const BUSY_RETRIES: u32 = 3;
+
+fn run_in_transaction<F>(conn: &mut Connection, work: &F) -> Result<Committed, ServiceError>
 where
-    F: FnOnce(&Transaction<'_>) -> Result<Committed, ServiceError>,
+    F: Fn(&Transaction<'_>) -> Result<Committed, ServiceError>,
 {
     // IMMEDIATE takes the write lock up front: the checks below see what the write will see,
     // even with another process (the command line) on the same file.

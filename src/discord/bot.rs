@@ -8,6 +8,7 @@ use poise::serenity_prelude as serenity;
 use tracing::{error, info, warn};
 use url::Url;
 
+use super::inflight::InFlight;
 use super::limiter::CallLimiter;
 use super::webhooks::WebhookManager;
 use super::{commands, error::on_error, messages, BotError, Data};
@@ -18,6 +19,8 @@ use crate::llm::{LlmClient, LlmConfig};
 
 /// How often the bot looks for changes made by the command line in another process.
 const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for messages being answered and commands being run.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Sent-message mappings older than this are forgotten (replies to them no longer resolve).
 const MESSAGE_MAPPING_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
@@ -72,11 +75,23 @@ async fn serve(
     let dev_guild = discord.dev_guild_id;
     let calls_per_minute = discord.llm_calls_per_minute;
     let setup_app = Arc::clone(&app);
+    let inflight = Arc::new(InFlight::default());
+    let setup_inflight = Arc::clone(&inflight);
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
             on_error: |e| Box::pin(on_error(e)),
             event_handler: |framework, event| Box::pin(on_event(framework, event)),
+            pre_command: |ctx| {
+                Box::pin(async move {
+                    ctx.data().inflight.command_started(ctx.id());
+                })
+            },
+            post_command: |ctx| {
+                Box::pin(async move {
+                    ctx.data().inflight.command_finished(ctx.id());
+                })
+            },
             ..Default::default()
         })
         .initialize_owners(false)
@@ -99,6 +114,7 @@ async fn serve(
                     llm,
                     webhooks: WebhookManager::new(Arc::clone(&ctx.http), api_base),
                     limiter: CallLimiter::new(calls_per_minute, Duration::from_secs(60)),
+                    inflight: setup_inflight,
                 })
             })
         })
@@ -120,6 +136,13 @@ async fn serve(
         () = shutdown => {
             info!("shutting down: closing the gateway");
             shard_manager.shutdown_all().await;
+            let pending = inflight.count();
+            if pending > 0 {
+                info!(pending, "waiting for messages and commands in progress");
+            }
+            if !inflight.wait_idle(SHUTDOWN_GRACE).await {
+                warn!(pending = inflight.count(), "gave up waiting for work in progress");
+            }
             Ok(())
         }
     };
@@ -139,6 +162,7 @@ async fn on_event(
 ) -> Result<(), BotError> {
     if let serenity::FullEvent::Message { new_message } = event {
         let (ctx, data) = (framework.serenity_context, framework.user_data);
+        let _in_flight = data.inflight.message();
         if let Err(e) = messages::on_message(ctx, data, new_message).await {
             error!(message_id = new_message.id.get(), channel_id = new_message.channel_id.get(), error = %e, "could not answer a message");
         }

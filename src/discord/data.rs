@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::inflight::InFlight;
 use super::limiter::CallLimiter;
 use super::webhooks::WebhookManager;
 use super::BotError;
@@ -15,6 +16,8 @@ pub struct Data {
     pub webhooks: WebhookManager,
     /// Per-user limit on LLM calls.
     pub limiter: CallLimiter,
+    /// What a shutdown waits for.
+    pub inflight: Arc<InFlight>,
 }
 
 /// The error type of every command.

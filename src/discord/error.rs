@@ -34,6 +34,9 @@ impl BotError {
         match self {
             BotError::Service(e) if e.is_user_error() => Some(sentence(&e.to_string())),
             BotError::User(m) => Some(m.clone()),
+            BotError::Service(ServiceError::Storage(e)) if e.is_unwritable() => Some(
+                "The bot can't save changes right now: its storage is full or read-only. Nothing was changed; please tell the bot's host.".to_owned(),
+            ),
             _ => None,
         }
     }
@@ -61,6 +64,7 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
     match framework_error {
         poise::FrameworkError::Command { error, ctx, .. } => {
             let correlation_id = ctx.id();
+            ctx.data().inflight.command_finished(correlation_id);
             let text = match error.user_message() {
                 Some(message) => message,
                 None => {
@@ -74,6 +78,7 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
         }
         poise::FrameworkError::CommandPanic { ctx, payload, .. } => {
             let correlation_id = ctx.id();
+            ctx.data().inflight.command_finished(correlation_id);
             error!(correlation_id, command = %ctx.command().qualified_name, panic = payload.as_deref().unwrap_or("?"), "command panicked");
             let text = format!("Something went wrong on our side. Reference: {correlation_id}.");
             let _ = super::reply::ephemeral(ctx, text).await;

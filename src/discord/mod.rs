@@ -5,6 +5,7 @@ mod bot;
 mod commands;
 mod data;
 mod error;
+mod inflight;
 mod limiter;
 mod messages;
 mod reply;

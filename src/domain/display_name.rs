@@ -40,7 +40,8 @@ impl DisplayName {
                 ));
             }
         }
-        if lower == "everyone" || lower == "here" {
+        let bare = lower.trim_start_matches('@');
+        if bare == "everyone" || bare == "here" {
             return Err(DomainError::invalid(
                 FIELD,
                 format!("Discord does not allow \"{name}\" as a webhook name"),

@@ -31,6 +31,17 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when SQLite can't write: the disk is full or the database is read-only.
+    pub fn is_unwritable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly)
+        )
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())

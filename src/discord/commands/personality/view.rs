@@ -25,7 +25,7 @@ fn bold(text: &str) -> String {
 fn mentions(p: &Personality) -> String {
     let mut names = vec![format!("@{}", p.name.key())];
     names.extend(p.aliases.iter().map(|a| format!("@{a}")));
-    names.join(" or ")
+    escape_markdown(&names.join(" or "))
 }
 
 /// `/personality create` succeeded.
@@ -94,9 +94,11 @@ pub fn alias_removed(p: &Personality, alias: &str) -> String {
     )
 }
 
-/// The alias as stored (the service accepted it, so it parses).
+/// The alias as stored (the service accepted it, so it parses), escaped.
 fn normalized_alias(alias: &str) -> String {
-    crate::domain::Alias::parse(alias).map_or_else(|_| alias.trim().to_owned(), String::from)
+    let alias =
+        crate::domain::Alias::parse(alias).map_or_else(|_| alias.trim().to_owned(), String::from);
+    escape_markdown(&alias)
 }
 
 /// The question `/personality remove` asks before removing.
@@ -282,7 +284,7 @@ mod tests {
         let p = personality("my_bot", "x", "", &[]);
         assert_eq!(
             created(&p),
-            "Created **my\\_bot** — talk to it with @my_bot."
+            "Created **my\\_bot** — talk to it with @my\\_bot."
         );
     }
 
