@@ -5,6 +5,7 @@
 mod common;
 
 use common::bot::{create_step, Bot, BotOptions, ADMIN, WAIT};
+use common::users::{answer, bool_option, command, focused, personality, run, text_option};
 use personae_fakes::discord::{CommandSpec, ComponentSpec, MessageSpec, ModalSpec};
 use serde_json::{json, Value};
 
@@ -16,51 +17,6 @@ const EPHEMERAL: u64 = 64;
 const PLAIN_MEMBER: &str = "3072";
 
 // ---- playing the users ----
-
-fn command(user: &str, name: &str, options: Vec<Value>) -> CommandSpec {
-    CommandSpec {
-        user_id: user.to_owned(),
-        user_name: format!("user{user}"),
-        ..CommandSpec::new(name, options)
-    }
-}
-
-/// `/personality SUB options…` by `user`.
-fn personality(user: &str, sub: &str, options: Vec<Value>) -> CommandSpec {
-    command(
-        user,
-        "personality",
-        vec![json!({"name": sub, "type": 1, "options": options})],
-    )
-}
-
-fn text_option(name: &str, value: &str) -> Value {
-    json!({"name": name, "type": 3, "value": value})
-}
-
-fn bool_option(name: &str, value: bool) -> Value {
-    json!({"name": name, "type": 5, "value": value})
-}
-
-fn focused(name: &str, typed: &str) -> Value {
-    json!({"name": name, "type": 3, "value": typed, "focused": true})
-}
-
-/// Runs a slash command and returns its interaction id and the bot's callback.
-async fn run(bot: &Bot, spec: CommandSpec) -> (String, Value) {
-    let id = bot.discord.slash_command(spec).await;
-    let response = bot
-        .discord
-        .wait_interaction_response(&id, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n--- bot logs ---\n{}", bot.logs()));
-    (id, response)
-}
-
-/// Runs a slash command and returns the bot's callback.
-async fn answer(bot: &Bot, spec: CommandSpec) -> Value {
-    run(bot, spec).await.1
-}
 
 /// The choices of an autocomplete answer, by value.
 async fn suggestions(bot: &Bot, spec: CommandSpec) -> Vec<String> {

@@ -135,3 +135,4 @@ pub fn open_db(path: &std::path::Path) -> Database {
     Database::open(path, Synchronous::Normal).expect("database opens")
 }
 pub mod bot;
+pub mod users;

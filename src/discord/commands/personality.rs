@@ -48,7 +48,7 @@ pub async fn personality(_ctx: Context<'_>) -> Result<(), Error> {
 }
 
 /// Create a personality: a name, and optionally how it looks and sounds.
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 async fn create(
     ctx: Context<'_>,
     #[description = "Unique name: letters, digits, spaces, - and _ (people talk to it with @name)"]
@@ -90,7 +90,7 @@ async fn create(
 }
 
 /// Change a personality's display name, prompt, model or avatar.
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 async fn update(
     ctx: Context<'_>,
     #[description = "The personality to change"]
@@ -131,7 +131,7 @@ async fn update(
 }
 
 /// Give a personality another name it answers to.
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 async fn alias(
     ctx: Context<'_>,
     #[description = "The personality that gets the alias"]
@@ -152,7 +152,7 @@ async fn alias(
 }
 
 /// Take an alias away from a personality.
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 async fn unalias(
     ctx: Context<'_>,
     #[description = "The personality that loses the alias"]

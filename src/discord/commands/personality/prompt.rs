@@ -37,7 +37,7 @@ struct PromptModal {
 }
 
 /// Edit a personality's prompt in a large text box (for long, multi-line prompts).
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 pub async fn prompt(
     ctx: poise::ApplicationContext<'_, Data, Error>,
     #[description = "The personality whose prompt to edit"]

@@ -16,7 +16,7 @@ use crate::discord::{reply, Context, Error};
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Remove a personality for good (asks first).
-#[poise::command(slash_command)]
+#[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 pub async fn remove(
     ctx: Context<'_>,
     #[description = "The personality to remove"]
