@@ -39,7 +39,16 @@ impl Registration {
         let name = PersonalityName::parse(&self.name)?;
         let display_name = match &self.display_name {
             Some(d) => DisplayName::parse(d)?,
-            None => DisplayName::parse(name.as_str())?,
+            // The name doubles as the display name: say which option fixes it.
+            None => DisplayName::parse(name.as_str()).map_err(|e| match e {
+                DomainError::Invalid { field, reason } => DomainError::Invalid {
+                    field,
+                    reason: format!(
+                        "the name \"{name}\" can't be shown on messages ({reason}); give a display_name"
+                    ),
+                },
+                other => other,
+            })?,
         };
         let avatar_url = non_empty(&self.avatar_url)
             .map(AvatarUrl::parse)
