@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use super::text::{char_len, collapse_whitespace, is_name_char, string_value_object};
+use super::text::{collapse_whitespace, is_name_char, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "alias";
@@ -28,16 +28,7 @@ impl Alias {
         let trimmed = input.trim();
         let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
         let alias = normalize_key(without_at);
-        if alias.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let len = char_len(&alias);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        require_length(FIELD, &alias, MAX_LEN)?;
         if let Some(bad) = alias.chars().find(|c| !is_name_char(*c)) {
             return Err(DomainError::invalid(
                 FIELD,

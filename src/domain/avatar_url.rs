@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::text::{char_len, string_value_object};
+use super::text::{require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "avatar_url";
@@ -17,16 +17,7 @@ impl AvatarUrl {
     /// characters. The URL is stored as typed, not re-serialized.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let text = input.trim();
-        if text.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let len = char_len(text);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        require_length(FIELD, text, MAX_LEN)?;
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(DomainError::invalid(
                 FIELD,

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::text::{char_len, is_hidden, string_value_object};
+use super::text::{is_hidden, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "display_name";
@@ -15,16 +15,7 @@ impl DisplayName {
     /// Trims the text and checks Discord's rules for webhook usernames.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let name = input.trim();
-        if name.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let len = char_len(name);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        require_length(FIELD, name, MAX_LEN)?;
         if name.chars().any(is_hidden) {
             return Err(DomainError::invalid(
                 FIELD,

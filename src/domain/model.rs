@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::text::{char_len, string_value_object};
+use super::text::{require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "model";
@@ -15,16 +15,7 @@ impl ModelName {
     /// Trims the text and checks it: 1–100 characters of A–Z, a–z, 0–9, '.', '_', ':', '/', '-'.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let model = input.trim();
-        if model.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let len = char_len(model);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        require_length(FIELD, model, MAX_LEN)?;
         let allowed =
             |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
         if let Some(bad) = model.chars().find(|c| !allowed(*c)) {

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::alias::normalize_key;
-use super::text::{char_len, is_name_char, string_value_object};
+use super::text::{is_name_char, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "name";
@@ -16,16 +16,7 @@ impl PersonalityName {
     /// Trims the text and checks it: 1–64 letters, digits, spaces, '-' or '_'.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let name = input.trim();
-        if name.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let len = char_len(name);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        require_length(FIELD, name, MAX_LEN)?;
         if let Some(bad) = name.chars().find(|c| !is_name_char(*c)) {
             return Err(DomainError::invalid(
                 FIELD,

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::text::{char_len, is_invisible_or_bidi, string_value_object};
+use super::text::{check_max_length, is_invisible_or_bidi, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "prompt";
@@ -16,13 +16,7 @@ impl Prompt {
     /// Checks length (at most 6000 characters) and rejects control characters other than
     /// line breaks and tabs, and bidi overrides that would hide what the prompt says.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let len = char_len(input);
-        if len > MAX_LEN {
-            return Err(DomainError::invalid(
-                FIELD,
-                format!("must be at most {MAX_LEN} characters (got {len})"),
-            ));
-        }
+        check_max_length(FIELD, input, MAX_LEN)?;
         // Zero-width (non-)joiners are kept: emoji sequences and several scripts need them.
         let hidden = |c: char| {
             (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))

@@ -1,5 +1,7 @@
 //! Character rules shared by the value objects.
 
+use super::DomainError;
+
 /// Characters that are invisible or reorder text: zero-width and bidirectional overrides.
 pub(crate) fn is_invisible_or_bidi(c: char) -> bool {
     matches!(
@@ -41,6 +43,34 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// Checks that `text` holds 1 to `max` characters, with the field's user-facing message.
+pub(crate) fn require_length(
+    field: &'static str,
+    text: &str,
+    max: usize,
+) -> Result<(), DomainError> {
+    if text.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    check_max_length(field, text, max)
+}
+
+/// Checks that `text` holds at most `max` characters.
+pub(crate) fn check_max_length(
+    field: &'static str,
+    text: &str,
+    max: usize,
+) -> Result<(), DomainError> {
+    let len = char_len(text);
+    if len > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max} characters (got {len})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Gives a validated string newtype its read access, `Display` and serde support that
