@@ -89,18 +89,6 @@ impl Database {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs work synchronously on the calling thread (command line and start-up only).
-    pub fn call_blocking<F, R>(&self, work: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&mut Connection) -> Result<R, StoreError>,
-    {
-        let mut guard = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut guard)
-    }
-
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         self.call(|conn| {
