@@ -119,7 +119,10 @@ fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
         ids.push(p.id);
         cache.put(ProfileInfo::of(&p));
     }
-    let tracker = Arc::new(rt.block_on(ConversationTracker::load(db.clone())).expect("load"));
+    let tracker = Arc::new(
+        rt.block_on(ConversationTracker::load(db.clone()))
+            .expect("load"),
+    );
     rt.block_on(async {
         for m in 0..TRACKED_MESSAGES {
             let p = ids[m as usize % size];

@@ -328,3 +328,46 @@ async fn a_full_or_read_only_database_gives_a_clear_error_and_nothing_half_writt
     );
     assert!(before.len() <= snapshot.len());
 }
+
+#[tokio::test]
+async fn an_unexpected_failure_shows_a_short_message_with_the_interaction_id_and_is_logged() {
+    let bot = Bot::start_with(aria()).await;
+    bot.db()
+        .execute_batch("CREATE TRIGGER broken BEFORE INSERT ON personalities BEGIN SELECT RAISE(ABORT, 'constraint gremlin'); END;")
+        .unwrap();
+    let spec = personae_fakes::discord::CommandSpec::new(
+        "personality",
+        vec![
+            json!({"name": "create", "type": 1, "options": [{"name": "name", "type": 3, "value": "Nova"}]}),
+        ],
+    );
+    let id = bot.discord.slash_command(spec).await;
+    let response = bot
+        .discord
+        .wait_interaction_response(&id, WAIT)
+        .await
+        .unwrap();
+    let content = response["data"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Something went wrong on our side"),
+        "{content}"
+    );
+    assert!(
+        content.contains(&id),
+        "the user gets the reference: {content}"
+    );
+    assert_eq!(response["data"]["flags"], json!(64));
+    assert!(
+        !content.contains("gremlin") && !content.contains("Sqlite"),
+        "no internals shown: {content}"
+    );
+    let logs = bot.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("command failed"))
+        .expect("the failure is logged");
+    assert!(
+        line.contains(&id) && line.contains("constraint gremlin"),
+        "{line}"
+    );
+}

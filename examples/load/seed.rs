@@ -25,7 +25,8 @@ use rusqlite::{params, Transaction};
 /// seeded database sets to its last event, as in a bot that has been running.
 pub const DURABLE_SUBSCRIBERS: [&str; 2] = ["conversation-cleanup", "audit"];
 
-pub const INSERT_PERSONALITY: &str = "INSERT INTO personalities (id, name, owner_id, display_name, \
+pub const INSERT_PERSONALITY: &str =
+    "INSERT INTO personalities (id, name, owner_id, display_name, \
      avatar_url, prompt, model, version, created_at, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 pub const INSERT_KEY: &str =
@@ -33,7 +34,8 @@ pub const INSERT_KEY: &str =
 pub const INSERT_EVENT: &str = "INSERT INTO events (event_id, event_type, aggregate_id, \
      aggregate_version, occurred_at, actor, correlation_id, causation_id, schema_version, payload) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-const SAVE_CHECKPOINT: &str = "INSERT INTO subscriber_checkpoints (subscriber, sequence, updated_at) \
+const SAVE_CHECKPOINT: &str =
+    "INSERT INTO subscriber_checkpoints (subscriber, sequence, updated_at) \
      VALUES (?1, ?2, ?3) ON CONFLICT(subscriber) DO UPDATE SET sequence = excluded.sequence";
 
 /// The owner every seeded personality has.
@@ -78,7 +80,11 @@ pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Resul
             .map(|a| Alias::parse(a))
             .collect::<Result<_, _>>()?,
     };
-    Ok(Personality::register(PersonalityId::new(), new, Utc::now())?)
+    Ok(Personality::register(
+        PersonalityId::new(),
+        new,
+        Utc::now(),
+    )?)
 }
 
 /// Writes `count` personalities, each with `aliases_each` aliases and a prompt of
@@ -141,9 +147,8 @@ pub fn insert_event(
     event: &DomainEvent,
     correlation_id: &str,
 ) -> rusqlite::Result<()> {
-    let payload = serde_json::to_string(event).map_err(|e| {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-    })?;
+    let payload = serde_json::to_string(event)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     insert_event_json(tx, aggregate, version, event, &payload, correlation_id)
 }
 
@@ -201,7 +206,12 @@ pub fn event_histories(db: &Database, count: usize, prompt_chars: usize) -> anyh
     };
     let kinds = [&added, &updated, &removed];
     let json = |e: &DomainEvent| serde_json::to_string(e).map_err(anyhow::Error::from);
-    let payloads = [json(&created)?, json(&added)?, json(&updated)?, json(&removed)?];
+    let payloads = [
+        json(&created)?,
+        json(&added)?,
+        json(&updated)?,
+        json(&removed)?,
+    ];
     let mut bytes = 0usize;
     db.call_blocking(|conn| {
         let tx = conn.transaction()?;
