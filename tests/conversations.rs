@@ -202,15 +202,41 @@ async fn a_gateway_closed_mid_session_is_resumed_and_the_bot_keeps_answering() {
         .await;
     bot.wait_webhook_executions(1).await;
     bot.discord.close_gateway(4000).await.unwrap();
+    // Sent while the bot is away: Discord replays it when the session resumes.
+    bot.discord
+        .send_message(MessageSpec::new(
+            "6001",
+            "7001",
+            "alice",
+            "@bard while you were away",
+        ))
+        .await;
     bot.discord
         .wait_resumed(1, WAIT)
         .await
         .expect("the bot resumes");
     bot.discord
-        .send_message(MessageSpec::new("6001", "7001", "alice", "@bard two"))
+        .send_message(MessageSpec::new("6001", "7001", "alice", "@bard three"))
         .await;
-    let executions = bot.wait_webhook_executions(2).await;
-    assert_eq!(executions.len(), 2, "each message answered once");
+    bot.wait_webhook_executions(3).await;
+    let executions = bot.settle().await;
+    assert_eq!(executions.len(), 3, "each message answered once, none lost");
+    let asked: Vec<String> = bot
+        .llm
+        .requests()
+        .iter()
+        .map(|r| {
+            r["messages"].as_array().unwrap().last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(asked.len(), 3);
+    assert!(
+        asked.iter().any(|a| a.contains("while you were away")),
+        "{asked:?}"
+    );
     assert_eq!(
         bot.discord.identify_count(),
         1,

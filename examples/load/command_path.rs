@@ -180,8 +180,10 @@ const KEY_OWNER: &str = "SELECT k.personality_id, p.name, k.kind FROM personalit
 const FIND_KEY: &str = "SELECT personality_id FROM personality_keys WHERE key = ?1";
 const GET_ROW: &str = "SELECT id, name, owner_id, display_name, avatar_url, prompt, model, \
      version, created_at, updated_at FROM personalities WHERE id = ?1";
-const ALIASES_OF: &str = "SELECT key FROM personality_keys WHERE personality_id = ?1 AND kind = 'alias' ORDER BY key";
-const UPDATE_ROW: &str = "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
+const ALIASES_OF: &str =
+    "SELECT key FROM personality_keys WHERE personality_id = ?1 AND kind = 'alias' ORDER BY key";
+const UPDATE_ROW: &str =
+    "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
      version = ?5, updated_at = ?6 WHERE id = ?7 AND version = ?8";
 const DELETE_ROW: &str = "DELETE FROM personalities WHERE id = ?1 AND version = ?2";
 
@@ -196,9 +198,8 @@ fn load(conn: &Connection, key: &str) -> rusqlite::Result<()> {
     let id: String = conn
         .prepare_cached(FIND_KEY)?
         .query_row([key], |r| r.get(0))?;
-    let row: (String, String, String, String, Option<String>, String) = conn
-        .prepare_cached(GET_ROW)?
-        .query_row([&id], |r| {
+    let row: (String, String, String, String, Option<String>, String) =
+        conn.prepare_cached(GET_ROW)?.query_row([&id], |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,
@@ -259,18 +260,19 @@ pub fn baseline_cycle(
     immediate(conn, |tx| {
         assert!(key_owner(tx, &input.name_key)?.is_none());
         assert!(key_owner(tx, &input.alias1)?.is_none());
-        tx.prepare_cached(seed::INSERT_PERSONALITY)?.execute(params![
-            input.id,
-            input.name,
-            input.owner,
-            input.name,
-            Option::<&str>::None,
-            input.prompt,
-            Option::<&str>::None,
-            1,
-            input.now,
-            input.now,
-        ])?;
+        tx.prepare_cached(seed::INSERT_PERSONALITY)?
+            .execute(params![
+                input.id,
+                input.name,
+                input.owner,
+                input.name,
+                Option::<&str>::None,
+                input.prompt,
+                Option::<&str>::None,
+                1,
+                input.now,
+                input.now,
+            ])?;
         let mut key = tx.prepare_cached(seed::INSERT_KEY)?;
         key.execute(params![input.name_key, input.id, "name"])?;
         key.execute(params![input.alias1, input.id, "alias"])?;
