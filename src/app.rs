@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::application::{PersonalityService, ServiceConfig};
-use crate::cache::ProfileCache;
+use crate::cache::{ProfileCache, ProfileInfo};
 use crate::config::Config;
 use crate::conversation::ConversationTracker;
 use crate::events::{BusConfig, EventBus};
@@ -40,8 +40,29 @@ impl App {
         let bus = EventBus::new(BusConfig {
             handler_timeout: config.handler_timeout,
         });
-        let personalities = db.call(|conn| personality_rows::list(conn, None)).await?;
-        let cache = Arc::new(ProfileCache::from_personalities(&personalities));
+        // Streamed from the table into the cache: the personalities are never all held
+        // twice, which would double the peak memory of a large start-up.
+        let cache = db
+            .call(|conn| {
+                let t = std::time::Instant::now();
+                let (personalities, keys) = personality_rows::counts(conn)?;
+                eprintln!("TMP counts {:?}", t.elapsed());
+                let t = std::time::Instant::now();
+                personality_rows::for_each(conn, |p, k| {
+                    std::hint::black_box((p, k));
+                })?;
+                eprintln!("TMP for_each noop {:?}", t.elapsed());
+                let t = std::time::Instant::now();
+                let cache = ProfileCache::with_capacity(personalities, keys);
+                eprintln!("TMP with_capacity {:?}", t.elapsed());
+                let t = std::time::Instant::now();
+                personality_rows::for_each(conn, |p, name_key| {
+                    cache.put_keyed(ProfileInfo::from_personality(p), name_key)
+                })?;
+                eprintln!("TMP for_each put {:?}", t.elapsed());
+                Ok(Arc::new(cache))
+            })
+            .await?;
         let tracker = Arc::new(ConversationTracker::load(db.clone()).await?);
         let service = Arc::new(PersonalityService::new(
             db.clone(),

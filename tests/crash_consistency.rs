@@ -9,8 +9,8 @@
 //! The child prints `TRY <n> <op as json>` before each operation and `ACK <n>` or
 //! `NACK <n> <user|storage> <reason>` after it; a refused operation must change nothing.
 //!
-//! Default: 5,000 operations and 50 kills. `PERSONAE_LONG_TESTS=1`: 25,000 operations and
-//! 250 kills (bounded to 15 minutes). `PERSONAE_CRASH_OPS`, `PERSONAE_CRASH_KILLS` and
+//! Default: 5,000 operations and 50 kills. `PERSONAE_LONG_TESTS=1`: 50,000 operations and
+//! 500 kills (bounded to 15 minutes). `PERSONAE_CRASH_OPS`, `PERSONAE_CRASH_KILLS` and
 //! `PERSONAE_CRASH_SEED` override the figures and the seed.
 
 mod common;
@@ -55,6 +55,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 enum Op {
     Create {
         actor: u64,
+        /// `None`: the actor owns it.
+        owner: Option<u64>,
         name: String,
         display_name: Option<String>,
         avatar_url: Option<String>,
@@ -159,21 +161,44 @@ fn alias_variant(rng: &mut StdRng, alias: &str) -> String {
 }
 
 fn actor(rng: &mut StdRng) -> u64 {
+    // Mostly the owner of most personalities; sometimes someone who may not change them.
     match rng.gen_range(0..20) {
-        0..=8 => ALICE,
-        9..=15 => BOB,
+        0..=13 => ALICE,
+        14..=15 => BOB,
         _ => ADMIN,
     }
 }
 
-fn reference(rng: &mut StdRng) -> String {
-    if rng.gen_bool(0.7) {
+/// The names and aliases of the personalities that exist as the child sees them: most ops
+/// aim at one of them, so that most of the workload does something.
+type Known = [(String, Vec<String>)];
+
+/// A reference to a personality (by name or alias, typed loosely) and, when it was picked
+/// among the existing ones, its aliases.
+fn reference(rng: &mut StdRng, known: &Known) -> (String, Vec<String>) {
+    if !known.is_empty() && rng.gen_bool(0.7) {
+        let (name, aliases) = &known[rng.gen_range(0..known.len())];
+        let reference = if aliases.is_empty() || rng.gen_bool(0.7) {
+            name_variant(rng, name)
+        } else {
+            let alias = &aliases[rng.gen_range(0..aliases.len())];
+            alias_variant(rng, alias)
+        };
+        return (reference, aliases.clone());
+    }
+    let reference = if rng.gen_bool(0.85) {
         let name = pick(rng, &NAMES);
         name_variant(rng, name)
     } else {
         let alias = pick(rng, &ALIASES);
         alias_variant(rng, alias)
-    }
+    };
+    (reference, Vec::new())
+}
+
+fn any_alias(rng: &mut StdRng) -> String {
+    let alias = pick(rng, &ALIASES);
+    alias_variant(rng, alias)
 }
 
 fn prompt(rng: &mut StdRng) -> String {
@@ -184,45 +209,50 @@ fn prompt(rng: &mut StdRng) -> String {
     }
 }
 
-fn random_op(rng: &mut StdRng) -> Op {
+fn random_op(rng: &mut StdRng, known: &Known) -> Op {
     let actor = actor(rng);
     match rng.gen_range(0..100) {
         0..=24 => {
             let name = pick(rng, &NAMES);
+            // An admin may create for someone else; now and then someone else tries to.
+            let owner = match actor {
+                ADMIN => Some(ALICE),
+                _ if rng.gen_ratio(1, 20) => Some(ADMIN),
+                _ => None,
+            };
             Op::Create {
                 actor,
+                owner,
                 name: name_variant(rng, name),
                 display_name: maybe(rng, 0.3, |r| pick(r, &DISPLAY_NAMES).to_owned()),
                 avatar_url: maybe(rng, 0.3, |r| pick(r, &AVATARS).to_owned()),
                 prompt: maybe(rng, 0.7, prompt),
                 model: maybe(rng, 0.3, |r| pick(r, &MODELS).to_owned()),
-                aliases: (0..rng.gen_range(0..3))
-                    .map(|_| {
-                        let alias = pick(rng, &ALIASES);
-                        alias_variant(rng, alias)
-                    })
-                    .collect(),
+                aliases: (0..rng.gen_range(0..3)).map(|_| any_alias(rng)).collect(),
             }
         }
         25..=49 => Op::Alias {
             actor,
-            reference: reference(rng),
-            alias: {
-                let alias = pick(rng, &ALIASES);
-                alias_variant(rng, alias)
-            },
+            reference: reference(rng, known).0,
+            alias: any_alias(rng),
         },
-        50..=64 => Op::Unalias {
-            actor,
-            reference: reference(rng),
-            alias: {
-                let alias = pick(rng, &ALIASES);
+        50..=64 => {
+            let (reference, aliases) = reference(rng, known);
+            let alias = if !aliases.is_empty() && rng.gen_bool(0.8) {
+                let alias = &aliases[rng.gen_range(0..aliases.len())];
                 alias_variant(rng, alias)
-            },
-        },
+            } else {
+                any_alias(rng)
+            };
+            Op::Unalias {
+                actor,
+                reference,
+                alias,
+            }
+        }
         65..=89 => Op::Update {
             actor,
-            reference: reference(rng),
+            reference: reference(rng, known).0,
             display_name: maybe(rng, 0.4, |r| pick(r, &DISPLAY_NAMES).to_owned()),
             avatar_url: maybe(rng, 0.3, |r| pick(r, &AVATARS).to_owned()),
             prompt: maybe(rng, 0.5, prompt),
@@ -230,7 +260,7 @@ fn random_op(rng: &mut StdRng) -> Op {
         },
         _ => Op::Remove {
             actor,
-            reference: reference(rng),
+            reference: reference(rng, known).0,
         },
     }
 }
@@ -241,6 +271,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
     match op.clone() {
         Op::Create {
             actor,
+            owner,
             name,
             display_name,
             avatar_url,
@@ -250,7 +281,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
         } => {
             let input = Registration {
                 name,
-                owner_id: None,
+                owner_id: owner.map(|o| UserId::new(o).unwrap()),
                 display_name,
                 avatar_url,
                 prompt,
@@ -383,6 +414,7 @@ impl Model {
         match op {
             Op::Create {
                 actor,
+                owner,
                 name,
                 display_name,
                 avatar_url,
@@ -390,6 +422,10 @@ impl Model {
                 model,
                 aliases,
             } => {
+                let owner = owner.unwrap_or(*actor);
+                if owner != *actor && *actor != ADMIN {
+                    return Err("only an admin creates for someone else".into());
+                }
                 let name = name.trim().to_owned();
                 let key = lookup_key(&name);
                 let aliases: BTreeSet<String> = aliases.iter().map(|a| alias_key(a)).collect();
@@ -405,7 +441,7 @@ impl Model {
                 let entry = Entry {
                     display_name: display_name.clone().unwrap_or_else(|| name.clone()),
                     name,
-                    owner: *actor,
+                    owner,
                     avatar_url: non_empty(avatar_url.clone()),
                     prompt: prompt.clone().unwrap_or_default(),
                     model: non_empty(model.clone()),
@@ -546,7 +582,17 @@ async fn crash_workload_child() {
         if started.elapsed() > Duration::from_secs(120) {
             break;
         }
-        let op = random_op(&mut rng);
+        let mut known: Vec<(String, Vec<String>)> = app
+            .cache
+            .all()
+            .iter()
+            .map(|p| {
+                let aliases = p.aliases.iter().map(ToString::to_string).collect();
+                (p.name.to_string(), aliases)
+            })
+            .collect();
+        known.sort();
+        let op = random_op(&mut rng, &known);
         say(format_args!(
             "TRY {n} {}",
             serde_json::to_string(&op).expect("json")
@@ -706,6 +752,26 @@ struct Tally {
     in_flight_lost: u64,
     kills: u64,
     kills_before_first_op: u64,
+    /// Refusals by kind, to see that the workload exercises every rule.
+    refusals: BTreeMap<&'static str, u64>,
+}
+
+/// A short name for why the service refused an op.
+fn refusal_kind(reason: &str) -> &'static str {
+    [
+        ("No personality is called", "not found"),
+        ("Only the owner", "not owner"),
+        ("name: ", "name taken"),
+        ("is already taken", "alias taken"),
+        ("nothing to update", "nothing to update"),
+        ("is already an alias", "alias present"),
+        ("is not an alias", "alias absent"),
+        ("already the personality's name", "alias is the name"),
+        ("at most", "too many aliases"),
+    ]
+    .iter()
+    .find(|(needle, _)| reason.contains(needle))
+    .map_or("other", |(_, kind)| kind)
 }
 
 struct Harness {
@@ -761,6 +827,11 @@ impl Harness {
                         );
                     }
                     self.tally.refused += 1;
+                    *self
+                        .tally
+                        .refusals
+                        .entry(refusal_kind(&reason))
+                        .or_default() += 1;
                 }
             }
         }
@@ -897,8 +968,8 @@ fn cli_verify(db: &Path, seed: u64) {
 #[tokio::test]
 async fn random_workload_survives_sigkill_at_random_moments() {
     let long = std::env::var(LONG_ENV).is_ok_and(|v| v == "1");
-    let target_ops = env_number("PERSONAE_CRASH_OPS").unwrap_or(if long { 25_000 } else { 5_000 });
-    let target_kills = env_number("PERSONAE_CRASH_KILLS").unwrap_or(if long { 250 } else { 50 });
+    let target_ops = env_number("PERSONAE_CRASH_OPS").unwrap_or(if long { 50_000 } else { 5_000 });
+    let target_kills = env_number("PERSONAE_CRASH_KILLS").unwrap_or(if long { 500 } else { 50 });
     let budget = if long {
         Duration::from_secs(15 * 60)
     } else {

@@ -30,9 +30,9 @@ use super::seed;
 pub const COMMANDS: [&str; 4] = ["register", "alias", "update", "remove"];
 
 /// A database seeded with `size` personalities (3 aliases, 500-character prompts each).
-pub fn seeded(dir: &Path, file: &str, size: usize) -> anyhow::Result<Database> {
+pub async fn seeded(dir: &Path, file: &str, size: usize) -> anyhow::Result<Database> {
     let db = seed::open(&dir.join(file))?;
-    seed::personalities(&db, size, 3, 500)?;
+    seed::personalities(&db, size, 3, 500).await?;
     Ok(db)
 }
 

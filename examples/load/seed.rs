@@ -90,14 +90,14 @@ pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Resul
 /// Writes `count` personalities, each with `aliases_each` aliases and a prompt of
 /// `prompt_chars` characters, with their events, in one transaction; then moves the durable
 /// subscribers' checkpoints to the last event.
-pub fn personalities(
+pub async fn personalities(
     db: &Database,
     count: usize,
     aliases_each: usize,
     prompt_chars: usize,
 ) -> anyhow::Result<()> {
     let prompt = prompt(prompt_chars);
-    db.call_blocking(|conn| {
+    db.call(move |conn| {
         let tx = conn.transaction()?;
         for i in 0..count {
             let aliases: Vec<String> = (0..aliases_each).map(|j| alias(i, j)).collect();
@@ -112,7 +112,8 @@ pub fn personalities(
         set_checkpoints_to_end(&tx)?;
         tx.commit()?;
         Ok(())
-    })?;
+    })
+    .await?;
     Ok(())
 }
 
@@ -191,46 +192,55 @@ fn set_checkpoints_to_end(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// Appends `count` events as ten-event histories (created, then alias added, profile
 /// updated and alias removed in turn), with prompts of `prompt_chars` characters, in one
 /// transaction. Returns the average payload size in bytes. Checkpoints are left alone.
-pub fn event_histories(db: &Database, count: usize, prompt_chars: usize) -> anyhow::Result<usize> {
+pub async fn event_histories(
+    db: &Database,
+    count: usize,
+    prompt_chars: usize,
+) -> anyhow::Result<usize> {
     let mut template = registered("history", &["first".to_owned()], &prompt(prompt_chars))?;
-    let created = template.take_uncommitted_events().remove(0);
-    let added = DomainEvent::PersonalityAliasAdded {
-        alias: Alias::parse("second")?,
-    };
-    let removed = DomainEvent::PersonalityAliasRemoved {
-        alias: Alias::parse("second")?,
-    };
-    let updated = DomainEvent::PersonalityProfileUpdated {
-        changed: vec![ProfileField::Prompt],
-        profile: template.profile.clone(),
-    };
-    let kinds = [&added, &updated, &removed];
-    let json = |e: &DomainEvent| serde_json::to_string(e).map_err(anyhow::Error::from);
-    let payloads = [
-        json(&created)?,
-        json(&added)?,
-        json(&updated)?,
-        json(&removed)?,
+    let second = Alias::parse("second")?;
+    let events = [
+        template.take_uncommitted_events().remove(0),
+        DomainEvent::PersonalityAliasAdded {
+            alias: second.clone(),
+        },
+        DomainEvent::PersonalityProfileUpdated {
+            changed: vec![ProfileField::Prompt],
+            profile: template.profile.clone(),
+        },
+        DomainEvent::PersonalityAliasRemoved { alias: second },
     ];
-    let mut bytes = 0usize;
-    db.call_blocking(|conn| {
-        let tx = conn.transaction()?;
-        let mut aggregate = PersonalityId::new();
-        for n in 0..count {
-            let version = (n % 10) as i64 + 1;
-            let correlation = format!("history-{n}");
-            let (event, payload) = if version == 1 {
-                aggregate = PersonalityId::new();
-                (&created, &payloads[0])
-            } else {
-                let k = (version as usize - 2) % 3;
-                (kinds[k], &payloads[k + 1])
-            };
-            bytes += payload.len();
-            insert_event_json(&tx, aggregate, version, event, payload, &correlation)?;
-        }
-        tx.commit()?;
-        Ok(())
-    })?;
+    let payloads = events
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = db
+        .call(move |conn| {
+            let mut bytes = 0usize;
+            let tx = conn.transaction()?;
+            let mut aggregate = PersonalityId::new();
+            for n in 0..count {
+                let version = (n % 10) as i64 + 1;
+                let kind = if version == 1 {
+                    aggregate = PersonalityId::new();
+                    0
+                } else {
+                    1 + (version as usize - 2) % 3
+                };
+                bytes += payloads[kind].len();
+                let correlation = format!("history-{n}");
+                insert_event_json(
+                    &tx,
+                    aggregate,
+                    version,
+                    &events[kind],
+                    &payloads[kind],
+                    &correlation,
+                )?;
+            }
+            tx.commit()?;
+            Ok(bytes)
+        })
+        .await?;
     Ok(bytes / count.max(1))
 }

@@ -1,3 +1,6 @@
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -38,6 +41,21 @@ impl ProfileInfo {
         }
     }
 
+    /// The cached view of a stored personality, taking its fields rather than copying them.
+    pub fn from_personality(p: Personality) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            owner_id: p.owner_id,
+            display_name: p.profile.display_name,
+            avatar_url: p.profile.avatar_url,
+            prompt: p.profile.prompt,
+            model: p.profile.model,
+            aliases: p.aliases,
+            version: p.version,
+        }
+    }
+
     fn with_profile(&self, profile: &Profile, version: i64) -> Self {
         Self {
             display_name: profile.display_name.clone(),
@@ -56,16 +74,38 @@ impl ProfileInfo {
 #[derive(Debug, Default)]
 pub struct ProfileCache {
     by_id: DashMap<PersonalityId, Arc<ProfileInfo>>,
-    by_key: DashMap<String, PersonalityId>,
+    /// Every name and alias, and every word-prefix of a multi-word one ("the" and "the bard"
+    /// for "the bard of avon"), so that the mention parser learns from one look-up whether
+    /// adding the next word can still match: a one-word alias costs one look-up per '@'.
+    by_key: DashMap<Key, KeyEntry>,
     /// The most words any key has: bounds the mention parser's work per '@'. Never shrinks,
     /// which costs at most a few extra look-ups after a long alias is removed.
     max_words: AtomicUsize,
+}
+
+/// What the index knows about one normalized key.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyEntry {
+    /// The personality whose name or alias this key is, if any.
+    pub(crate) id: Option<PersonalityId>,
+    /// How many longer keys start with this key and a space.
+    pub(crate) longer: u32,
 }
 
 impl ProfileCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache with room for `personalities` and `keys` names and aliases, so a
+    /// start-up load doesn't grow (and copy) its tables on the way.
+    pub fn with_capacity(personalities: usize, keys: usize) -> Self {
+        Self {
+            by_id: DashMap::with_capacity(personalities),
+            by_key: DashMap::with_capacity(keys),
+            max_words: AtomicUsize::new(0),
+        }
     }
 
     /// A cache holding these personalities.
@@ -82,12 +122,19 @@ impl ProfileCache {
     /// Inserts or replaces a personality and indexes its name and aliases. An older version
     /// than the one cached is ignored (events may be delivered again on catch-up).
     pub fn put(&self, info: ProfileInfo) {
+        let name_key = info.name.key();
+        self.put_keyed(info, name_key);
+    }
+
+    /// [`ProfileCache::put`] with the name's normalized key already at hand (the start-up
+    /// load reads it from the database).
+    pub(crate) fn put_keyed(&self, info: ProfileInfo, name_key: String) {
         if let Some(current) = self.by_id.get(&info.id) {
             if current.version > info.version {
                 return;
             }
         }
-        self.index(info.name.key(), info.id);
+        self.index(name_key, info.id);
         for alias in &info.aliases {
             self.index(alias.as_str().to_owned(), info.id);
         }
@@ -121,8 +168,7 @@ impl ProfileCache {
 
     /// Removes an alias from a cached personality and from the index.
     pub fn remove_alias(&self, id: PersonalityId, alias: &Alias, version: i64) {
-        self.by_key
-            .remove_if(alias.as_str(), |_, owner| *owner == id);
+        self.unindex(alias.as_str(), id);
         if let Some(mut entry) = self.by_id.get_mut(&id) {
             if entry.version >= version {
                 return;
@@ -136,18 +182,21 @@ impl ProfileCache {
 
     /// Forgets a personality: its entry, its name and every alias.
     pub fn remove(&self, id: PersonalityId, name: &PersonalityName, aliases: &[Alias]) {
-        self.by_key.remove_if(&name.key(), |_, owner| *owner == id);
+        self.unindex(&name.key(), id);
         for alias in aliases {
-            self.by_key
-                .remove_if(alias.as_str(), |_, owner| *owner == id);
+            self.unindex(alias.as_str(), id);
         }
         if let Some((_, info)) = self.by_id.remove(&id) {
             // Aliases the event didn't list (it always does; this guards a stale cache).
             for alias in &info.aliases {
-                self.by_key
-                    .remove_if(alias.as_str(), |_, owner| *owner == id);
+                self.unindex(alias.as_str(), id);
             }
         }
+    }
+
+    /// Whether a personality with this id is cached.
+    pub fn contains(&self, id: PersonalityId) -> bool {
+        self.by_id.contains_key(&id)
     }
 
     /// The personality with this id.
@@ -157,7 +206,12 @@ impl ProfileCache {
 
     /// The personality whose name or alias has this normalized key.
     pub fn lookup_key(&self, key: &str) -> Option<PersonalityId> {
-        self.by_key.get(key).map(|e| *e)
+        self.by_key.get(key).and_then(|e| e.id)
+    }
+
+    /// The entry of a normalized key: its personality, and whether longer keys start with it.
+    pub(crate) fn key_entry(&self, key: &str) -> KeyEntry {
+        self.by_key.get(key).map(|e| *e).unwrap_or_default()
     }
 
     /// The personality a user's reference (name or alias, any case) points to.
@@ -184,7 +238,7 @@ impl ProfileCache {
 
     /// How many names and aliases are indexed.
     pub fn key_count(&self) -> usize {
-        self.by_key.len()
+        self.by_key.iter().filter(|e| e.id.is_some()).count()
     }
 
     /// Every cached personality (for autocomplete, lists and checks), in no particular order.
@@ -196,13 +250,205 @@ impl ProfileCache {
     pub fn keys(&self) -> Vec<(String, PersonalityId)> {
         self.by_key
             .iter()
-            .map(|e| (e.key().clone(), *e.value()))
+            .filter_map(|e| Some((e.key().as_str().to_owned(), e.value().id?)))
             .collect()
     }
 
     fn index(&self, key: String, id: PersonalityId) {
         let words = key.split(' ').count();
         self.max_words.fetch_max(words, Ordering::Relaxed);
-        self.by_key.insert(key, id);
+        let was_key = {
+            let mut entry = self.by_key.entry(Key::new(&key)).or_default();
+            entry.id.replace(id).is_some()
+        };
+        if !was_key {
+            for prefix in word_prefixes(&key) {
+                self.by_key.entry(Key::new(prefix)).or_default().longer += 1;
+            }
+        }
+    }
+
+    /// Forgets `key` if `id` holds it, and its prefixes' count of longer keys.
+    fn unindex(&self, key: &str, id: PersonalityId) {
+        let mut cleared = false;
+        self.by_key.remove_if_mut(key, |_, entry| {
+            if entry.id == Some(id) {
+                entry.id = None;
+                cleared = true;
+            }
+            entry.id.is_none() && entry.longer == 0
+        });
+        if cleared {
+            for prefix in word_prefixes(key) {
+                self.by_key.remove_if_mut(prefix, |_, entry| {
+                    entry.longer = entry.longer.saturating_sub(1);
+                    entry.id.is_none() && entry.longer == 0
+                });
+            }
+        }
+    }
+}
+
+/// The proper word-prefixes of a normalized key: "the", "the bard" for "the bard of avon".
+fn word_prefixes(key: &str) -> impl Iterator<Item = &str> {
+    key.match_indices(' ').map(move |(at, _)| &key[..at])
+}
+
+/// How many bytes of a key are kept inside the index's table.
+const INLINE_KEY_BYTES: usize = 30;
+
+/// A normalized key, kept inside the table when it is short (nearly every name and alias),
+/// so that a look-up compares it without following a pointer into another allocation: in a
+/// large index every pointer followed is a likely cache miss on the message path.
+#[derive(Clone)]
+enum Key {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY_BYTES],
+    },
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(key: &str) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY_BYTES => {
+                let mut bytes = [0; INLINE_KEY_BYTES];
+                bytes[..key.len()].copy_from_slice(key.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(key.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied whole from a `str`, so they are valid UTF-8: the
+            // fallback is unreachable.
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(key) => key,
+        }
+    }
+}
+
+impl Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    /// Hashes like the `str` it holds, as `Borrow<str>` requires.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{DisplayName, NewPersonality};
+    use crate::routing::mention::find_mention;
+
+    fn personality(name: &str, aliases: &[&str]) -> Personality {
+        let new = NewPersonality {
+            name: PersonalityName::parse(name).unwrap(),
+            owner_id: UserId::new(1).unwrap(),
+            profile: Profile {
+                display_name: DisplayName::parse(name).unwrap(),
+                avatar_url: None,
+                prompt: Prompt::parse("").unwrap(),
+                model: None,
+            },
+            aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
+        };
+        Personality::register(PersonalityId::new(), new, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn word_prefixes_of_multi_word_keys_are_indexed_but_are_not_keys() {
+        let bard = personality("Bard", &["the bard of avon"]);
+        let cache = ProfileCache::from_personalities([&bard]);
+        assert_eq!(cache.key_count(), 2);
+        assert_eq!(cache.keys().len(), 2);
+        assert_eq!(cache.lookup_key("the bard"), None);
+        assert_eq!(cache.key_entry("the bard").longer, 1);
+        assert_eq!(cache.lookup_key("the bard of avon"), Some(bard.id));
+        let found = find_mention("@The Bard of Avon, speak", &cache).unwrap();
+        assert_eq!(found.target, bard.id);
+    }
+
+    #[test]
+    fn a_shorter_alias_and_a_longer_one_with_its_words_are_both_found() {
+        let short = personality("Short", &["the"]);
+        let long = personality("Long", &["the bard"]);
+        let cache = ProfileCache::from_personalities([&short, &long]);
+        assert_eq!(
+            find_mention("@the bard hi", &cache).unwrap().target,
+            long.id
+        );
+        assert_eq!(
+            find_mention("@the bardic hi", &cache).unwrap().target,
+            short.id
+        );
+        assert_eq!(find_mention("@the, hi", &cache).unwrap().target, short.id);
+    }
+
+    #[test]
+    fn removing_the_last_long_key_removes_its_prefixes_and_keeps_other_keys() {
+        let short = personality("Short", &["the"]);
+        let long = personality("Long", &["the bard of avon"]);
+        let cache = ProfileCache::from_personalities([&short, &long]);
+        cache.remove(long.id, &long.name, &long.aliases);
+        assert_eq!(cache.lookup_key("the"), Some(short.id));
+        assert_eq!(cache.key_entry("the").longer, 0);
+        assert!(cache.by_key.get("the bard").is_none());
+        assert!(!cache.contains(long.id));
+        assert_eq!(
+            find_mention("@the bard of avon", &cache).unwrap().target,
+            short.id
+        );
+        cache.remove(short.id, &short.name, &short.aliases);
+        assert!(cache.by_key.is_empty());
+    }
+
+    #[test]
+    fn long_keys_are_kept_beside_short_ones() {
+        let long = "a".repeat(INLINE_KEY_BYTES + 1);
+        let short = personality("Short", &["ab"]);
+        let longer = personality("Longer", &[&long]);
+        let cache = ProfileCache::from_personalities([&short, &longer]);
+        assert_eq!(cache.lookup_key("ab"), Some(short.id));
+        assert_eq!(cache.lookup_key(&long), Some(longer.id));
+        assert_eq!(cache.lookup_key(&long[..INLINE_KEY_BYTES]), None);
+        assert!(matches!(Key::new("ab"), Key::Inline { .. }));
+        assert!(matches!(Key::new(&long), Key::Heap(_)));
+    }
+
+    #[test]
+    fn a_key_held_by_someone_else_is_not_removed() {
+        let first = personality("First", &["shared"]);
+        let cache = ProfileCache::from_personalities([&first]);
+        let other = PersonalityId::new();
+        cache.unindex("shared", other);
+        assert_eq!(cache.lookup_key("shared"), Some(first.id));
     }
 }

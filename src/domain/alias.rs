@@ -12,7 +12,9 @@ pub const MAX_ALIASES: usize = 25;
 /// NFKC, lowercase, trimmed, inner whitespace collapsed: the form names and aliases are
 /// unique and matched in.
 pub fn normalize_key(input: &str) -> String {
-    let folded: String = input.nfkc().flat_map(char::to_lowercase).collect();
+    // NFKC again after lowercasing: lowercase can leave text NFKC would still change
+    // ("Ω\u{345}\u{301}"), and a key must normalize to itself.
+    let folded: String = input.nfkc().flat_map(char::to_lowercase).nfkc().collect();
     collapse_whitespace(&folded)
 }
 

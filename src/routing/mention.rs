@@ -1,7 +1,7 @@
 //! Finds the `@alias` a message is addressed to. This runs on every message the bot sees,
 //! so its cost depends only on the message and the longest alias, never on how many
-//! aliases exist: after each '@' it tries the next few words, longest first, as keys of a
-//! hash map.
+//! aliases exist: after each '@' it looks the next words up as keys of a hash map, one word
+//! more only while a longer alias can still match (one look-up for a one-word alias).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,6 +22,17 @@ pub trait AliasLookup {
     /// The target of this normalized alias, if any.
     fn lookup(&self, key: &str) -> Option<Self::Target>;
 
+    /// The target of this normalized key, and whether a longer alias starts with the key and
+    /// a space. The parser adds words after an '@' only while one does, so an index that
+    /// knows answers a one-word mention in one look-up; this default says "maybe" and lets
+    /// the parser try every span up to [`AliasLookup::max_words`].
+    fn lookup_prefix(&self, key: &str) -> Found<Self::Target> {
+        Found {
+            target: self.lookup(key),
+            longer: true,
+        }
+    }
+
     /// The most words any alias has; the parser never tries longer spans.
     fn max_words(&self) -> usize;
 
@@ -29,6 +40,15 @@ pub trait AliasLookup {
     fn max_chars(&self) -> usize {
         MAX_ALIAS_CHARS
     }
+}
+
+/// What one look-up of [`AliasLookup::lookup_prefix`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<T> {
+    /// The key's target, when the key is an alias.
+    pub target: Option<T>,
+    /// Whether some longer alias starts with the key and a space.
+    pub longer: bool,
 }
 
 /// An `@alias` found in a message.
@@ -180,13 +200,11 @@ fn normalize_key(input: &str) -> String {
 struct Scratch {
     /// The normalized words after the current '@', separated by single spaces.
     key: String,
-    /// For each word: the length of `key` up to it and the byte in the message after it.
-    ends: Vec<(usize, usize)>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { key: String::new(), ends: Vec::new() })
+        RefCell::new(Scratch { key: String::new() })
     };
 }
 
@@ -200,14 +218,25 @@ where
         if !may_start_mention(&content[..at]) {
             continue;
         }
-        collect_words(content, at + 1, max_words, max_chars, scratch);
-        for &(key_len, end) in scratch.ends.iter().rev() {
-            if let Some(target) = lookup.lookup(&scratch.key[..key_len]) {
-                return Some(Mention {
+        // Shortest span first, one more word only while a longer alias may still match;
+        // the longest span that is an alias wins.
+        scratch.key.clear();
+        let mut words = Words::new(content, at + 1, max_words, max_chars);
+        let mut found = None;
+        while let Some(end) = words.next(&mut scratch.key) {
+            let step = lookup.lookup_prefix(&scratch.key);
+            if let Some(target) = step.target {
+                found = Some(Mention {
                     target,
                     range: at..end,
                 });
             }
+            if !step.longer {
+                break;
+            }
+        }
+        if found.is_some() {
+            return found;
         }
     }
     None
@@ -222,54 +251,78 @@ fn may_start_mention(before: &str) -> bool {
     }
 }
 
-/// Normalizes up to `max_words` words starting at byte `from` into `scratch`, recording
-/// where each ends. Words are separated by whitespace; any other character ends the span.
-fn collect_words(
-    content: &str,
-    from: usize,
+/// The words after an '@', normalized one at a time and only when asked for: most
+/// mentions are settled by their first word.
+struct Words<'a> {
+    content: &'a str,
+    /// Where the next word starts.
+    pos: usize,
+    taken: usize,
     max_words: usize,
     max_chars: usize,
-    scratch: &mut Scratch,
-) {
-    scratch.key.clear();
-    scratch.ends.clear();
-    // Normalization can merge a letter and its accents, so the raw word may be longer
-    // than the alias it normalizes to; this bound still keeps the work per '@' small.
-    let max_raw_chars = max_chars.saturating_mul(4).saturating_add(8);
-    let mut key_chars = 0;
-    let mut pos = from;
-    while scratch.ends.len() < max_words {
-        let rest = &content[pos..];
+    /// Normalization can merge a letter and its accents, so the raw word may be longer
+    /// than the alias it normalizes to; this bound still keeps the work per '@' small.
+    max_raw_chars: usize,
+    key_chars: usize,
+    done: bool,
+}
+
+impl<'a> Words<'a> {
+    /// Words from byte `from` on: at most `max_words`, at most `max_chars` characters once
+    /// normalized.
+    fn new(content: &'a str, from: usize, max_words: usize, max_chars: usize) -> Self {
+        Self {
+            content,
+            pos: from,
+            taken: 0,
+            max_words,
+            max_chars,
+            max_raw_chars: max_chars.saturating_mul(4).saturating_add(8),
+            key_chars: 0,
+            done: false,
+        }
+    }
+
+    /// Appends the next word to `key` (after a space if `key` has words) and returns the
+    /// byte in the message after it; `None` when the span can't grow. Words are separated
+    /// by whitespace; any other character ends the span.
+    fn next(&mut self, key: &mut String) -> Option<usize> {
+        if self.done || self.taken >= self.max_words {
+            return None;
+        }
+        self.done = true;
+        let rest = &self.content[self.pos..];
         let mut word_len = rest.len();
         for (count, (i, c)) in rest.char_indices().enumerate() {
             if !is_word_char(c) {
                 word_len = i;
                 break;
             }
-            if count >= max_raw_chars {
-                return;
+            if count >= self.max_raw_chars {
+                return None;
             }
         }
         if word_len == 0 {
-            return;
+            return None;
         }
-        if !scratch.key.is_empty() {
-            scratch.key.push(' ');
-            key_chars += 1;
+        if !key.is_empty() {
+            key.push(' ');
+            self.key_chars += 1;
         }
-        key_chars += push_normalized(&rest[..word_len], &mut scratch.key);
-        if key_chars > max_chars {
-            return;
+        self.key_chars += push_normalized(&rest[..word_len], key);
+        if self.key_chars > self.max_chars {
+            return None;
         }
-        let word_end = pos + word_len;
-        scratch.ends.push((scratch.key.len(), word_end));
-        let after = &content[word_end..];
+        let word_end = self.pos + word_len;
+        self.taken += 1;
+        let after = &self.content[word_end..];
         let spaces = after.len() - after.trim_start().len();
-        if spaces == 0 {
-            // Punctuation or the end of the text: the alias can't go on.
-            return;
+        // Punctuation or the end of the text: the alias can't go on.
+        if spaces > 0 {
+            self.pos = word_end + spaces;
+            self.done = false;
         }
-        pos = word_end + spaces;
+        Some(word_end)
     }
 }
 
@@ -277,14 +330,15 @@ fn collect_words(
 /// space and no trailing space; returns how many characters it appended.
 fn push_normalized(text: &str, out: &mut String) -> usize {
     let mut added = 0;
-    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_whitespace()) {
+    if text.is_ascii() && !text.bytes().any(|b| char::from(b).is_whitespace()) {
         // ASCII is already NFKC: the common case skips the normalizer entirely.
         for b in text.bytes() {
             out.push(char::from(b.to_ascii_lowercase()));
         }
         return text.len();
     }
-    for c in text.nfkc().flat_map(char::to_lowercase) {
+    // The same folding as `Alias::parse`: NFKC, lowercase, NFKC again.
+    for c in text.nfkc().flat_map(char::to_lowercase).nfkc() {
         if c.is_whitespace() {
             if !out.is_empty() && !out.ends_with(' ') {
                 out.push(' ');

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::mention::{find_mention, AliasLookup};
+use super::mention::{find_mention, AliasLookup, Found};
 use crate::cache::ProfileCache;
 use crate::conversation::{ConversationTracker, DM_CONVERSATION_TTL, GUILD_CONVERSATION_TTL};
 use crate::domain::PersonalityId;
@@ -54,6 +54,14 @@ impl AliasLookup for ProfileCache {
         self.lookup_key(key)
     }
 
+    fn lookup_prefix(&self, key: &str) -> Found<PersonalityId> {
+        let entry = self.key_entry(key);
+        Found {
+            target: entry.id,
+            longer: entry.longer > 0,
+        }
+    }
+
     fn max_words(&self) -> usize {
         ProfileCache::max_words(self)
     }
@@ -91,7 +99,7 @@ pub fn route(
             mention: Some(mention.range),
         });
     }
-    let known = |id: PersonalityId| cache.get(id).is_some();
+    let known = |id: PersonalityId| cache.contains(id);
     if let Some(id) = message
         .replied_to
         .and_then(|m| tracker.personality_for_message(m))

@@ -115,7 +115,10 @@ impl Database {
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError>,
     {
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&mut guard)
     }
 

@@ -161,6 +161,69 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
     Ok(Some(personality))
 }
 
+/// Hands every personality, with the normalized key of its name, to `visit`, one at a
+/// time and in no useful order, keeping none: the start-up load of the caches, which must
+/// not hold the whole table twice. Returns how many there were.
+pub(crate) fn for_each(
+    conn: &Connection,
+    mut visit: impl FnMut(Personality, String),
+) -> Result<usize, StoreError> {
+    // Both in id order, merged as they stream: no sort, no map of all aliases. The keys
+    // come from the index on personality_id alone, which holds (personality_id, key):
+    // asking for `kind` too would cost a look-up in the table for every key, so the name's
+    // key is told apart by value instead (an alias never equals its personality's name).
+    let mut rows_stmt =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM personalities ORDER BY id"))?;
+    let mut keys_stmt = conn
+        .prepare("SELECT personality_id, key FROM personality_keys ORDER BY personality_id, key")?;
+    let mut rows = rows_stmt.query([])?;
+    let mut keys = keys_stmt.query([])?;
+    let mut key = keys.next()?;
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        let mut personality = read_row(row)??;
+        let name_key = personality.name.key();
+        let id = text(row, 0)?;
+        let mut aliases = Vec::new();
+        while let Some(k) = key {
+            match text(k, 0)?.cmp(id) {
+                std::cmp::Ordering::Greater => break,
+                // Keys of an id without a row can't exist (foreign key); skip them anyway.
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    let k = text(k, 1)?;
+                    if k != name_key {
+                        aliases.push(parse_alias(k)?);
+                    }
+                }
+            }
+            key = keys.next()?;
+        }
+        personality.aliases = aliases;
+        visit(personality, name_key);
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// A text column, borrowed from the row.
+fn text<'r>(row: &'r Row<'_>, column: usize) -> Result<&'r str, StoreError> {
+    row.get_ref(column)?
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
+/// How many personalities and how many names and aliases are stored.
+pub(crate) fn counts(conn: &Connection) -> Result<(usize, usize), StoreError> {
+    let count = |sql: &str| -> Result<usize, StoreError> {
+        Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
+    };
+    Ok((
+        count("SELECT COUNT(*) FROM personalities")?,
+        count("SELECT COUNT(*) FROM personality_keys")?,
+    ))
+}
+
 /// Every personality (or every one of `owner`), by name.
 pub(crate) fn list(
     conn: &Connection,

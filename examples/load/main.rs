@@ -1,0 +1,137 @@
+//! Load commands for personae's benchmarks (see BENCHMARKS.md):
+//!
+//! ```sh
+//! cargo build --release                          # the bot binary `discord` and `startup` run
+//! cargo run --release --example load -- commands # command path vs bare SQL, 100 and 100,000
+//! cargo run --release --example load -- startup  # cache load time and memory
+//! cargo run --release --example load -- discord  # round trips through the fake Discord
+//! cargo run --release --example load -- catchup  # a durable subscriber 1,000,000 events behind
+//! ```
+//!
+//! Logging is set up as `personae run` sets it up (RUST_LOG, default `info`), so code that
+//! logs costs here what it costs in the bot.
+
+mod bot;
+mod catchup;
+mod command_path;
+mod commands;
+mod discord;
+mod measure;
+mod seed;
+mod startup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(about = "Load commands for personae's benchmarks (see BENCHMARKS.md)")]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Register → alias → update → remove through the service, against the bare SQL.
+    Commands {
+        /// Store sizes (personalities), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "100,100000")]
+        sizes: Vec<usize>,
+        /// Cycles (4 commands each) per side and size.
+        #[arg(long, default_value_t = 2500)]
+        cycles: u64,
+    },
+    /// Cache load time and resident memory, in fresh processes.
+    Startup {
+        /// Store sizes (personalities), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+        sizes: Vec<usize>,
+        /// How long the bot idles before its memory is read, in seconds.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
+    },
+    /// Internal: `startup` runs this in a fresh process (or run it on a `seed` database).
+    #[command(hide = true)]
+    StartupChild { database: PathBuf },
+    /// Writes a database of personalities (3 aliases, 500-character prompts) to profile with.
+    Seed {
+        database: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        personalities: usize,
+    },
+    /// The real bot against the fake Discord and an instant fake LLM.
+    Discord {
+        #[arg(long, default_value_t = 1000)]
+        personalities: usize,
+        /// Slash commands per second.
+        #[arg(long, default_value_t = 200)]
+        command_rate: u32,
+        #[arg(long, default_value_t = 30)]
+        command_secs: u64,
+        /// `@alias` messages per second.
+        #[arg(long, default_value_t = 50)]
+        message_rate: u32,
+        #[arg(long, default_value_t = 20)]
+        message_secs: u64,
+    },
+    /// A durable subscriber catching up from far behind.
+    Catchup {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Prompt length in the events' payloads.
+        #[arg(long, default_value_t = 200)]
+        prompt_chars: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    // The bot's runtime: multi-threaded, one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match args.mode {
+            Mode::Commands { sizes, cycles } => commands::run(&sizes, cycles).await.map(drop),
+            Mode::Startup { sizes, idle_secs } => {
+                startup::run(&sizes, Duration::from_secs(idle_secs)).await
+            }
+            Mode::StartupChild { database } => startup::child(&database).await,
+            Mode::Seed {
+                database,
+                personalities,
+            } => {
+                let db = seed::open(&database)?;
+                seed::personalities(&db, personalities, 3, 500).await
+            }
+            Mode::Discord {
+                personalities,
+                command_rate,
+                command_secs,
+                message_rate,
+                message_secs,
+            } => {
+                discord::run(discord::Plan {
+                    personalities,
+                    command_rate,
+                    command_secs,
+                    message_rate,
+                    message_secs,
+                })
+                .await
+            }
+            Mode::Catchup {
+                events,
+                prompt_chars,
+            } => catchup::run(events, prompt_chars).await,
+        }
+    })
+}
