@@ -2,79 +2,16 @@
 //! trivial), against a baseline that awaits the same three handlers directly.
 //! Target: publish ≤ 200 ns median and ≤ 3× the baseline.
 
+#[path = "../examples/load/bus_fixture.rs"]
+mod bus_fixture;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
-use personae::domain::{Alias, DomainEvent, EventType, PersonalityId};
-use personae::events::{
-    middleware_fn, BusConfig, DurableConfig, DurableSubscriber, EventBus, EventEnvelope,
-    EventHandler, HandlerError, InMemoryEventLog, Topic, SCHEMA_VERSION,
-};
+use personae::events::{middleware_fn, DurableConfig, DurableSubscriber, InMemoryEventLog};
 
-/// A handler that does the least a real one does: touch shared state.
-struct Counter {
-    name: &'static str,
-    seen: AtomicU64,
-}
-
-#[async_trait]
-impl EventHandler for Counter {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
-        self.seen
-            .fetch_add(event.sequence as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn counter(name: &'static str) -> Arc<Counter> {
-    Arc::new(Counter {
-        name,
-        seen: AtomicU64::new(0),
-    })
-}
-
-fn event() -> Arc<EventEnvelope> {
-    Arc::new(EventEnvelope {
-        sequence: 1,
-        event_id: uuid::Uuid::now_v7(),
-        aggregate_id: PersonalityId::new(),
-        aggregate_version: 2,
-        occurred_at: Utc::now(),
-        actor: "user:1".into(),
-        correlation_id: "bench".into(),
-        causation_id: None,
-        schema_version: SCHEMA_VERSION,
-        event: DomainEvent::PersonalityAliasAdded {
-            alias: Alias::parse("bench").expect("a valid alias"),
-        },
-    })
-}
-
-fn three_handlers() -> Vec<Arc<Counter>> {
-    vec![counter("typed-1"), counter("typed-2"), counter("wildcard")]
-}
-
-fn wired_bus(handlers: &[Arc<Counter>]) -> EventBus {
-    let bus = EventBus::new(BusConfig::default());
-    let typed = Topic::Type(EventType::PersonalityAliasAdded);
-    bus.subscribe(typed, handlers[0].clone());
-    bus.subscribe(typed, handlers[1].clone());
-    bus.subscribe(Topic::All, handlers[2].clone());
-    // Handlers of other types must cost nothing here.
-    bus.subscribe(
-        Topic::Type(EventType::PersonalityRemoved),
-        counter("other-type"),
-    );
-    bus
-}
+use bus_fixture::{await_directly, counter, event, three_handlers, wired_bus};
 
 fn bench_publish(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -85,11 +22,8 @@ fn bench_publish(c: &mut Criterion) {
 
     let handlers = three_handlers();
     c.bench_function("baseline: await 3 handlers directly", |b| {
-        b.to_async(&rt).iter(|| async {
-            for handler in &handlers {
-                let _ = black_box(handler.handle(&event).await);
-            }
-        })
+        b.to_async(&rt)
+            .iter(|| async { await_directly(&handlers, &event).await })
     });
 
     let bus = wired_bus(&handlers);

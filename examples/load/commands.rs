@@ -54,9 +54,11 @@ pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>
             seeding.elapsed().as_secs_f64()
         );
         let app = command_path::app(db).await?;
-        let hop = hop_round_trips(&app.db, 2000).await?;
+        // From a task, as the bot calls it.
+        let db = app.db.clone();
+        let hop = tokio::spawn(async move { hop_round_trips(&db, 2000).await }).await??;
         println!(
-            "  one Database::call with no work (the hop to the blocking pool and back): {hop}"
+            "  one Database::call with no work (the hop to the database thread and back): {hop}"
         );
         let mut service = Side::default();
         let mut baseline = Side::default();
@@ -73,10 +75,22 @@ pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>
         let mut baseline_next = 0u64;
         warm_baseline(&baseline_db, &mut baseline_next, warm_up).await?;
         for _ in 0..rounds {
-            for _ in 0..per_round {
-                command_path::service_cycle(&app, next, &mut times).await?;
-                service.record(&times);
-                next += 1;
+            // In a task of its own, on a worker thread, as the bot runs a command.
+            let round_app = Arc::clone(&app);
+            let first = next;
+            let round = tokio::spawn(async move {
+                let mut side = Vec::with_capacity(per_round as usize);
+                let mut times = [Duration::ZERO; 4];
+                for i in first..first + per_round {
+                    command_path::service_cycle(&round_app, i, &mut times).await?;
+                    side.push(times);
+                }
+                anyhow::Ok(side)
+            })
+            .await??;
+            next += per_round;
+            for times in &round {
+                service.record(times);
             }
             let inputs: Vec<BaselineInput> = (baseline_next..baseline_next + per_round)
                 .map(BaselineInput::new)
@@ -100,13 +114,13 @@ pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>
         }
         app.shutdown().await;
 
-        println!("{:<10} {}", "", "service (handlers included)");
+        println!("{:<10} service (handlers included)", "");
         for (name, samples) in COMMANDS.iter().zip(&service.per_command) {
             println!("  {name:<8} {}", Summary::of(&mut samples.clone()));
         }
         let service_all = Summary::of(&mut service.all());
         println!("  {:<8} {service_all}", "all");
-        println!("{:<10} {}", "", "bare SQL, same transactions");
+        println!("{:<10} bare SQL, same transactions", "");
         for (name, samples) in COMMANDS.iter().zip(&baseline.per_command) {
             println!("  {name:<8} {}", Summary::of(&mut samples.clone()));
         }

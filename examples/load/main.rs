@@ -2,6 +2,8 @@
 //!
 //! ```sh
 //! cargo build --release                          # the bot binary `discord` and `startup` run
+//! cargo run --release --example load -- bus      # publish vs awaiting the handlers directly
+//! cargo run --release --example load -- routing  # the message path at 10 … 100,000 aliases
 //! cargo run --release --example load -- commands # command path vs bare SQL, 100 and 100,000
 //! cargo run --release --example load -- startup  # cache load time and memory
 //! cargo run --release --example load -- discord  # round trips through the fake Discord
@@ -12,11 +14,14 @@
 //! logs costs here what it costs in the bot.
 
 mod bot;
+mod bus_fixture;
 mod catchup;
 mod command_path;
 mod commands;
 mod discord;
 mod measure;
+mod micro;
+mod routing_fixture;
 mod seed;
 mod startup;
 
@@ -35,6 +40,16 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Mode {
+    /// Publishing one event against awaiting its three handlers directly, interleaved.
+    Bus {
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// Routing 200-character messages at 10, 1,000 and 100,000 aliases, interleaved.
+    Routing {
+        #[arg(long, default_value_t = 60)]
+        rounds: usize,
+    },
     /// Register → alias → update → remove through the service, against the bare SQL.
     Commands {
         /// Store sizes (personalities), comma-separated.
@@ -94,12 +109,19 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    match args.mode {
+        Mode::Bus { rounds } => return micro::bus(rounds),
+        Mode::Routing { rounds } => return micro::routing(rounds),
+        _ => {}
+    }
     // The bot's runtime: multi-threaded, one worker per core.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match args.mode {
+            // Each runs its own runtime, outside this one.
+            Mode::Bus { .. } | Mode::Routing { .. } => unreachable!("handled before"),
             Mode::Commands { sizes, cycles } => commands::run(&sizes, cycles).await.map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await

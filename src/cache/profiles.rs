@@ -294,8 +294,9 @@ fn word_prefixes(key: &str) -> impl Iterator<Item = &str> {
     key.match_indices(' ').map(move |(at, _)| &key[..at])
 }
 
-/// How many bytes of a key are kept inside the index's table.
-const INLINE_KEY_BYTES: usize = 30;
+/// How many bytes of a key are kept inside the index's table: 22 makes a `Key` as small as
+/// a `String` (24 bytes), and nearly every name and alias fits.
+const INLINE_KEY_BYTES: usize = 22;
 
 /// A normalized key, kept inside the table when it is short (nearly every name and alias),
 /// so that a look-up compares it without following a pointer into another allocation: in a
@@ -441,6 +442,7 @@ mod tests {
         assert_eq!(cache.lookup_key(&long[..INLINE_KEY_BYTES]), None);
         assert!(matches!(Key::new("ab"), Key::Inline { .. }));
         assert!(matches!(Key::new(&long), Key::Heap(_)));
+        assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<String>());
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -36,9 +37,15 @@ impl FromStr for Synchronous {
 /// database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The SQLite database. One connection, used from tokio's blocking pool one unit of work
-/// at a time: SQLite allows one writer anyway, and this keeps every command's reads and
-/// writes in one transaction.
+/// How long the database thread keeps looking for the next unit of work before it sleeps.
+/// Waking a sleeping thread on another core takes tens of microseconds on virtual
+/// machines, as long as the work itself; a command's next call (or the next command of a
+/// burst) usually comes sooner than this.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(100);
+
+/// The SQLite database. One connection, used by one thread of its own one unit of work at a
+/// time: SQLite allows one writer anyway, this keeps every command's reads and writes in
+/// one transaction, and the async runtime never waits on disk.
 ///
 /// WAL checkpoints run on a second connection in a thread of their own: a checkpoint
 /// syncs the WAL and the database file (milliseconds on many disks), and left to SQLite's
@@ -49,9 +56,14 @@ pub struct Database {
     /// command connection closes last and, as the last connection, checkpoints and
     /// removes the WAL as SQLite does on close.
     _checkpointer: Arc<Checkpointer>,
+    /// Where `call` sends its work; the database thread ends when the last clone is gone.
+    jobs: Arc<mpsc::Sender<Job>>,
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
 }
+
+/// One unit of work for the database thread.
+type Job = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,8 +91,14 @@ impl Database {
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(|e| open_error(e.to_string()))?;
         }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("personae-db".into())
+            .spawn(move || run_jobs(&queue))
+            .map_err(|e| open_error(format!("cannot start the database thread: {e}")))?;
         Ok(Self {
             _checkpointer: Arc::new(checkpointer),
+            jobs: Arc::new(jobs),
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_owned()),
         })
@@ -91,7 +109,7 @@ impl Database {
         &self.path
     }
 
-    /// Runs one unit of database work on the blocking pool, so the async runtime never
+    /// Runs one unit of database work on the database thread, so the async runtime never
     /// waits on disk. The closure gets the connection to itself for its whole duration.
     pub async fn call<F, R>(&self, work: F) -> Result<R, StoreError>
     where
@@ -99,14 +117,33 @@ impl Database {
         R: Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock means a previous closure panicked mid-work; SQLite rolled its
-            // transaction back when the `Transaction` was dropped, so the connection is sound.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let outcome = {
+                // A poisoned lock means a closure panicked mid-work; SQLite rolled its
+                // transaction back when the `Transaction` was dropped, so the connection is
+                // sound.
+                let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                catch_unwind(AssertUnwindSafe(|| work(&mut guard)))
+            };
+            // Released before answering: once the caller has its answer, only its own
+            // clones keep the connection open.
+            drop(conn);
+            let outcome = outcome.unwrap_or_else(|panic| {
+                Err(StoreError::Task(format!(
+                    "the database work panicked: {}",
+                    panic_message(&*panic)
+                )))
+            });
+            // The caller may have stopped waiting; the work is done either way.
+            let _ = reply.send(outcome);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Task("the database thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Task("the database thread dropped the work".into()))?
     }
 
     /// Runs work synchronously on the calling thread: for start-up, tools and benchmarks,
@@ -150,6 +187,53 @@ fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Res
         Synchronous::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync)
+}
+
+/// The database thread: runs each unit of work in turn until every sender is gone. After
+/// each it looks for the next a little while before sleeping (see `SPIN_BEFORE_SLEEP`),
+/// unless there is only one core to share.
+fn run_jobs(queue: &mpsc::Receiver<Job>) {
+    let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    loop {
+        let job = match queue.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => match spin.then(|| spin_for_job(queue)).flatten() {
+                Some(job) => job,
+                None => match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            },
+        };
+        job();
+    }
+}
+
+/// Looks for the next job until `SPIN_BEFORE_SLEEP` passes, yielding the core between
+/// looks so that whatever else wants it (such as the runtime thread about to send the next
+/// job) gets it.
+fn spin_for_job(queue: &mpsc::Receiver<Job>) -> Option<Job> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < SPIN_BEFORE_SLEEP {
+        match queue.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+        }
+    }
+    None
+}
+
+/// The text of a panic payload (panics carry a `&str` or a `String` in practice).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
 }
 
 /// The thread that checkpoints the WAL; stopped (and joined) when dropped.

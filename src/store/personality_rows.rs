@@ -161,17 +161,117 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
     Ok(Some(personality))
 }
 
-/// Hands every personality, with the normalized key of its name, to `visit`, one at a
-/// time and in no useful order, keeping none: the start-up load of the caches, which must
-/// not hold the whole table twice. Returns how many there were.
-pub(crate) fn for_each(
+/// A stored personality as read, not yet parsed: its columns and every key (name and
+/// aliases), copied into one buffer. The start-up load reads these on the database's
+/// thread and parses them on others; one allocation a row keeps the reader fast.
+pub(crate) struct StoredRow {
+    text: String,
+    /// Where each text column of `COLUMNS` is in `text` (`None`: NULL), `version` aside.
+    columns: [Option<(usize, usize)>; 9],
+    version: i64,
+    /// Where each key is in `text`, sorted.
+    keys: Vec<(usize, usize)>,
+}
+
+impl StoredRow {
+    fn of(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let f = Fields::of(row)?;
+        let texts = [
+            Some(f.id),
+            Some(f.name),
+            Some(f.owner),
+            Some(f.display_name),
+            f.avatar_url,
+            Some(f.prompt),
+            f.model,
+            Some(f.created_at),
+            Some(f.updated_at),
+        ];
+        // Room for the keys too: a few short ones.
+        let size = texts.iter().flatten().map(|t| t.len()).sum::<usize>() + 64;
+        let mut text = String::with_capacity(size);
+        let columns = texts.map(|t| {
+            t.map(|t| {
+                let start = text.len();
+                text.push_str(t);
+                (start, text.len())
+            })
+        });
+        Ok(Self {
+            text,
+            columns,
+            version: f.version,
+            keys: Vec::with_capacity(4),
+        })
+    }
+
+    fn push_key(&mut self, key: &str) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        self.keys.push((start, self.text.len()));
+    }
+
+    fn column(&self, column: usize) -> Option<&str> {
+        self.columns[column].map(|(start, end)| &self.text[start..end])
+    }
+
+    fn id(&self) -> &str {
+        self.column(0).unwrap_or_default()
+    }
+
+    /// The personality and the normalized key of its name. Its aliases are its keys but
+    /// the name's (an alias never equals its personality's name).
+    pub(crate) fn parse(self) -> Result<(Personality, String), StoreError> {
+        let text = |column| self.column(column).unwrap_or_default();
+        let mut personality = Fields {
+            id: text(0),
+            name: text(1),
+            owner: text(2),
+            display_name: text(3),
+            avatar_url: self.column(4),
+            prompt: text(5),
+            model: self.column(6),
+            version: self.version,
+            created_at: text(7),
+            updated_at: text(8),
+        }
+        .parse()?;
+        let name_key = name_key(&personality.name);
+        personality.aliases = self
+            .keys
+            .iter()
+            .map(|&(start, end)| &self.text[start..end])
+            .filter(|k| *k != name_key)
+            .map(parse_alias)
+            .collect::<Result<_, _>>()?;
+        Ok((personality, name_key))
+    }
+}
+
+/// `name.key()`, without running the Unicode normalizer when it can't change anything:
+/// NFKC leaves ASCII as it is, so a trimmed ASCII name with single spaces only needs
+/// lowercasing. Every other name goes through `key()`.
+fn name_key(name: &PersonalityName) -> String {
+    let text = name.as_str();
+    let plain = text.is_ascii()
+        && !text.contains("  ")
+        && !text.bytes().any(|b| b.is_ascii_whitespace() && b != b' ');
+    if plain {
+        text.to_ascii_lowercase()
+    } else {
+        name.key()
+    }
+}
+
+/// Hands every stored personality to `visit`, unparsed and one at a time, keeping none,
+/// until `visit` returns false. Returns how many were visited.
+pub(crate) fn for_each_stored(
     conn: &Connection,
-    mut visit: impl FnMut(Personality, String),
+    mut visit: impl FnMut(StoredRow) -> bool,
 ) -> Result<usize, StoreError> {
     // Both in id order, merged as they stream: no sort, no map of all aliases. The keys
     // come from the index on personality_id alone, which holds (personality_id, key):
-    // asking for `kind` too would cost a look-up in the table for every key, so the name's
-    // key is told apart by value instead (an alias never equals its personality's name).
+    // asking for `kind` too would cost a look-up in the table for every key.
     let mut rows_stmt =
         conn.prepare(&format!("SELECT {COLUMNS} FROM personalities ORDER BY id"))?;
     let mut keys_stmt = conn
@@ -181,36 +281,22 @@ pub(crate) fn for_each(
     let mut key = keys.next()?;
     let mut count = 0;
     while let Some(row) = rows.next()? {
-        let mut personality = read_row(row)??;
-        let name_key = personality.name.key();
-        let id = text(row, 0)?;
-        let mut aliases = Vec::new();
+        let mut stored = StoredRow::of(row)?;
         while let Some(k) = key {
-            match text(k, 0)?.cmp(id) {
+            match str_at(k, 0)?.cmp(stored.id()) {
                 std::cmp::Ordering::Greater => break,
                 // Keys of an id without a row can't exist (foreign key); skip them anyway.
                 std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => {
-                    let k = text(k, 1)?;
-                    if k != name_key {
-                        aliases.push(parse_alias(k)?);
-                    }
-                }
+                std::cmp::Ordering::Equal => stored.push_key(str_at(k, 1)?),
             }
             key = keys.next()?;
         }
-        personality.aliases = aliases;
-        visit(personality, name_key);
         count += 1;
+        if !visit(stored) {
+            break;
+        }
     }
     Ok(count)
-}
-
-/// A text column, borrowed from the row.
-fn text<'r>(row: &'r Row<'_>, column: usize) -> Result<&'r str, StoreError> {
-    row.get_ref(column)?
-        .as_str()
-        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
 }
 
 /// How many personalities and how many names and aliases are stored.
@@ -281,41 +367,190 @@ fn parse_alias(key: &str) -> Result<Alias, StoreError> {
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Personality, StoreError>> {
-    let id: String = row.get(0)?;
-    let name: String = row.get(1)?;
-    let owner: String = row.get(2)?;
-    let display_name: String = row.get(3)?;
-    let avatar_url: Option<String> = row.get(4)?;
-    let prompt: String = row.get(5)?;
-    let model: Option<String> = row.get(6)?;
-    let version: i64 = row.get(7)?;
-    let created_at: String = row.get(8)?;
-    let updated_at: String = row.get(9)?;
-    let corrupt = |field: &str, e: crate::domain::DomainError| {
-        StoreError::Corrupt(format!("personality {id}: {field}: {e}"))
-    };
-    Ok((|| {
+    Ok(Fields::of(row)?.parse())
+}
+
+/// The columns of a personality row, borrowed: from SQLite's buffers (no copy before the
+/// value objects make theirs) or from a [`StoredRow`].
+struct Fields<'a> {
+    id: &'a str,
+    name: &'a str,
+    owner: &'a str,
+    display_name: &'a str,
+    avatar_url: Option<&'a str>,
+    prompt: &'a str,
+    model: Option<&'a str>,
+    version: i64,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// The columns of a row selected with `COLUMNS`.
+    fn of(row: &'a Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: str_at(row, 0)?,
+            name: str_at(row, 1)?,
+            owner: str_at(row, 2)?,
+            display_name: str_at(row, 3)?,
+            avatar_url: optional_str_at(row, 4)?,
+            prompt: str_at(row, 5)?,
+            model: optional_str_at(row, 6)?,
+            version: row.get(7)?,
+            created_at: str_at(row, 8)?,
+            updated_at: str_at(row, 9)?,
+        })
+    }
+
+    /// The personality, without aliases; every value checked as when it was written.
+    fn parse(&self) -> Result<Personality, StoreError> {
+        let id = self.id;
+        let corrupt = |field: &str, e: crate::domain::DomainError| {
+            StoreError::Corrupt(format!("personality {id}: {field}: {e}"))
+        };
         Ok(Personality::restore(
-            PersonalityId::from_uuid(parse_uuid(&id)?),
-            PersonalityName::parse(&name).map_err(|e| corrupt("name", e))?,
-            owner.parse::<UserId>().map_err(|e| corrupt("owner", e))?,
+            PersonalityId::from_uuid(parse_uuid(id)?),
+            PersonalityName::parse(self.name).map_err(|e| corrupt("name", e))?,
+            self.owner
+                .parse::<UserId>()
+                .map_err(|e| corrupt("owner", e))?,
             Profile {
-                display_name: DisplayName::parse(&display_name)
+                display_name: DisplayName::parse(self.display_name)
                     .map_err(|e| corrupt("display_name", e))?,
-                avatar_url: avatar_url
-                    .map(|u| AvatarUrl::parse(&u))
+                avatar_url: self
+                    .avatar_url
+                    .map(AvatarUrl::parse)
                     .transpose()
                     .map_err(|e| corrupt("avatar_url", e))?,
-                prompt: Prompt::parse(&prompt).map_err(|e| corrupt("prompt", e))?,
-                model: model
-                    .map(|m| ModelName::parse(&m))
+                prompt: Prompt::parse(self.prompt).map_err(|e| corrupt("prompt", e))?,
+                model: self
+                    .model
+                    .map(ModelName::parse)
                     .transpose()
                     .map_err(|e| corrupt("model", e))?,
             },
             Vec::new(),
-            parse_time(&created_at)?,
-            parse_time(&updated_at)?,
-            version,
+            parse_time(self.created_at)?,
+            parse_time(self.updated_at)?,
+            self.version,
         ))
-    })())
+    }
+}
+
+/// A text column, borrowed from the row; any other type fails as `Row::get` would.
+fn str_at<'r>(row: &'r Row<'_>, column: usize) -> rusqlite::Result<&'r str> {
+    let value = row.get_ref(column)?;
+    value.as_str().map_err(|_| wrong_type(row, column, value))
+}
+
+/// A text column that may be NULL.
+fn optional_str_at<'r>(row: &'r Row<'_>, column: usize) -> rusqlite::Result<Option<&'r str>> {
+    let value = row.get_ref(column)?;
+    value
+        .as_str_or_null()
+        .map_err(|_| wrong_type(row, column, value))
+}
+
+fn wrong_type(
+    row: &Row<'_>,
+    column: usize,
+    value: rusqlite::types::ValueRef<'_>,
+) -> rusqlite::Error {
+    let name = row
+        .as_ref()
+        .column_name(column)
+        .map_or_else(|_| String::new(), str::to_owned);
+    rusqlite::Error::InvalidColumnType(column, name, value.data_type())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::NewPersonality;
+    use crate::store::{Database, Synchronous};
+
+    fn personality(name: &str, aliases: &[&str]) -> Personality {
+        let new = NewPersonality {
+            name: PersonalityName::parse(name).unwrap(),
+            owner_id: UserId::new(7).unwrap(),
+            profile: Profile {
+                display_name: DisplayName::parse("Someone").unwrap(),
+                avatar_url: Some(AvatarUrl::parse("https://example.com/a.png").unwrap()),
+                prompt: Prompt::parse("Be kind.\nBe brief.").unwrap(),
+                model: None,
+            },
+            aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
+        };
+        Personality::register(PersonalityId::new(), new, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn the_fast_name_key_is_the_name_key() {
+        for name in [
+            "Aria",
+            "The Bard",
+            "the  bard",
+            "ÄRIA",
+            "Zoë of Ｔown",
+            "x-y_z 9",
+        ] {
+            let name = PersonalityName::parse(name).unwrap();
+            assert_eq!(name_key(&name), name.key(), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_stored_personality_streams_back_as_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("rows.db"), Synchronous::Normal).unwrap();
+        let stored = vec![
+            personality("Aria", &["bard", "the singer"]),
+            personality("Ünïcode Name", &["ünï"]),
+            personality("Plain", &[]),
+        ];
+        let to_save = stored.clone();
+        db.call(move |conn| {
+            let tx = conn.transaction()?;
+            for mut p in to_save {
+                let events = p.take_uncommitted_events();
+                save(&tx, &p, 0, &events)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let (listed, streamed) = db
+            .call(|conn| {
+                let listed = list(conn, None)?;
+                let mut streamed = Vec::new();
+                let mut rows = Vec::new();
+                let count = for_each_stored(conn, |row| {
+                    rows.push(row);
+                    true
+                })?;
+                assert_eq!(count, rows.len());
+                for row in rows {
+                    let (p, name_key) = row.parse()?;
+                    assert_eq!(name_key, p.name.key());
+                    streamed.push(p);
+                }
+                Ok((listed, streamed))
+            })
+            .await
+            .unwrap();
+        let by_id = |mut v: Vec<Personality>| {
+            v.sort_by_key(|p| p.id);
+            v
+        };
+        assert_eq!(by_id(streamed), by_id(listed.clone()));
+        assert_eq!(listed.len(), stored.len());
+        assert_eq!(counts_of(&db).await, (3, 3 + 3));
+    }
+
+    async fn counts_of(db: &Database) -> (usize, usize) {
+        db.call(|conn| counts(conn)).await.unwrap()
+    }
 }
