@@ -36,7 +36,11 @@ pub async fn run(events: usize, prompt_chars: usize) -> anyhow::Result<()> {
     let db = seed::open(&dir.path().join("catchup.db"))?;
     let seeding = Instant::now();
     let payload = seed::event_histories(&db, events, prompt_chars).await?;
-    let file_mb = std::fs::metadata(db.path())?.len() as f64 / 1e6;
+    // The WAL too: the background checkpointer may not have copied it all yet.
+    let wal = db.path().with_extension("db-wal");
+    let bytes =
+        std::fs::metadata(db.path())?.len() + std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let file_mb = bytes as f64 / 1e6;
     println!(
         "{events} events seeded in {:.1} s (average payload {payload} bytes, database {file_mb:.0} MB)",
         seeding.elapsed().as_secs_f64()

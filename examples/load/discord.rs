@@ -336,6 +336,12 @@ async fn messages(discord: &FakeDiscord, plan: &Plan) -> anyhow::Result<MessageR
 
 fn report_memory(samples: &[(u64, Memory)], command_secs: u64) {
     let Some(last) = samples.last() else { return };
+    let series: Vec<String> = samples
+        .iter()
+        .filter(|(t, _)| t % 5 == 0)
+        .map(|(t, m)| format!("{t}s {:.1}", m.rss_kb as f64 / 1024.0))
+        .collect();
+    println!("\nbot RSS every 5 s (MB): {}", series.join(", "));
     let at = |s: u64| {
         samples
             .iter()

@@ -120,8 +120,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match args.mode {
-            // Each runs its own runtime, outside this one.
-            Mode::Bus { .. } | Mode::Routing { .. } => unreachable!("handled before"),
+            // Each runs its own runtime, outside this one (dispatched above).
+            Mode::Bus { .. } | Mode::Routing { .. } => {
+                Err(anyhow::anyhow!("bus and routing run outside the runtime"))
+            }
             Mode::Commands { sizes, cycles } => commands::run(&sizes, cycles).await.map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await

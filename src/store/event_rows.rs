@@ -124,10 +124,12 @@ pub(crate) fn last_sequence(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EventEnvelope, StoreError>> {
-    let event_id: String = row.get(1)?;
-    let aggregate_id: String = row.get(2)?;
-    let occurred_at: String = row.get(4)?;
-    let payload: String = row.get(9)?;
+    // Ids, time and payload are read in place (catching up reads them by the million);
+    // only what the envelope keeps as text is copied.
+    let event_id = str_at(row, 1)?;
+    let aggregate_id = str_at(row, 2)?;
+    let occurred_at = str_at(row, 4)?;
+    let payload = str_at(row, 9)?;
     let sequence: i64 = row.get(0)?;
     let aggregate_version: i64 = row.get(3)?;
     let actor: String = row.get(5)?;
@@ -137,18 +139,30 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EventEnvelope, StoreError>
     Ok((|| {
         Ok(EventEnvelope {
             sequence,
-            event_id: parse_uuid(&event_id)?,
-            aggregate_id: PersonalityId::from_uuid(parse_uuid(&aggregate_id)?),
+            event_id: parse_uuid(event_id)?,
+            aggregate_id: PersonalityId::from_uuid(parse_uuid(aggregate_id)?),
             aggregate_version,
-            occurred_at: parse_time(&occurred_at)?,
+            occurred_at: parse_time(occurred_at)?,
             actor,
             correlation_id,
             causation_id,
             schema_version,
-            event: serde_json::from_str(&payload)
+            event: serde_json::from_str(payload)
                 .map_err(|e| StoreError::Corrupt(format!("event {sequence}: {e}")))?,
         })
     })())
+}
+
+/// A text column, borrowed from the row; any other type fails as `Row::get` would.
+fn str_at<'r>(row: &'r Row<'_>, column: usize) -> rusqlite::Result<&'r str> {
+    let value = row.get_ref(column)?;
+    value.as_str().map_err(|_| {
+        let name = row
+            .as_ref()
+            .column_name(column)
+            .map_or_else(|_| String::new(), str::to_owned);
+        rusqlite::Error::InvalidColumnType(column, name, value.data_type())
+    })
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
