@@ -381,3 +381,100 @@ async fn state_and_events_commit_together_or_not_at_all() {
     assert!(t.app.cache.find("bard").is_none(), "nothing was published");
     assert_eq!(t.app.cache.find("Aria").unwrap().version, 1);
 }
+
+#[tokio::test]
+async fn events_another_process_commits_reach_the_bus_in_sequence_order_even_between_the_bots_own()
+{
+    let t = spawn_app().await;
+    let all = recorder(&t.app, Topic::All);
+    // The command line: a second application on the same file, as `personae personality …`.
+    let cli = personae::app::App::start(&t.config).await.unwrap();
+    let cli_create = |name: &'static str| {
+        let service = Arc::clone(&cli.service);
+        async move {
+            let ctx = personae::application::RequestContext::new(service.actor_for(bob()));
+            service
+                .register(
+                    &ctx,
+                    Registration {
+                        name: name.into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    t.create("Aria", alice(), &[]).await;
+    cli_create("Bran").await;
+    // The bot commits before it polls for other processes' events: Bran's event comes first.
+    t.create("Cora", alice(), &[]).await;
+    let sequences = |seen: &Arc<Mutex<Vec<EventEnvelope>>>| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.sequence)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sequences(&all), vec![1, 2, 3]);
+    assert!(
+        t.app.cache.find("bran").is_some(),
+        "the bot's cache knows the personality the command line made"
+    );
+    assert_eq!(
+        t.app.service.publish_external_events().await.unwrap(),
+        0,
+        "nothing is published twice"
+    );
+
+    cli_create("Dara").await;
+    assert_eq!(t.app.service.publish_external_events().await.unwrap(), 1);
+    assert_eq!(sequences(&all), vec![1, 2, 3, 4]);
+    assert!(t.app.cache.find("dara").is_some());
+    assert_eq!(t.app.service.last_published(), 4);
+    cli.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_command_abandoned_after_its_commit_is_still_published_and_holds_up_no_later_one() {
+    let t = spawn_app().await;
+    let all = recorder(&t.app, Topic::All);
+    // Keep the database thread busy so that the next command's work waits in its queue.
+    let db = t.app.db.clone();
+    let busy = tokio::spawn(async move {
+        db.call(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let ctx = t.as_user(alice());
+    let registration = Registration {
+        name: "Aria".into(),
+        ..Default::default()
+    };
+    // The caller stops waiting before the commit (a cancelled interaction, a time-out).
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        t.app.service.register(&ctx, registration),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the command was still waiting");
+    busy.await.unwrap().unwrap();
+
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        t.create("Bran", alice(), &[]),
+    )
+    .await;
+    assert!(next.is_ok(), "the next command was held up");
+    let published: Vec<_> = all.lock().unwrap().iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        published,
+        vec![1, 2],
+        "the abandoned command committed and was published first"
+    );
+    assert!(t.app.cache.find("aria").is_some());
+}

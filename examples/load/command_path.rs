@@ -309,7 +309,7 @@ pub fn baseline_cycle(
         "DELETE FROM active_conversations WHERE personality_id = ?1",
         "DELETE FROM channel_activations WHERE personality_id = ?1",
     ] {
-        tx.execute(table, [&input.id])?;
+        tx.prepare_cached(table)?.execute([&input.id])?;
     }
     tx.commit()?;
     let removed = Instant::now();

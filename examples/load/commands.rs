@@ -4,14 +4,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use personae::app::App;
+
 use crate::command_path::{self, BaselineInput, COMMANDS};
 use crate::measure::{us, Summary};
 
-/// Latencies of one side (service or baseline) over a run.
+/// Latencies of one side (the service with some number of clients, or the baseline) over
+/// a run, and the wall-clock time it ran.
 #[derive(Default)]
 struct Side {
     per_command: [Vec<Duration>; 4],
-    busy: Duration,
+    wall: Duration,
 }
 
 impl Side {
@@ -19,7 +22,6 @@ impl Side {
         for (samples, t) in self.per_command.iter_mut().zip(times) {
             samples.push(*t);
         }
-        self.busy += times.iter().sum::<Duration>();
     }
 
     fn all(&self) -> Vec<Duration> {
@@ -27,22 +29,27 @@ impl Side {
     }
 
     fn commands_per_second(&self) -> f64 {
-        self.all().len() as f64 / self.busy.as_secs_f64()
+        self.all().len() as f64 / self.wall.as_secs_f64()
     }
 }
 
 /// What one store size measured.
 pub struct SizeResult {
     pub size: usize,
-    pub service: Summary,
+    /// Per number of concurrent clients.
+    pub service: Vec<(usize, Summary, f64)>,
     pub baseline: Summary,
-    pub service_rate: f64,
-    pub baseline_rate: f64,
 }
 
-/// Runs `cycles` cycles (4 commands each) on each side at each size, interleaved in rounds
-/// so that both sides see the same machine.
-pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>> {
+/// Runs `cycles` cycles (4 commands each) on each side at each size: the service with each
+/// number of concurrent `clients` (tasks issuing commands one after the other, as users
+/// do), and the bare SQL on one thread. The variants are interleaved in rounds so that
+/// all of them see the same machine.
+pub async fn run(
+    sizes: &[usize],
+    clients: &[usize],
+    cycles: u64,
+) -> anyhow::Result<Vec<SizeResult>> {
     let mut results = Vec::new();
     for &size in sizes {
         let dir = tempfile::tempdir()?;
@@ -60,7 +67,7 @@ pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>
         println!(
             "  one Database::call with no work (the hop to the database thread and back): {hop}"
         );
-        let mut service = Side::default();
+        let mut services: Vec<Side> = clients.iter().map(|_| Side::default()).collect();
         let mut baseline = Side::default();
         let warm_up = 50.min(cycles);
         let rounds = 10;
@@ -75,91 +82,132 @@ pub async fn run(sizes: &[usize], cycles: u64) -> anyhow::Result<Vec<SizeResult>
         let mut baseline_next = 0u64;
         warm_baseline(&baseline_db, &mut baseline_next, warm_up).await?;
         for _ in 0..rounds {
-            // In a task of its own, on a worker thread, as the bot runs a command.
-            let round_app = Arc::clone(&app);
-            let first = next;
-            let round = tokio::spawn(async move {
-                let mut side = Vec::with_capacity(per_round as usize);
-                let mut times = [Duration::ZERO; 4];
-                for i in first..first + per_round {
-                    command_path::service_cycle(&round_app, i, &mut times).await?;
-                    side.push(times);
+            for (side, &tasks) in services.iter_mut().zip(clients) {
+                let started = Instant::now();
+                let round = service_round(&app, next, per_round, tasks).await?;
+                side.wall += started.elapsed();
+                next += per_round;
+                for times in &round {
+                    side.record(times);
                 }
-                anyhow::Ok(side)
-            })
-            .await??;
-            next += per_round;
-            for times in &round {
-                service.record(times);
             }
             let inputs: Vec<BaselineInput> = (baseline_next..baseline_next + per_round)
                 .map(BaselineInput::new)
                 .collect::<Result<_, _>>()?;
             baseline_next += per_round;
             // One closure for the whole round: the clock runs inside it, on the connection.
-            let round = baseline_db
+            let (round, wall) = baseline_db
                 .call(move |conn| {
+                    let started = Instant::now();
                     let mut side = Vec::with_capacity(inputs.len());
                     let mut times = [Duration::ZERO; 4];
                     for input in &inputs {
                         command_path::baseline_cycle(conn, input, &mut times)?;
                         side.push(times);
                     }
-                    Ok(side)
+                    Ok((side, started.elapsed()))
                 })
                 .await?;
+            baseline.wall += wall;
             for times in &round {
                 baseline.record(times);
             }
         }
         app.shutdown().await;
 
-        println!("{:<10} service (handlers included)", "");
-        for (name, samples) in COMMANDS.iter().zip(&service.per_command) {
-            println!("  {name:<8} {}", Summary::of(&mut samples.clone()));
-        }
-        let service_all = Summary::of(&mut service.all());
-        println!("  {:<8} {service_all}", "all");
-        println!("{:<10} bare SQL, same transactions", "");
-        for (name, samples) in COMMANDS.iter().zip(&baseline.per_command) {
-            println!("  {name:<8} {}", Summary::of(&mut samples.clone()));
-        }
         let baseline_all = Summary::of(&mut baseline.all());
-        println!("  {:<8} {baseline_all}", "all");
-        let result = SizeResult {
+        let baseline_rate = baseline.commands_per_second();
+        let mut result = SizeResult {
             size,
-            service: service_all,
+            service: Vec::new(),
             baseline: baseline_all,
-            service_rate: service.commands_per_second(),
-            baseline_rate: baseline.commands_per_second(),
         };
+        for (side, &tasks) in services.iter().zip(clients) {
+            println!(
+                "{:<10} service (handlers included), {tasks} concurrent client(s)",
+                ""
+            );
+            print_commands(side);
+            let all = Summary::of(&mut side.all());
+            let rate = side.commands_per_second();
+            println!(
+                "  {rate:.0} commands/s against bare SQL's {baseline_rate:.0}: {:.2}× (throughput), p50 {:.2}×, p99 {:.2}×",
+                baseline_rate / rate,
+                ratio(all.p50, baseline_all.p50),
+                ratio(all.p99, baseline_all.p99),
+            );
+            result.service.push((tasks, all, rate));
+        }
         println!(
-            "  service {:.0} commands/s, bare SQL {:.0} commands/s: ratio {:.2}× (mean), {:.2}× (p50), {:.2}× (p99)",
-            result.service_rate,
-            result.baseline_rate,
-            result.baseline_rate / result.service_rate,
-            ratio(result.service.p50, result.baseline.p50),
-            ratio(result.service.p99, result.baseline.p99),
+            "{:<10} bare SQL, same transactions, one after the other",
+            ""
         );
+        print_commands(&baseline);
+        println!("  {baseline_rate:.0} commands/s");
         results.push(result);
     }
     if let (Some(first), Some(last)) = (results.first(), results.last()) {
         if first.size != last.size {
+            for ((tasks, small, small_rate), (_, large, large_rate)) in
+                first.service.iter().zip(&last.service)
+            {
+                println!(
+                    "\nfrom {} to {} personalities, {tasks} client(s): {:.0} → {:.0} commands/s ({:.2}×), mean {} → {} µs ({:.2}×), p99 {} → {} µs ({:.2}×)",
+                    first.size,
+                    last.size,
+                    small_rate,
+                    large_rate,
+                    small_rate / large_rate,
+                    us(small.mean),
+                    us(large.mean),
+                    ratio(large.mean, small.mean),
+                    us(small.p99),
+                    us(large.p99),
+                    ratio(large.p99, small.p99),
+                );
+            }
             println!(
-                "\nfrom {} to {} personalities: service mean {} → {} µs ({:.2}×), p99 {} → {} µs ({:.2}×); bare SQL mean {:.2}×",
-                first.size,
-                last.size,
-                us(first.service.mean),
-                us(last.service.mean),
-                ratio(last.service.mean, first.service.mean),
-                us(first.service.p99),
-                us(last.service.p99),
-                ratio(last.service.p99, first.service.p99),
-                ratio(last.baseline.mean, first.baseline.mean),
+                "bare SQL: mean {:.2}×",
+                ratio(last.baseline.mean, first.baseline.mean)
             );
         }
     }
     Ok(results)
+}
+
+/// `cycles` cycles from `first` on, shared out among `tasks` concurrent tasks, each in a
+/// task of its own on the runtime's workers, as the bot runs commands.
+async fn service_round(
+    app: &Arc<App>,
+    first: u64,
+    cycles: u64,
+    tasks: usize,
+) -> anyhow::Result<Vec<[Duration; 4]>> {
+    let mut handles = Vec::with_capacity(tasks);
+    for task in 0..tasks as u64 {
+        let app = Arc::clone(app);
+        handles.push(tokio::spawn(async move {
+            let mut side = Vec::new();
+            let mut times = [Duration::ZERO; 4];
+            for i in (first + task..first + cycles).step_by(tasks) {
+                command_path::service_cycle(&app, i, &mut times).await?;
+                side.push(times);
+            }
+            anyhow::Ok(side)
+        }));
+    }
+    let mut all = Vec::with_capacity(cycles as usize);
+    for handle in handles {
+        all.extend(handle.await??);
+    }
+    Ok(all)
+}
+
+fn print_commands(side: &Side) {
+    for (name, samples) in COMMANDS.iter().zip(&side.per_command) {
+        println!("  {name:<8} {}", Summary::of(&mut samples.clone()));
+    }
+    println!("  {:<8} {}", "all", Summary::of(&mut side.all()));
 }
 
 async fn warm_baseline(

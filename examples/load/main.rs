@@ -55,7 +55,11 @@ enum Mode {
         /// Store sizes (personalities), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "100,100000")]
         sizes: Vec<usize>,
-        /// Cycles (4 commands each) per side and size.
+        /// Concurrent clients issuing commands to the service, comma-separated; each
+        /// number is measured.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        clients: Vec<usize>,
+        /// Cycles (4 commands each) per side, size and number of clients.
         #[arg(long, default_value_t = 2500)]
         cycles: u64,
     },
@@ -124,7 +128,11 @@ fn main() -> anyhow::Result<()> {
             Mode::Bus { .. } | Mode::Routing { .. } => {
                 Err(anyhow::anyhow!("bus and routing run outside the runtime"))
             }
-            Mode::Commands { sizes, cycles } => commands::run(&sizes, cycles).await.map(drop),
+            Mode::Commands {
+                sizes,
+                clients,
+                cycles,
+            } => commands::run(&sizes, &clients, cycles).await.map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await
             }

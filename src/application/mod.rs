@@ -3,6 +3,7 @@
 mod actor;
 mod error;
 mod inputs;
+mod publication;
 mod service;
 mod verify;
 

@@ -1,14 +1,14 @@
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::Mutex;
+use tokio::runtime::Handle;
 use tracing::debug;
 use uuid::Uuid;
 
 use super::inputs::{ProfileUpdate, Registration};
+use super::publication::Publisher;
 use super::{Actor, RequestContext, ServiceError};
 use crate::domain::{Alias, NewPersonality, Personality, PersonalityId, UserId};
 use crate::events::{EventBus, EventEnvelope};
@@ -23,16 +23,13 @@ pub struct ServiceConfig {
 
 /// The one way anything changes a personality. Each command runs in one SQLite transaction
 /// that stores the new state and its events together; after the commit the events are
-/// published on the bus, in sequence order, and the call returns once the bus's handlers
-/// (the caches among them) have run.
+/// published on the bus, in sequence order (see [`publication`](super::publication)), and
+/// the call returns once the bus's handlers (the caches among them) have run.
 pub struct PersonalityService {
     db: Database,
     bus: EventBus,
     config: ServiceConfig,
-    /// Held from before the commit until the events are published, so that events reach the
-    /// bus in the order of their sequence numbers.
-    publish_order: Mutex<()>,
-    last_published: AtomicI64,
+    publisher: Arc<Publisher>,
 }
 
 /// What a successful command produced.
@@ -46,10 +43,9 @@ impl PersonalityService {
     pub fn new(db: Database, bus: EventBus, config: ServiceConfig) -> Self {
         Self {
             db,
+            publisher: Arc::new(Publisher::new(bus.clone())),
             bus,
             config,
-            publish_order: Mutex::new(()),
-            last_published: AtomicI64::new(0),
         }
     }
 
@@ -73,39 +69,30 @@ impl PersonalityService {
 
     /// The sequence of the last event this process published.
     pub fn last_published(&self) -> i64 {
-        self.last_published.load(Ordering::Acquire)
+        self.publisher.published()
     }
 
     /// Starts publishing after the last stored event: the caches were just loaded from the
     /// stored state, and durable subscribers catch up from their own checkpoints.
     pub async fn mark_published_up_to_now(&self) -> Result<(), ServiceError> {
-        let last = self.db.call(|conn| event_rows::last_sequence(conn)).await?;
-        self.last_published.fetch_max(last, Ordering::AcqRel);
-        Ok(())
+        let publisher = Arc::clone(&self.publisher);
+        Ok(self
+            .db
+            .call(move |conn| publisher.start_at_end(conn))
+            .await?)
     }
 
     /// Publishes events that another process (the command line) committed to the same
-    /// database since this process last published, so the bot's caches see them too.
-    /// Returns how many were published.
+    /// database and that no command of this one published first, so the bot's caches see
+    /// them too. Returns how many were published (at most 1,000 a call).
     pub async fn publish_external_events(&self) -> Result<usize, ServiceError> {
-        let _order = self.publish_order.lock().await;
-        let after = self.last_published();
-        let filter = EventFilter {
-            after,
-            limit: Some(1000),
-            ..Default::default()
-        };
-        let events = self
+        let publisher = Arc::clone(&self.publisher);
+        let runtime = Handle::try_current().ok();
+        let claim = self
             .db
-            .call(move |conn| event_rows::list(conn, &filter))
+            .call(move |conn| publisher.claim_external(conn, EXTERNAL_BATCH, runtime))
             .await?;
-        let count = events.len();
-        for event in events {
-            let sequence = event.sequence;
-            self.bus.publish(Arc::new(event)).await;
-            self.last_published.fetch_max(sequence, Ordering::AcqRel);
-        }
-        Ok(count)
+        Ok(claim.publish().await)
     }
 
     /// Registers a personality. Owner: the acting user (or `owner_id`, for admins).
@@ -132,12 +119,12 @@ impl PersonalityService {
         let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
         let ctx2 = ctx.clone();
         self.commit(move |tx| {
-            let mut personality = personality.clone();
             check_name_free(tx, &personality)?;
             for alias in &personality.aliases {
                 check_alias_free(tx, alias, personality.id)?;
             }
-            persist(tx, &ctx2, &mut personality)
+            // The closure may run again (a busy database): it works on a copy.
+            persist(tx, &ctx2, personality.clone())
         })
         .await
     }
@@ -257,7 +244,7 @@ impl PersonalityService {
                 return Err(ServiceError::NotOwner(personality.name.to_string()));
             }
             command(tx, &mut personality)?;
-            persist(tx, &ctx2, &mut personality)
+            persist(tx, &ctx2, personality)
         })
         .await
     }
@@ -269,14 +256,22 @@ impl PersonalityService {
     where
         F: Fn(&Transaction<'_>) -> Result<Committed, ServiceError> + Send + Sync + 'static,
     {
-        let _order = self.publish_order.lock().await;
         let work = Arc::new(work);
+        let runtime = Handle::try_current().ok();
         let mut attempt = 0;
-        let committed = loop {
+        let (personality, claim) = loop {
             let work = Arc::clone(&work);
+            let publisher = Arc::clone(&self.publisher);
+            let runtime = runtime.clone();
             let result = self
                 .db
-                .call(move |conn| Ok(run_in_transaction(conn, &*work)))
+                .call(move |conn| {
+                    Ok(run_in_transaction(conn, &*work).map(|committed| {
+                        // Claimed in commit order, on the database thread.
+                        let claim = publisher.claim(conn, committed.events, runtime);
+                        (committed.personality, claim)
+                    }))
+                })
                 .await?;
             match result {
                 Err(ServiceError::Storage(e)) if e.is_busy() && attempt < BUSY_RETRIES => {
@@ -288,17 +283,16 @@ impl PersonalityService {
                 other => break other?,
             }
         };
-        for event in committed.events {
-            let sequence = event.sequence;
-            self.bus.publish(Arc::new(event)).await;
-            self.last_published.fetch_max(sequence, Ordering::AcqRel);
-        }
-        Ok(committed.personality)
+        claim.publish().await;
+        Ok(personality)
     }
 }
 
 /// How often a command is tried again when the database stays busy.
 const BUSY_RETRIES: u32 = 3;
+
+/// How many events of other processes one poll publishes at most.
+const EXTERNAL_BATCH: usize = 1000;
 
 fn run_in_transaction<F>(conn: &mut Connection, work: &F) -> Result<Committed, ServiceError>
 where
@@ -318,12 +312,12 @@ where
 fn persist(
     tx: &Transaction<'_>,
     ctx: &RequestContext,
-    personality: &mut Personality,
+    mut personality: Personality,
 ) -> Result<Committed, ServiceError> {
     let expected = personality.committed_version();
     let events = personality.take_uncommitted_events();
     let name = personality.name.to_string();
-    personality_rows::save(tx, personality, expected, &events).map_err(|e| match e {
+    personality_rows::save(tx, &personality, expected, &events).map_err(|e| match e {
         StoreError::Conflict => ServiceError::Conflict(name.clone()),
         other => ServiceError::Storage(other),
     })?;
@@ -345,7 +339,7 @@ fn persist(
     let events = event_rows::append(tx, new_events)?;
     debug!(personality = %name, events = events.len(), correlation_id = %ctx.correlation_id, "committed");
     Ok(Committed {
-        personality: personality.clone(),
+        personality,
         events,
     })
 }

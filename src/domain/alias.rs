@@ -12,6 +12,14 @@ pub const MAX_ALIASES: usize = 25;
 /// NFKC, lowercase, trimmed, inner whitespace collapsed: the form names and aliases are
 /// unique and matched in.
 pub fn normalize_key(input: &str) -> String {
+    if input.is_ascii() {
+        // ASCII text is its own NFKC form, and stays ASCII when lowercased.
+        return collapse_whitespace(&input.to_ascii_lowercase());
+    }
+    normalize_unicode_key(input)
+}
+
+fn normalize_unicode_key(input: &str) -> String {
     // NFKC again after lowercasing: lowercase can leave text NFKC would still change
     // ("Ω\u{345}\u{301}"), and a key must normalize to itself.
     let folded: String = input.nfkc().flat_map(char::to_lowercase).nfkc().collect();
@@ -81,6 +89,13 @@ mod tests {
         ] {
             let err = Alias::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("alias: "), "{bad:?}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_shortcut_folds_as_the_unicode_path_does(input in "[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(normalize_key(&input), normalize_unicode_key(&input));
         }
     }
 

@@ -22,7 +22,14 @@ impl Prompt {
             (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
                 || (is_invisible_or_bidi(c) && !matches!(c, '\u{200C}' | '\u{200D}'))
         };
-        if input.chars().any(hidden) {
+        // Most prompts are ASCII, where only the C0 controls and DEL can hide anything.
+        let hidden_ascii = |b: u8| (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7f;
+        let found = if input.is_ascii() {
+            input.bytes().any(hidden_ascii)
+        } else {
+            input.chars().any(hidden)
+        };
+        if found {
             return Err(DomainError::invalid(
                 FIELD,
                 "must not contain control or text-direction characters (line breaks and tabs are fine)",
@@ -48,6 +55,16 @@ mod tests {
         let text = "You are Aria.\n\n\tSpeak in verse; 🦀 ok.\r\n'; DROP TABLE personalities; --";
         assert_eq!(Prompt::parse(text).unwrap().as_str(), text);
         assert!(Prompt::parse("").unwrap().is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_prompts_are_checked_as_any_other_text(input in "[\\x00-\\x7f]{0,80}") {
+            let hidden = input
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+            proptest::prop_assert_eq!(Prompt::parse(&input).is_err(), hidden);
+        }
     }
 
     #[test]

@@ -126,18 +126,15 @@ pub(crate) fn forget_personality(
     let id = personality.to_string();
     let tx = conn.transaction()?;
     let forgotten = Forgotten {
-        messages: tx.execute(
-            "DELETE FROM conversation_messages WHERE personality_id = ?1",
-            [&id],
-        )?,
-        conversations: tx.execute(
-            "DELETE FROM active_conversations WHERE personality_id = ?1",
-            [&id],
-        )?,
-        activations: tx.execute(
-            "DELETE FROM channel_activations WHERE personality_id = ?1",
-            [&id],
-        )?,
+        messages: tx
+            .prepare_cached("DELETE FROM conversation_messages WHERE personality_id = ?1")?
+            .execute([&id])?,
+        conversations: tx
+            .prepare_cached("DELETE FROM active_conversations WHERE personality_id = ?1")?
+            .execute([&id])?,
+        activations: tx
+            .prepare_cached("DELETE FROM channel_activations WHERE personality_id = ?1")?
+            .execute([&id])?,
     };
     tx.commit()?;
     Ok(forgotten)

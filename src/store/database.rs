@@ -177,6 +177,7 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     conn.pragma_update(None, "journal_mode", "WAL")?;
     set_synchronous(conn, synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

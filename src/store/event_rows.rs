@@ -25,6 +25,8 @@ pub struct NewEvent {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub after: i64,
+    /// Only events with a smaller sequence.
+    pub before: Option<i64>,
     pub event_type: Option<EventType>,
     pub correlation_id: Option<String>,
     pub aggregate_id: Option<PersonalityId>,
@@ -83,6 +85,10 @@ pub(crate) fn list(
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE sequence > ?1");
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
+    if let Some(before) = filter.before {
+        args.push(Box::new(before));
+        sql.push_str(&format!(" AND sequence < ?{}", args.len()));
+    }
     if let Some(t) = filter.event_type {
         args.push(Box::new(t.as_str()));
         sql.push_str(&format!(" AND event_type = ?{}", args.len()));

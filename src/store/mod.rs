@@ -1,6 +1,6 @@
 //! SQLite storage: state and events in one transaction, checkpoints, dead letters and
-//! conversation tracking. rusqlite is blocking, so every unit of work runs on tokio's
-//! blocking pool through [`Database::call`].
+//! conversation tracking. rusqlite is blocking, so every unit of work runs on the
+//! database's own thread through [`Database::call`].
 
 pub(crate) mod conversation_rows;
 mod database;

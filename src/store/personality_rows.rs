@@ -17,8 +17,13 @@ pub struct KeyOwner {
     pub is_name: bool,
 }
 
-const COLUMNS: &str =
-    "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, updated_at";
+macro_rules! columns {
+    () => {
+        "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, updated_at"
+    };
+}
+
+const COLUMNS: &str = columns!();
 
 /// Writes the effect of `events` (already applied to `personality`) inside the caller's
 /// transaction. `expected_version` is the version the caller loaded: a row at any other
@@ -85,8 +90,10 @@ pub(crate) fn save(
 }
 
 fn insert_row(tx: &Transaction<'_>, p: &Personality) -> Result<(), StoreError> {
-    tx.prepare_cached(&format!(
-        "INSERT INTO personalities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    tx.prepare_cached(concat!(
+        "INSERT INTO personalities (",
+        columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?
     .execute(params![
         p.id.to_string(),
@@ -150,8 +157,10 @@ pub(crate) fn find_by_key(conn: &Connection, key: &str) -> Result<Option<Persona
 /// The personality with this id.
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, StoreError> {
     let row = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM personalities WHERE id = ?1"
+        .prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM personalities WHERE id = ?1"
         ))?
         .query_row([id], read_row)
         .optional()?;

@@ -1,0 +1,208 @@
+//! Publishing committed events on the bus in the order of their sequence numbers, whoever
+//! committed them.
+//!
+//! Commits run one at a time on the database thread. Right after its commit, each unit of
+//! work *claims* its events there, together with any that another process (the command
+//! line) committed since the last claim, so that the claims form an unbroken chain of
+//! sequences. A claim is published in its turn: once the claim before it is. No lock is
+//! held across a transaction and its handlers, so the next command's transaction runs
+//! while this one's handlers do, and the bus still sees every event once, in order.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use crate::events::{EventBus, EventEnvelope};
+use crate::store::{event_rows, EventFilter, StoreError};
+
+/// Hands committed events to the bus in sequence order.
+pub(crate) struct Publisher {
+    bus: EventBus,
+    /// The last sequence claimed. Moved only by claims, which run on the database thread,
+    /// one at a time.
+    claimed: AtomicI64,
+    /// The last sequence published.
+    published: watch::Sender<i64>,
+}
+
+/// Events claimed for publication, and the sequence of the claim before them.
+struct Batch {
+    after: i64,
+    events: Vec<EventEnvelope>,
+}
+
+/// A claim on the chain. [`Claim::publish`] publishes it in its turn; a claim dropped
+/// unpublished (its command was abandoned between its commit and its publication) is
+/// published by a task of its own, so that the chain never breaks.
+pub(crate) struct Claim {
+    batch: Option<Batch>,
+    publisher: Arc<Publisher>,
+    runtime: Option<Handle>,
+}
+
+impl Publisher {
+    pub(crate) fn new(bus: EventBus) -> Self {
+        Self {
+            bus,
+            claimed: AtomicI64::new(0),
+            published: watch::Sender::new(0),
+        }
+    }
+
+    /// The sequence of the last event published.
+    pub(crate) fn published(&self) -> i64 {
+        *self.published.borrow()
+    }
+
+    /// On the database thread: starts the chain after the last stored event. What came
+    /// before is already in the caches, which were loaded from the state it produced.
+    pub(crate) fn start_at_end(&self, conn: &Connection) -> Result<(), StoreError> {
+        let last = event_rows::last_sequence(conn)?;
+        self.claimed.fetch_max(last, Ordering::AcqRel);
+        self.published.send_if_modified(|published| {
+            let behind = *published < last;
+            *published = (*published).max(last);
+            behind
+        });
+        Ok(())
+    }
+
+    /// On the database thread, right after a commit: claims `committed` (the events just
+    /// committed, in order) and, first, any event another process committed since the last
+    /// claim.
+    pub(crate) fn claim(
+        self: &Arc<Self>,
+        conn: &Connection,
+        committed: Vec<EventEnvelope>,
+        runtime: Option<Handle>,
+    ) -> Claim {
+        let after = self.claimed.load(Ordering::Acquire);
+        let (Some(first), Some(last)) = (committed.first(), committed.last()) else {
+            return self.claim_of(after, Vec::new(), runtime);
+        };
+        let (first, last) = (first.sequence, last.sequence);
+        let events = if first == after + 1 {
+            committed
+        } else {
+            let between = EventFilter {
+                after,
+                before: Some(first),
+                ..Default::default()
+            };
+            match event_rows::list(conn, &between) {
+                Ok(mut events) => {
+                    events.extend(committed);
+                    events
+                }
+                Err(error) => {
+                    // The commit stands. Leaving the chain where it is, the next claim (the
+                    // next command, or the poll for other processes' events within a
+                    // second) reads these events and ours from the log.
+                    tracing::warn!(%error, "could not read events another process committed; they are published with the next ones");
+                    return self.claim_of(after, Vec::new(), runtime);
+                }
+            }
+        };
+        self.claimed.store(last, Ordering::Release);
+        self.claim_of(after, events, runtime)
+    }
+
+    /// On the database thread: claims up to `limit` events that other processes committed
+    /// since the last claim.
+    pub(crate) fn claim_external(
+        self: &Arc<Self>,
+        conn: &Connection,
+        limit: usize,
+        runtime: Option<Handle>,
+    ) -> Result<Claim, StoreError> {
+        let after = self.claimed.load(Ordering::Acquire);
+        let filter = EventFilter {
+            after,
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let events = event_rows::list(conn, &filter)?;
+        if let Some(last) = events.last() {
+            self.claimed.store(last.sequence, Ordering::Release);
+        }
+        Ok(self.claim_of(after, events, runtime))
+    }
+
+    fn claim_of(
+        self: &Arc<Self>,
+        after: i64,
+        events: Vec<EventEnvelope>,
+        runtime: Option<Handle>,
+    ) -> Claim {
+        Claim {
+            batch: (!events.is_empty()).then_some(Batch { after, events }),
+            publisher: Arc::clone(self),
+            runtime,
+        }
+    }
+
+    /// Waits until every earlier claim is published, then publishes this one.
+    async fn publish_in_turn(self: Arc<Self>, batch: Batch) {
+        let mut turn = self.published.subscribe();
+        // Fails only if the sender is gone, and `self` holds it.
+        let _ = turn.wait_for(|&published| published >= batch.after).await;
+        let last = batch.events.last().map_or(batch.after, |e| e.sequence);
+        // Moves the chain on even if a publication panics or its task is cancelled at
+        // shutdown: later claims must not wait forever.
+        let _advance = Advance {
+            published: &self.published,
+            to: last,
+        };
+        for event in batch.events {
+            self.bus.publish(Arc::new(event)).await;
+        }
+    }
+}
+
+/// Marks a batch published when dropped.
+struct Advance<'a> {
+    published: &'a watch::Sender<i64>,
+    to: i64,
+}
+
+impl Drop for Advance<'_> {
+    fn drop(&mut self) {
+        self.published
+            .send_modify(|published| *published = (*published).max(self.to));
+    }
+}
+
+impl Claim {
+    /// Publishes the claimed events once every earlier claim is published, and returns how
+    /// many there were. The publication runs in a task of its own, so that it completes
+    /// even if the caller stops waiting.
+    pub(crate) async fn publish(mut self) -> usize {
+        let Some(batch) = self.batch.take() else {
+            return 0;
+        };
+        let count = batch.events.len();
+        let publication = Arc::clone(&self.publisher).publish_in_turn(batch);
+        if let Err(error) = tokio::spawn(publication).await {
+            tracing::error!(%error, "publishing committed events failed");
+        }
+        count
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let publication = Arc::clone(&self.publisher).publish_in_turn(batch);
+        match self.runtime.clone().or_else(|| Handle::try_current().ok()) {
+            Some(runtime) => drop(runtime.spawn(publication)),
+            // No runtime left: the process is stopping. Durable subscribers catch up from
+            // the log at the next start and the caches are loaded from the stored state.
+            None => tracing::warn!("events committed during shutdown were not published"),
+        }
+    }
+}
