@@ -141,14 +141,7 @@ async fn alias(
     #[max_length = 50]
     alias: String,
 ) -> Result<(), Error> {
-    let request = request(ctx)?;
-    let changed = ctx
-        .data()
-        .app
-        .service
-        .add_alias(&request, &personality, &alias)
-        .await?;
-    reply::private(ctx, view::alias_added(&changed, &alias)).await
+    change_alias(ctx, AliasChange::Add, &personality, &alias).await
 }
 
 /// Take an alias away from a personality.
@@ -162,14 +155,34 @@ async fn unalias(
     #[autocomplete = "alias_of_chosen_personality"]
     alias: String,
 ) -> Result<(), Error> {
+    change_alias(ctx, AliasChange::Remove, &personality, &alias).await
+}
+
+enum AliasChange {
+    Add,
+    Remove,
+}
+
+/// Adds or removes an alias through the service and tells the user, privately.
+async fn change_alias(
+    ctx: Context<'_>,
+    change: AliasChange,
+    personality: &str,
+    alias: &str,
+) -> Result<(), Error> {
     let request = request(ctx)?;
-    let changed = ctx
-        .data()
-        .app
-        .service
-        .remove_alias(&request, &personality, &alias)
-        .await?;
-    reply::private(ctx, view::alias_removed(&changed, &alias)).await
+    let service = &ctx.data().app.service;
+    let answer = match change {
+        AliasChange::Add => {
+            let changed = service.add_alias(&request, personality, alias).await?;
+            view::alias_added(&changed, alias)
+        }
+        AliasChange::Remove => {
+            let changed = service.remove_alias(&request, personality, alias).await?;
+            view::alias_removed(&changed, alias)
+        }
+    };
+    reply::private(ctx, answer).await
 }
 
 /// Show a personality: its names, owner, model and the start of its prompt.
