@@ -1,5 +1,6 @@
 //! In-memory read models the message path uses, kept fresh by event handlers.
 
+mod key_table;
 mod profiles;
 
 pub use profiles::{ProfileCache, ProfileInfo};

@@ -1,10 +1,10 @@
-use std::borrow::Borrow;
-use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dashmap::DashMap;
+
+use super::key_table::KeyTable;
 
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, ModelName, Personality, PersonalityId, PersonalityName, Profile,
@@ -77,19 +77,33 @@ pub struct ProfileCache {
     /// Every name and alias, and every word-prefix of a multi-word one ("the" and "the bard"
     /// for "the bard of avon"), so that the mention parser learns from one look-up whether
     /// adding the next word can still match: a one-word alias costs one look-up per '@'.
-    by_key: DashMap<Key, KeyEntry>,
+    /// One table behind one lock rather than `DashMap`'s shards: a look-up waits for one
+    /// memory access instead of two (see `KeyTable`), and only the cache's event handler
+    /// ever writes.
+    by_key: RwLock<KeyIndex>,
     /// The most words any key has: bounds the mention parser's work per '@'. Never shrinks,
     /// which costs at most a few extra look-ups after a long alias is removed.
     max_words: AtomicUsize,
 }
 
-/// What the index knows about one normalized key.
+/// What the message path learns about one normalized key: 18 bytes, so that an entry of
+/// the index's table is 32 (see `KeyTable`).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct KeyEntry {
     /// The personality whose name or alias this key is, if any.
     pub(crate) id: Option<PersonalityId>,
-    /// How many longer keys start with this key and a space.
-    pub(crate) longer: u32,
+    /// Whether a longer key starts with this key and a space.
+    pub(crate) longer: bool,
+}
+
+/// The names and aliases, and what keeps them right as they change.
+#[derive(Debug, Default)]
+struct KeyIndex {
+    /// Read by every message.
+    table: KeyTable<KeyEntry>,
+    /// How many longer keys start with each word-prefix: only the event handler reads this,
+    /// to know when the last one goes, so it stays out of the table.
+    longer: HashMap<Box<str>, u32>,
 }
 
 impl ProfileCache {
@@ -103,7 +117,10 @@ impl ProfileCache {
     pub fn with_capacity(personalities: usize, keys: usize) -> Self {
         Self {
             by_id: DashMap::with_capacity(personalities),
-            by_key: DashMap::with_capacity(keys),
+            by_key: RwLock::new(KeyIndex {
+                table: KeyTable::with_capacity(keys),
+                longer: HashMap::new(),
+            }),
             max_words: AtomicUsize::new(0),
         }
     }
@@ -206,12 +223,12 @@ impl ProfileCache {
 
     /// The personality whose name or alias has this normalized key.
     pub fn lookup_key(&self, key: &str) -> Option<PersonalityId> {
-        self.by_key.get(key).and_then(|e| e.id)
+        self.read_keys().table.get(key).and_then(|e| e.id)
     }
 
     /// The entry of a normalized key: its personality, and whether longer keys start with it.
     pub(crate) fn key_entry(&self, key: &str) -> KeyEntry {
-        self.by_key.get(key).map(|e| *e).unwrap_or_default()
+        self.read_keys().table.get(key).unwrap_or_default()
     }
 
     /// The personality a user's reference (name or alias, any case) points to.
@@ -238,7 +255,11 @@ impl ProfileCache {
 
     /// How many names and aliases are indexed.
     pub fn key_count(&self) -> usize {
-        self.by_key.iter().filter(|e| e.id.is_some()).count()
+        self.read_keys()
+            .table
+            .iter()
+            .filter(|(_, e)| e.id.is_some())
+            .count()
     }
 
     /// Every cached personality (for autocomplete, lists and checks), in no particular order.
@@ -248,41 +269,65 @@ impl ProfileCache {
 
     /// Every indexed key with its personality (for checks).
     pub fn keys(&self) -> Vec<(String, PersonalityId)> {
-        self.by_key
+        self.read_keys()
+            .table
             .iter()
-            .filter_map(|e| Some((e.key().as_str().to_owned(), e.value().id?)))
+            .filter_map(|(key, e)| Some((key.to_owned(), e.id?)))
             .collect()
+    }
+
+    /// The index, for reading. A poisoned lock is used as it is: every write leaves the
+    /// table consistent between its steps, so a panic elsewhere can't leave it broken.
+    fn read_keys(&self) -> RwLockReadGuard<'_, KeyIndex> {
+        self.by_key.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index, for writing (see [`ProfileCache::read_keys`] on poisoning).
+    fn write_keys(&self) -> RwLockWriteGuard<'_, KeyIndex> {
+        self.by_key.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn index(&self, key: String, id: PersonalityId) {
         let words = key.split(' ').count();
         self.max_words.fetch_max(words, Ordering::Relaxed);
-        let was_key = {
-            let mut entry = self.by_key.entry(Key::new(&key)).or_default();
-            entry.id.replace(id).is_some()
-        };
+        let mut keys = self.write_keys();
+        let KeyIndex { table, longer } = &mut *keys;
+        let was_key = table.get_or_insert_default(&key).id.replace(id).is_some();
         if !was_key {
             for prefix in word_prefixes(&key) {
-                self.by_key.entry(Key::new(prefix)).or_default().longer += 1;
+                *longer.entry(prefix.into()).or_default() += 1;
+                table.get_or_insert_default(prefix).longer = true;
             }
         }
     }
 
     /// Forgets `key` if `id` holds it, and its prefixes' count of longer keys.
     fn unindex(&self, key: &str, id: PersonalityId) {
+        let mut keys = self.write_keys();
+        let KeyIndex { table, longer } = &mut *keys;
         let mut cleared = false;
-        self.by_key.remove_if_mut(key, |_, entry| {
+        table.update_or_remove(key, |entry| {
             if entry.id == Some(id) {
                 entry.id = None;
                 cleared = true;
             }
-            entry.id.is_none() && entry.longer == 0
+            entry.id.is_none() && !entry.longer
         });
         if cleared {
             for prefix in word_prefixes(key) {
-                self.by_key.remove_if_mut(prefix, |_, entry| {
-                    entry.longer = entry.longer.saturating_sub(1);
-                    entry.id.is_none() && entry.longer == 0
+                let left = match longer.get_mut(prefix) {
+                    Some(count) => {
+                        *count = count.saturating_sub(1);
+                        *count
+                    }
+                    None => 0,
+                };
+                if left == 0 {
+                    longer.remove(prefix);
+                }
+                table.update_or_remove(prefix, |entry| {
+                    entry.longer = left > 0;
+                    entry.id.is_none() && !entry.longer
                 });
             }
         }
@@ -294,78 +339,12 @@ fn word_prefixes(key: &str) -> impl Iterator<Item = &str> {
     key.match_indices(' ').map(move |(at, _)| &key[..at])
 }
 
-/// How many bytes of a key are kept inside the index's table: 22 makes a `Key` as small as
-/// a `String` (24 bytes), and nearly every name and alias fits.
-const INLINE_KEY_BYTES: usize = 22;
-
-/// A normalized key, kept inside the table when it is short (nearly every name and alias),
-/// so that a look-up compares it without following a pointer into another allocation: in a
-/// large index every pointer followed is a likely cache miss on the message path.
-#[derive(Clone)]
-enum Key {
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE_KEY_BYTES],
-    },
-    Heap(Box<str>),
-}
-
-impl Key {
-    fn new(key: &str) -> Self {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE_KEY_BYTES => {
-                let mut bytes = [0; INLINE_KEY_BYTES];
-                bytes[..key.len()].copy_from_slice(key.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Heap(key.into()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // The bytes were copied whole from a `str`, so they are valid UTF-8: the
-            // fallback is unreachable.
-            Self::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Self::Heap(key) => key,
-        }
-    }
-}
-
-impl Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Key {}
-
-impl Hash for Key {
-    /// Hashes like the `str` it holds, as `Borrow<str>` requires.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::cache::key_table::INLINE_KEY_BYTES;
     use crate::domain::{DisplayName, NewPersonality};
     use crate::routing::mention::find_mention;
 
@@ -391,7 +370,7 @@ mod tests {
         assert_eq!(cache.key_count(), 2);
         assert_eq!(cache.keys().len(), 2);
         assert_eq!(cache.lookup_key("the bard"), None);
-        assert_eq!(cache.key_entry("the bard").longer, 1);
+        assert!(cache.key_entry("the bard").longer);
         assert_eq!(cache.lookup_key("the bard of avon"), Some(bard.id));
         let found = find_mention("@The Bard of Avon, speak", &cache).unwrap();
         assert_eq!(found.target, bard.id);
@@ -420,15 +399,16 @@ mod tests {
         let cache = ProfileCache::from_personalities([&short, &long]);
         cache.remove(long.id, &long.name, &long.aliases);
         assert_eq!(cache.lookup_key("the"), Some(short.id));
-        assert_eq!(cache.key_entry("the").longer, 0);
-        assert!(cache.by_key.get("the bard").is_none());
+        assert!(!cache.key_entry("the").longer);
+        assert!(cache.read_keys().longer.is_empty());
+        assert!(cache.read_keys().table.get("the bard").is_none());
         assert!(!cache.contains(long.id));
         assert_eq!(
             find_mention("@the bard of avon", &cache).unwrap().target,
             short.id
         );
         cache.remove(short.id, &short.name, &short.aliases);
-        assert!(cache.by_key.is_empty());
+        assert!(cache.read_keys().table.is_empty());
     }
 
     #[test]
@@ -440,9 +420,6 @@ mod tests {
         assert_eq!(cache.lookup_key("ab"), Some(short.id));
         assert_eq!(cache.lookup_key(&long), Some(longer.id));
         assert_eq!(cache.lookup_key(&long[..INLINE_KEY_BYTES]), None);
-        assert!(matches!(Key::new("ab"), Key::Inline { .. }));
-        assert!(matches!(Key::new(&long), Key::Heap(_)));
-        assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<String>());
     }
 
     #[test]

@@ -61,26 +61,37 @@ pub struct Mention<T> {
 }
 
 impl<T> Mention<T> {
-    /// The message without the mention, tidied so the model doesn't see a dangling
-    /// comma or doubled spaces ("@aria, hi" → "hi", "hey @aria how" → "hey how").
+    /// The message without the mention (see [`text_without_mention`]).
     pub fn text_without(&self, content: &str) -> String {
-        let before = content[..self.range.start].trim_end();
-        let mut after = content[self.range.end..].trim_start();
-        if before.is_empty() {
-            // A mention used as a salutation is usually followed by one of these.
-            after = after.trim_start_matches([',', ':', ';']).trim_start();
-            return after.trim_end().to_owned();
-        }
-        if after.is_empty() {
-            return before.to_owned();
-        }
-        let glue = if after.starts_with(|c: char| c.is_alphanumeric()) {
-            " "
-        } else {
-            ""
-        };
-        format!("{before}{glue}{}", after.trim_end())
+        text_without_mention(content, &self.range)
     }
+}
+
+/// `content` without the mention at `range` (the bytes from the '@' to the end of the
+/// alias), tidied so the model doesn't see a dangling comma or doubled spaces ("@aria, hi"
+/// → "hi", "hey @aria how" → "hey how"). A free function, so that a caller that kept only
+/// the range (a `Route`) needs no `Mention` to call it.
+pub fn text_without_mention(content: &str, range: &Range<usize>) -> String {
+    // A range that doesn't fit the text (never one the parser returned) strips nothing.
+    let (Some(before), Some(after)) = (content.get(..range.start), content.get(range.end..)) else {
+        return content.trim().to_owned();
+    };
+    let before = before.trim_end();
+    let mut after = after.trim_start();
+    if before.is_empty() {
+        // A mention used as a salutation is usually followed by one of these.
+        after = after.trim_start_matches([',', ':', ';']).trim_start();
+        return after.trim_end().to_owned();
+    }
+    if after.is_empty() {
+        return before.to_owned();
+    }
+    let glue = if after.starts_with(|c: char| c.is_alphanumeric()) {
+        " "
+    } else {
+        ""
+    };
+    format!("{before}{glue}{}", after.trim_end())
 }
 
 /// Finds the first `@alias` in `content` that `lookup` knows. At the first '@' that
@@ -549,6 +560,15 @@ mod tests {
             let m = find_mention(text, &aliases).unwrap();
             assert_eq!(m.text_without(text), stripped, "{text}");
         }
+    }
+
+    #[test]
+    fn the_free_function_strips_like_the_method_and_ignores_a_range_that_does_not_fit() {
+        let text = "hey @aria, how are you";
+        let m = find_mention(text, &index(&["aria"])).unwrap();
+        assert_eq!(text_without_mention(text, &m.range), m.text_without(text));
+        assert_eq!(text_without_mention(" héllo ", &(2..3)), "héllo");
+        assert_eq!(text_without_mention(" hi ", &(2..99)), "hi");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::mention::{find_mention, AliasLookup, Found};
+use super::mention::{find_mention, text_without_mention, AliasLookup, Found};
 use crate::cache::ProfileCache;
 use crate::conversation::{ConversationTracker, DM_CONVERSATION_TTL, GUILD_CONVERSATION_TTL};
 use crate::domain::PersonalityId;
@@ -58,7 +58,7 @@ impl AliasLookup for ProfileCache {
         let entry = self.key_entry(key);
         Found {
             target: entry.id,
-            longer: entry.longer > 0,
+            longer: entry.longer,
         }
     }
 
@@ -71,11 +71,7 @@ impl Route {
     /// The message as the personality should read it: without the `@alias` that called it.
     pub fn text_for_model(&self, content: &str) -> String {
         match &self.mention {
-            Some(range) => super::mention::Mention {
-                target: (),
-                range: range.clone(),
-            }
-            .text_without(content),
+            Some(range) => text_without_mention(content, range),
             None => content.trim().to_owned(),
         }
     }
