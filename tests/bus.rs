@@ -476,3 +476,234 @@ async fn publish_is_safe_from_many_tasks_while_subscriptions_change() {
     assert_eq!(count.load(Ordering::SeqCst), 200);
     assert_eq!(bus.subscriptions().len(), 1);
 }
+
+#[tokio::test]
+async fn several_handlers_panicking_at_once_are_each_recorded_and_the_others_still_run() {
+    // All four finish on their first poll, where one `catch_unwind` covers the round: each
+    // panic must still be pinned on its own handler, and the round go on after it.
+    let bus = EventBus::default();
+    let (first, first_seen) = recorder("first");
+    let (last, last_seen) = recorder("last");
+    bus.subscribe(
+        Topic::All,
+        handler_fn(
+            "panics-early",
+            |_| -> std::future::Ready<anyhow::Result<()>> { panic!("while building the future") },
+        ),
+    );
+    bus.subscribe(Topic::All, first);
+    bus.subscribe(
+        Topic::Type(EventType::PersonalityAliasAdded),
+        handler_fn("panics-on-poll", |_| async { panic!("on the first poll") }),
+    );
+    bus.subscribe(
+        Topic::All,
+        handler_fn("fails", |_| async { Err(anyhow::anyhow!("no")) }),
+    );
+    bus.subscribe(Topic::All, last);
+
+    let report = bus.publish(alias_added(4, "c")).await;
+
+    assert_eq!(report.handlers_run, 5);
+    assert_eq!(seen(&first_seen), vec![4]);
+    assert_eq!(seen(&last_seen), vec![4]);
+    // In subscription order: the typed and wildcard handlers of a type are one list.
+    let failures: Vec<_> = report
+        .failures
+        .iter()
+        .map(|f| (f.handler.as_str(), f.kind.clone()))
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            (
+                "panics-early",
+                FailureKind::Panicked("while building the future".to_owned())
+            ),
+            (
+                "panics-on-poll",
+                FailureKind::Panicked("on the first poll".to_owned())
+            ),
+            ("fails", FailureKind::Error("no".to_owned())),
+        ]
+    );
+    assert_eq!(bus.stats().handler_panics, 2);
+    assert_eq!(bus.stats().handler_errors, 1);
+}
+
+#[tokio::test]
+async fn handlers_that_fail_after_an_await_are_isolated_too() {
+    // Past the first poll, the pending handlers are polled on their own: a panic or an
+    // error there is still pinned on the handler, and a quick handler is not held up.
+    let bus = bus_with_timeout(Duration::from_secs(2));
+    let (quick, quick_seen) = recorder("quick");
+    bus.subscribe(
+        Topic::All,
+        handler_fn("panics-later", |_| async {
+            tokio::task::yield_now().await;
+            panic!("after an await")
+        }),
+    );
+    bus.subscribe(
+        Topic::All,
+        handler_fn("fails-later", |_| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Err(anyhow::anyhow!("later"))
+        }),
+    );
+    bus.subscribe(Topic::All, quick);
+
+    let report = timeout(TEST_TIME_LIMIT, bus.publish(alias_added(5, "c")))
+        .await
+        .expect("publish returns");
+
+    assert_eq!(seen(&quick_seen), vec![5]);
+    assert_eq!(
+        report.failures,
+        vec![
+            personae::events::HandlerFailure {
+                handler: "panics-later".to_owned(),
+                kind: FailureKind::Panicked("after an await".to_owned()),
+            },
+            personae::events::HandlerFailure {
+                handler: "fails-later".to_owned(),
+                kind: FailureKind::Error("later".to_owned()),
+            },
+        ]
+    );
+    assert_eq!(bus.stats().handler_panics, 1);
+    assert_eq!(bus.stats().handler_errors, 1);
+}
+
+#[tokio::test]
+async fn a_handler_timing_out_after_the_others_finished_at_once_is_stopped() {
+    // The quick handlers are done in the first round; only the slow one arms the timer.
+    let bus = bus_with_timeout(Duration::from_millis(30));
+    let (quick, quick_seen) = recorder("quick");
+    bus.subscribe(Topic::All, quick);
+    bus.subscribe(
+        Topic::All,
+        handler_fn("sleeps", |_| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        }),
+    );
+    let (also_quick, also_quick_seen) = recorder("also-quick");
+    bus.subscribe(Topic::All, also_quick);
+
+    let report = timeout(TEST_TIME_LIMIT, bus.publish(alias_added(6, "c")))
+        .await
+        .expect("publish returns");
+
+    assert_eq!(seen(&quick_seen), vec![6]);
+    assert_eq!(seen(&also_quick_seen), vec![6]);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].handler, "sleeps");
+    assert_eq!(
+        report.failures[0].kind,
+        FailureKind::TimedOut(Duration::from_millis(30))
+    );
+    assert_eq!(bus.stats().handler_timeouts, 1);
+}
+
+#[tokio::test]
+async fn subscriptions_changed_on_another_thread_reach_the_next_publish() {
+    // This thread caches the snapshot it publishes with; a change made elsewhere must
+    // still be seen by its very next publish.
+    let bus = EventBus::default();
+    let (first, first_seen) = recorder("first");
+    bus.subscribe(Topic::All, first);
+    bus.publish(alias_added(1, "c")).await;
+
+    let (added, added_seen) = recorder("added");
+    let subscription = {
+        let bus = bus.clone();
+        std::thread::spawn(move || bus.subscribe(Topic::All, added))
+            .join()
+            .expect("subscribed")
+    };
+    bus.publish(alias_added(2, "c")).await;
+    std::thread::spawn(move || assert!(subscription.unsubscribe()))
+        .join()
+        .expect("unsubscribed");
+    bus.publish(alias_added(3, "c")).await;
+
+    assert_eq!(seen(&first_seen), vec![1, 2, 3]);
+    assert_eq!(seen(&added_seen), vec![2]);
+}
+
+#[tokio::test]
+async fn a_handler_may_publish_on_the_bus_that_runs_it() {
+    let bus = EventBus::default();
+    let (handler, handler_seen) = recorder("recorder");
+    bus.subscribe(Topic::All, handler);
+    let inner_bus = bus.clone();
+    bus.subscribe(
+        Topic::Type(EventType::PersonalityAliasAdded),
+        handler_fn("republisher", move |_| {
+            let bus = inner_bus.clone();
+            async move {
+                bus.publish(removed(2)).await;
+                Ok(())
+            }
+        }),
+    );
+
+    let report = bus.publish(alias_added(1, "c")).await;
+    let again = bus.publish(alias_added(3, "c")).await;
+
+    assert!(report.all_succeeded() && again.all_succeeded());
+    assert_eq!(seen(&handler_seen), vec![1, 2, 3, 2]);
+    assert_eq!(bus.stats().published, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_from_every_thread_are_counted() {
+    let bus = EventBus::default();
+    let (handler, _) = recorder("h");
+    bus.subscribe(Topic::All, handler);
+    let publishers: Vec<_> = (0..8)
+        .map(|p| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    bus.publish(alias_added(p * 1000 + i, "c")).await;
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in publishers {
+        timeout(TEST_TIME_LIMIT, task).await.unwrap().unwrap();
+    }
+    let from_threads = {
+        let bus = bus.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(bus.publish(alias_added(9999, "c")));
+        })
+    };
+    from_threads.join().unwrap();
+
+    assert_eq!(bus.stats().published, 801);
+}
+
+#[tokio::test]
+async fn unsubscribing_or_dropping_the_bus_lets_go_of_the_handler_on_this_thread() {
+    let bus = EventBus::default();
+    let handler = handler_fn("h", |_| async { Ok(()) });
+    let subscription = bus.subscribe(Topic::All, handler.clone());
+    bus.publish(alias_added(1, "c")).await;
+    assert!(subscription.unsubscribe());
+    assert_eq!(Arc::strong_count(&handler), 1);
+
+    let bus = EventBus::default();
+    bus.subscribe(Topic::All, handler.clone());
+    bus.publish(alias_added(2, "c")).await;
+    assert!(Arc::strong_count(&handler) > 1);
+    drop(bus);
+    assert_eq!(Arc::strong_count(&handler), 1);
+}

@@ -3,13 +3,15 @@
 //! other handlers).
 //!
 //! Publishing is on every command's path, so it is built to cost little: the handler lists
-//! are immutable snapshots swapped on (un)subscribe and read without a lock, handlers run
-//! concurrently inside the publisher's task (no task spawned per handler), and a timer is
-//! armed only when some handler did not finish on its first poll.
+//! are immutable snapshots swapped on (un)subscribe and read without a lock (and each thread
+//! keeps the one it last used, so that a publish touches no shared reference count; see
+//! `local`), handlers run concurrently inside the publisher's task (no task spawned per
+//! handler), one `catch_unwind` covers all the handlers that finish on their first poll,
+//! and a timer is armed only when some handler did not.
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,9 @@ use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
+mod local;
+
+use self::local::PublishedCounter;
 use super::handler::{EventHandler, HandlerError, Topic};
 use super::middleware::Middleware;
 use super::stats::{BusStats, StatsCounters};
@@ -66,8 +71,22 @@ struct BusInner {
     /// Serialises writers, so two concurrent subscribes can't each rebuild from the same
     /// old snapshot and lose one another. Never held across an await.
     write: Mutex<()>,
+    /// Bumped after every change of `routes`: a thread's cached snapshot is current while
+    /// the generation it was taken at is (see `local`).
+    generation: AtomicU64,
     next_id: AtomicU64,
+    /// `published` lives apart from the other counters: it is the one every publish
+    /// changes, so it is kept per thread (see `local`).
+    published: PublishedCounter,
     stats: StatsCounters,
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        // Threads that published on this bus keep a snapshot of it; this one, which often
+        // is the only one, lets go of its own at once.
+        self.forget_local();
+    }
 }
 
 #[derive(Clone)]
@@ -144,11 +163,17 @@ impl Routes {
     }
 
     fn targets(&self, event_type: EventType) -> &Targets {
-        // A linear scan over a handful of one-byte enums beats hashing.
-        self.by_type
-            .iter()
-            .find(|(t, _)| *t == event_type)
-            .map_or(&self.wildcard, |(_, targets)| targets)
+        // `by_type` starts with `EventType::ALL` in declaration order, so a type's
+        // discriminant is its index; a linear scan over a handful of one-byte enums covers
+        // the rest, and beats hashing.
+        match self.by_type.get(event_type as usize) {
+            Some((t, targets)) if *t == event_type => targets,
+            _ => self
+                .by_type
+                .iter()
+                .find(|(t, _)| *t == event_type)
+                .map_or(&self.wildcard, |(_, targets)| targets),
+        }
     }
 }
 
@@ -166,7 +191,9 @@ pub struct Subscription {
 
 impl Subscription {
     /// Stops delivery to this subscription's handler. Returns whether it was still subscribed.
-    /// A publish already under way may still deliver one last event.
+    /// A publish already under way may still deliver one last event. The bus lets go of the
+    /// handler at once on this thread; another thread that published on the bus holds on to
+    /// its last snapshot, handler included, until it publishes on the bus again or ends.
     pub fn unsubscribe(self) -> bool {
         match self.bus.upgrade() {
             Some(bus) => bus.remove(self.id),
@@ -250,7 +277,9 @@ impl EventBus {
                 config,
                 routes: ArcSwap::from_pointee(Routes::default()),
                 write: Mutex::new(()),
+                generation: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
+                published: PublishedCounter::default(),
                 stats: StatsCounters::default(),
             }),
         }
@@ -291,7 +320,10 @@ impl EventBus {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> BusStats {
-        self.inner.stats.snapshot()
+        BusStats {
+            published: self.inner.published.total(),
+            ..self.inner.stats.snapshot()
+        }
     }
 
     /// Runs the middleware, then the event type's handlers and the wildcard handlers
@@ -302,11 +334,12 @@ impl EventBus {
     /// and correlation ids), counted in [`EventBus::stats`] and listed in the report.
     pub async fn publish(&self, event: Arc<EventEnvelope>) -> PublishReport {
         let inner = &*self.inner;
-        StatsCounters::add(&inner.stats.published, 1);
-        // A guard, not a clone: it keeps this snapshot alive however the subscriptions change
-        // while handlers run, for two cheap atomic operations (a clone costs four). It is
-        // `Send`, so holding it across the awaits below is fine.
-        let routes = inner.routes.load();
+        // Owned for the whole publish, however the subscriptions change while handlers run;
+        // usually the one this thread cached, which costs no atomic read-modify-write (see
+        // `local`). Everything below is one async fn on purpose: a nested future for the
+        // body costs a copy of its state and of the report.
+        let snapshot = self.inner.checkout();
+        let routes = &*snapshot.routes;
         let targets = routes.targets(event.event_type());
 
         let transformed: Option<Arc<EventEnvelope>>;
@@ -339,32 +372,46 @@ impl EventBus {
             failures: Vec::new(),
         };
         if report.handlers_run == 0 {
+            inner.check_in(snapshot);
             return report;
         }
-        let deliver = Deliver {
-            inner,
-            to_start: [
-                (live_handlers, live_event.unwrap_or(&event)),
-                (&targets.raw, &event),
-            ],
-            started: false,
-            pending: Vec::new(),
-            failures: Vec::new(),
-            sleep: None,
-        };
+        let lists = [
+            (live_handlers, live_event.unwrap_or(&event)),
+            (&*targets.raw, &*event),
+        ];
         // Building a disabled span still costs a tenth of a publish (the `log` fallback
         // looks at its fields): ask the level filter, one atomic load, first.
-        report.failures = if tracing::enabled!(tracing::Level::DEBUG) {
-            let span = tracing::debug_span!(
+        let span = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            tracing::debug_span!(
                 "publish",
                 event_id = %event.event_id,
                 correlation_id = %event.correlation_id,
                 sequence = event.sequence,
-            );
-            deliver.instrument(span).await
+            )
+        });
+        let mut pending = Vec::new();
+        poll_fn(|cx| {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            first_round(inner, &lists, cx, &mut pending, &mut report.failures);
+            Poll::Ready(())
+        })
+        .await;
+        if pending.is_empty() {
+            // It borrows the snapshot, which goes back to the cache below.
+            drop(pending);
         } else {
-            deliver.await
-        };
+            let rest = Rest {
+                inner,
+                pending,
+                failures: &mut report.failures,
+                sleep: None,
+            };
+            match span {
+                Some(span) => rest.instrument(span).await,
+                None => rest.await,
+            }
+        }
+        inner.check_in(snapshot);
         report
     }
 }
@@ -424,13 +471,19 @@ impl BusInner {
     fn rebuild(&self, change: impl FnOnce(&mut Vec<Entry>, &mut Vec<Arc<dyn Middleware>>)) {
         // A poisoned lock only means another writer panicked mid-change; the snapshot it
         // guards was never half-written (it is swapped in whole), so carry on.
-        let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.routes.load();
         let mut entries = current.entries.clone();
         let mut middleware = current.middleware.clone();
         change(&mut entries, &mut middleware);
         self.routes
             .store(Arc::new(Routes::new(entries, middleware)));
+        // After the store: a publisher that sees the new generation loads the new routes.
+        self.generation.fetch_add(1, Ordering::Release);
+        drop(writer);
+        // This thread's cached copy of the old snapshot is outdated now; don't let it keep
+        // a removed handler alive until the next publish.
+        self.forget_cached();
     }
 
     fn run_middleware(
@@ -540,89 +593,122 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-/// A handler still working on an event inside a publish.
+/// Records a handler's failure: logged, counted, and listed in the report.
+fn settle(
+    inner: &BusInner,
+    failures: &mut Vec<HandlerFailure>,
+    handler: &dyn EventHandler,
+    event: &EventEnvelope,
+    kind: FailureKind,
+) {
+    inner.record_failure(handler.name(), event, &kind);
+    failures.push(HandlerFailure {
+        handler: handler.name().to_owned(),
+        kind,
+    });
+}
+
+/// Starts every handler of one publish and polls each once, inside the publisher's poll;
+/// the handlers still pending are left in `pending`, for [`Rest`].
+///
+/// Built for the common case of handlers that finish on their first poll: nothing is
+/// allocated for them (beyond their own futures), and one `catch_unwind` covers the whole
+/// round instead of two per handler. A panic, in `handle` or in the first poll, stops the
+/// round at the handler that panicked; it is recorded and the round resumes after it.
+fn first_round<'a>(
+    inner: &BusInner,
+    lists: &[(&'a [Arc<dyn EventHandler>], &'a EventEnvelope); 2],
+    cx: &mut Context<'_>,
+    pending: &mut Vec<Call<'a>>,
+    failures: &mut Vec<HandlerFailure>,
+) {
+    // The next handler to start: `lists[list].0[index]`. Both are advanced before the
+    // handler runs, so after a panic `index - 1` is the handler that panicked.
+    let mut list = 0;
+    let mut index = 0;
+    loop {
+        let round = catch_unwind(AssertUnwindSafe(|| {
+            while let Some(&(handlers, event)) = lists.get(list) {
+                while let Some(handler) = handlers.get(index) {
+                    index += 1;
+                    let handler = &**handler;
+                    let mut future = handler.handle(event);
+                    match future.as_mut().poll(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(error)) => settle(
+                            inner,
+                            failures,
+                            handler,
+                            event,
+                            FailureKind::Error(format!("{error:#}")),
+                        ),
+                        Poll::Pending => pending.push(Call {
+                            handler,
+                            event,
+                            future: AssertUnwindSafe(future).catch_unwind(),
+                        }),
+                    }
+                }
+                list += 1;
+                index = 0;
+            }
+        }));
+        let Err(panic) = round else {
+            return;
+        };
+        let panicked = lists
+            .get(list)
+            .and_then(|&(handlers, event)| Some((handlers.get(index.checked_sub(1)?)?, event)));
+        if let Some((handler, event)) = panicked {
+            let kind = FailureKind::Panicked(panic_message(&*panic));
+            settle(inner, failures, &**handler, event, kind);
+        }
+    }
+}
+
+/// A handler still working on an event after the first round.
 struct Call<'a> {
     handler: &'a dyn EventHandler,
     event: &'a EventEnvelope,
     future: HandlerFuture<'a>,
 }
 
-/// Runs the handlers of one publish concurrently in the publisher's own task, until all are
-/// done or the time-out passes; resolves to the failures.
+/// Waits for the handlers the first round left pending, in the publisher's own task (no
+/// task is spawned), until all are done or the time-out passes.
 ///
-/// Built for the common case of handlers that finish on their first poll: each is polled
-/// as soon as it is started and only those still pending are kept (so nothing is allocated
-/// then), no task is spawned, and a timer is armed only when something is still pending
-/// after the first round. A wake-up re-polls the pending calls, which is fine for the
-/// handful of handlers an event has.
-struct Deliver<'a> {
+/// Only built when some handler did not finish at once, which is also when the timer is
+/// armed. A wake-up re-polls every pending call, which is fine for the handful of handlers
+/// an event has.
+struct Rest<'a, 'f> {
     inner: &'a BusInner,
-    /// The live handlers with the event as the middleware left it, and the raw handlers
-    /// with the event as published.
-    to_start: [(&'a [Arc<dyn EventHandler>], &'a EventEnvelope); 2],
-    started: bool,
     pending: Vec<Call<'a>>,
-    failures: Vec<HandlerFailure>,
+    failures: &'f mut Vec<HandlerFailure>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<'a> Deliver<'a> {
-    fn settle(
-        inner: &BusInner,
-        failures: &mut Vec<HandlerFailure>,
-        handler: &dyn EventHandler,
-        event: &EventEnvelope,
-        result: Result<(), FailureKind>,
-    ) {
-        if let Err(kind) = result {
-            inner.record_failure(handler.name(), event, &kind);
-            failures.push(HandlerFailure {
-                handler: handler.name().to_owned(),
-                kind,
-            });
-        }
-    }
-}
+impl Future for Rest<'_, '_> {
+    type Output = ();
 
-impl Future for Deliver<'_> {
-    type Output = Vec<HandlerFailure>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let inner = this.inner;
-        let failures = &mut this.failures;
-        if !this.started {
-            this.started = true;
-            for (handlers, event) in this.to_start {
-                for handler in handlers {
-                    let handler = &**handler;
-                    match start_handler(handler, event) {
-                        Ok(mut future) => match Pin::new(&mut future).poll(cx) {
-                            Poll::Ready(result) => {
-                                Self::settle(inner, failures, handler, event, outcome(result))
-                            }
-                            Poll::Pending => this.pending.push(Call {
-                                handler,
-                                event,
-                                future,
-                            }),
-                        },
-                        Err(kind) => Self::settle(inner, failures, handler, event, Err(kind)),
-                    }
-                }
-            }
-        } else {
+        // The timer is armed on the first poll, right after the first round polled every
+        // call: only later polls, after a wake-up, need to poll the calls again.
+        if this.sleep.is_some() {
+            let failures = &mut *this.failures;
             this.pending
                 .retain_mut(|call| match Pin::new(&mut call.future).poll(cx) {
                     Poll::Ready(result) => {
-                        Self::settle(inner, failures, call.handler, call.event, outcome(result));
+                        if let Err(kind) = outcome(result) {
+                            settle(inner, failures, call.handler, call.event, kind);
+                        }
                         false
                     }
                     Poll::Pending => true,
                 });
-        }
-        if this.pending.is_empty() {
-            return Poll::Ready(std::mem::take(&mut this.failures));
+            if this.pending.is_empty() {
+                return Poll::Ready(());
+            }
         }
         let timeout = inner.config.handler_timeout;
         let sleep = this
@@ -634,15 +720,9 @@ impl Future for Deliver<'_> {
         // Dropping a future cancels its handler at its current await point.
         for call in this.pending.drain(..) {
             let kind = FailureKind::TimedOut(timeout);
-            Self::settle(
-                inner,
-                &mut this.failures,
-                call.handler,
-                call.event,
-                Err(kind),
-            );
+            settle(inner, this.failures, call.handler, call.event, kind);
         }
-        Poll::Ready(std::mem::take(&mut this.failures))
+        Poll::Ready(())
     }
 }
 
