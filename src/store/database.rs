@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{migrations, StoreError};
+use crate::events::panic_message;
 
 /// How hard SQLite works to make a commit survive a power cut (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -224,17 +225,6 @@ fn spin_for_job(queue: &mpsc::Receiver<Job>) -> Option<Job> {
         }
     }
     None
-}
-
-/// The text of a panic payload (panics carry a `&str` or a `String` in practice).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_owned()
-    }
 }
 
 /// The thread that checkpoints the WAL; stopped (and joined) when dropped.
