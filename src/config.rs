@@ -44,7 +44,7 @@ pub struct Config {
 #[derive(Clone)]
 pub struct DiscordConfig {
     pub token: String,
-    /// Base URL replacing https://discord.com (a rate-limit proxy, a compatible server, tests).
+    /// Base URL replacing <https://discord.com> (a rate-limit proxy, a compatible server, tests).
     pub api_url: Option<Url>,
     pub dev_guild_id: Option<u64>,
     pub llm_base_url: Url,

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::runtime::Handle;
 use tracing::debug;
 use uuid::Uuid;
@@ -21,9 +21,10 @@ pub struct ServiceConfig {
     pub admin_ids: HashSet<UserId>,
 }
 
-/// The one way anything changes a personality. Each command runs in one SQLite transaction
-/// that stores the new state and its events together; after the commit the events are
-/// published on the bus, in sequence order (see [`publication`](super::publication)), and
+/// The one way anything changes a personality. Each command stores the new state and its
+/// events together in one SQLite transaction (shared with the commands queued beside it,
+/// each in a savepoint of its own: see [`Database::write`]); after the commit the events are
+/// published on the bus, in sequence order (see `src/application/publication.rs`), and
 /// the call returns once the bus's handlers (the caches among them) have run.
 pub struct PersonalityService {
     db: Database,
@@ -229,10 +230,7 @@ impl PersonalityService {
         command: F,
     ) -> Result<Personality, ServiceError>
     where
-        F: Fn(&Transaction<'_>, &mut Personality) -> Result<(), ServiceError>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(&Connection, &mut Personality) -> Result<(), ServiceError> + Send + Sync + 'static,
     {
         let key = lookup_key(reference);
         let shown = reference.trim().to_owned();
@@ -249,12 +247,12 @@ impl PersonalityService {
         .await
     }
 
-    /// Runs `work` in one immediate transaction, commits, then publishes the events in order.
+    /// Runs `work` in a write transaction, commits, then publishes the events in order.
     /// A database kept busy by another process (past SQLite's own 5 s busy wait) is tried
     /// again a few times before the user sees an error.
     async fn commit<F>(&self, work: F) -> Result<Personality, ServiceError>
     where
-        F: Fn(&Transaction<'_>) -> Result<Committed, ServiceError> + Send + Sync + 'static,
+        F: Fn(&Connection) -> Result<Committed, ServiceError> + Send + Sync + 'static,
     {
         let work = Arc::new(work);
         let runtime = Handle::try_current().ok();
@@ -265,14 +263,15 @@ impl PersonalityService {
             let runtime = runtime.clone();
             let result = self
                 .db
-                .call(move |conn| {
-                    Ok(run_in_transaction(conn, &*work).map(|committed| {
+                .write(
+                    move |conn| work(conn),
+                    move |conn, committed: Committed| {
                         // Claimed in commit order, on the database thread.
                         let claim = publisher.claim(conn, committed.events, runtime);
                         (committed.personality, claim)
-                    }))
-                })
-                .await?;
+                    },
+                )
+                .await;
             match result {
                 Err(ServiceError::Storage(e)) if e.is_busy() && attempt < BUSY_RETRIES => {
                     attempt += 1;
@@ -294,23 +293,9 @@ const BUSY_RETRIES: u32 = 3;
 /// How many events of other processes one poll publishes at most.
 const EXTERNAL_BATCH: usize = 1000;
 
-fn run_in_transaction<F>(conn: &mut Connection, work: &F) -> Result<Committed, ServiceError>
-where
-    F: Fn(&Transaction<'_>) -> Result<Committed, ServiceError>,
-{
-    // IMMEDIATE takes the write lock up front: the checks below see what the write will see,
-    // even with another process (the command line) on the same file.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
-    let committed = work(&tx)?;
-    tx.commit().map_err(StoreError::from)?;
-    Ok(committed)
-}
-
 /// Writes the aggregate's new state and its uncommitted events in the caller's transaction.
 fn persist(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     ctx: &RequestContext,
     mut personality: Personality,
 ) -> Result<Committed, ServiceError> {
@@ -344,7 +329,7 @@ fn persist(
     })
 }
 
-fn check_name_free(tx: &Transaction<'_>, personality: &Personality) -> Result<(), ServiceError> {
+fn check_name_free(tx: &Connection, personality: &Personality) -> Result<(), ServiceError> {
     match personality_rows::key_owner(tx, &personality.name.key())? {
         None => Ok(()),
         Some(owner) => Err(ServiceError::NameTaken {
@@ -354,11 +339,7 @@ fn check_name_free(tx: &Transaction<'_>, personality: &Personality) -> Result<()
     }
 }
 
-fn check_alias_free(
-    tx: &Transaction<'_>,
-    alias: &Alias,
-    id: PersonalityId,
-) -> Result<(), ServiceError> {
+fn check_alias_free(tx: &Connection, alias: &Alias, id: PersonalityId) -> Result<(), ServiceError> {
     match personality_rows::key_owner(tx, alias.as_str())? {
         Some(owner) if owner.personality_id != id => Err(ServiceError::AliasTaken {
             alias: alias.to_string(),

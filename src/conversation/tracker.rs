@@ -214,7 +214,10 @@ impl ConversationTracker {
     ) -> Result<Forgotten, StoreError> {
         let forgotten = self
             .db
-            .call(move |conn| rows::forget_personality(conn, personality))
+            .write(
+                move |conn| rows::forget_personality(conn, personality),
+                |_, forgotten| forgotten,
+            )
             .await?;
         self.messages.retain(|_, m| m.personality != personality);
         self.conversations

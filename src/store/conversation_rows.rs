@@ -118,26 +118,19 @@ pub(crate) fn set_auto_response(
     Ok(())
 }
 
-/// Deletes every trace of a personality in one transaction.
+/// Deletes every trace of a personality, in the caller's transaction.
 pub(crate) fn forget_personality(
-    conn: &mut Connection,
+    conn: &Connection,
     personality: PersonalityId,
 ) -> Result<Forgotten, StoreError> {
     let id = personality.to_string();
-    let tx = conn.transaction()?;
-    let forgotten = Forgotten {
-        messages: tx
-            .prepare_cached("DELETE FROM conversation_messages WHERE personality_id = ?1")?
-            .execute([&id])?,
-        conversations: tx
-            .prepare_cached("DELETE FROM active_conversations WHERE personality_id = ?1")?
-            .execute([&id])?,
-        activations: tx
-            .prepare_cached("DELETE FROM channel_activations WHERE personality_id = ?1")?
-            .execute([&id])?,
-    };
-    tx.commit()?;
-    Ok(forgotten)
+    let delete =
+        |sql: &str| -> Result<usize, StoreError> { Ok(conn.prepare_cached(sql)?.execute([&id])?) };
+    Ok(Forgotten {
+        messages: delete("DELETE FROM conversation_messages WHERE personality_id = ?1")?,
+        conversations: delete("DELETE FROM active_conversations WHERE personality_id = ?1")?,
+        activations: delete("DELETE FROM channel_activations WHERE personality_id = ?1")?,
+    })
 }
 
 /// Counts of rows that still mention a personality (for checks and tests).

@@ -2,12 +2,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::group_commit::{self, Member, WriteJob};
 use super::{migrations, StoreError};
 use crate::events::panic_message;
 
@@ -64,7 +65,12 @@ pub struct Database {
 }
 
 /// One unit of work for the database thread.
-type Job = Box<dyn FnOnce() + Send>;
+pub(super) enum Job {
+    /// Work that locks the connection itself and has it to itself.
+    Call(Box<dyn FnOnce() + Send>),
+    /// Write work, run in the transaction of a group commit.
+    Write(Box<dyn Member>),
+}
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,15 +98,18 @@ impl Database {
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(|e| open_error(e.to_string()))?;
         }
+        let conn = Arc::new(Mutex::new(conn));
         let (jobs, queue) = mpsc::channel::<Job>();
+        // The thread holds the connection only while it works (see `run_jobs`).
+        let weak = Arc::downgrade(&conn);
         std::thread::Builder::new()
             .name("personae-db".into())
-            .spawn(move || run_jobs(&queue))
+            .spawn(move || run_jobs(&queue, &weak))
             .map_err(|e| open_error(format!("cannot start the database thread: {e}")))?;
         Ok(Self {
             _checkpointer: Arc::new(checkpointer),
             jobs: Arc::new(jobs),
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
             path: Arc::new(path.to_owned()),
         })
     }
@@ -119,7 +128,7 @@ impl Database {
     {
         let conn = Arc::clone(&self.conn);
         let (reply, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
             let outcome = {
                 // A poisoned lock means a closure panicked mid-work; SQLite rolled its
                 // transaction back when the `Transaction` was dropped, so the connection is
@@ -140,7 +149,36 @@ impl Database {
             let _ = reply.send(outcome);
         });
         self.jobs
-            .send(job)
+            .send(Job::Call(job))
+            .map_err(|_| StoreError::Task("the database thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Task("the database thread dropped the work".into()))?
+    }
+
+    /// Runs `work` in a write transaction (IMMEDIATE: it sees what it writes over, even
+    /// with another process on the file), commits, then runs `after_commit` with what
+    /// `work` returned, still on the database thread, before the next transaction.
+    ///
+    /// Write work that arrives while the thread is busy is committed together, each piece
+    /// in a savepoint of its own (see `src/store/group_commit.rs`); it succeeds
+    /// or fails on its own all the same. `work` may run more than once, so it must only
+    /// read and write the database. An error from `work` rolls back its changes.
+    pub async fn write<W, A, R, T, E>(&self, work: W, after_commit: A) -> Result<T, E>
+    where
+        W: Fn(&Connection) -> Result<R, E> + Send + 'static,
+        A: FnOnce(&Connection, R) -> T + Send + 'static,
+        R: Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job::Write(Box::new(WriteJob::new(
+                work,
+                after_commit,
+                reply,
+            ))))
             .map_err(|_| StoreError::Task("the database thread has stopped".into()))?;
         result
             .await
@@ -194,24 +232,57 @@ fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Res
 /// The database thread: runs each unit of work in turn until every sender is gone. After
 /// each it looks for the next a little while before sleeping (see `SPIN_BEFORE_SLEEP`),
 /// unless there is only one core to share.
-fn run_jobs(queue: &mpsc::Receiver<Job>) {
+///
+/// It holds the connection only while it runs write work, and answers after letting go:
+/// once a caller has its answer, only the `Database` clones keep the connection open, so
+/// dropping the last one closes it (and removes the WAL) at once.
+fn run_jobs(queue: &mpsc::Receiver<Job>, conn: &Weak<Mutex<Connection>>) {
     let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut next = None;
     loop {
-        let job = match queue.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::TryRecvError::Disconnected) => return,
-            Err(mpsc::TryRecvError::Empty) => match spin.then(|| spin_for_job(queue)).flatten() {
-                Some(job) => job,
-                None => match queue.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                },
+        let job = match next.take() {
+            Some(job) => job,
+            None => match queue.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => {
+                    match spin.then(|| spin_for_job(queue)).flatten() {
+                        Some(job) => job,
+                        None => match queue.recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        },
+                    }
+                }
             },
         };
-        job();
+        match job {
+            Job::Call(work) => work(),
+            Job::Write(first) => next = commit_group(conn, first, queue),
+        }
     }
 }
 
+/// Runs a group commit (see `src/store/group_commit.rs`) starting with `first`,
+/// answers its members and returns the job that ended it, if any.
+fn commit_group(
+    conn: &Weak<Mutex<Connection>>,
+    first: Box<dyn Member>,
+    queue: &mpsc::Receiver<Job>,
+) -> Option<Job> {
+    // Every `Database` is gone: nobody is waiting for the answer.
+    let conn = conn.upgrade()?;
+    let finished = {
+        // See `call` on poisoning.
+        let guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        group_commit::run(&guard, first, queue)
+    };
+    drop(conn);
+    for member in finished.answered {
+        member.reply();
+    }
+    finished.next
+}
 /// Looks for the next job until `SPIN_BEFORE_SLEEP` passes, yielding the core between
 /// looks so that whatever else wants it (such as the runtime thread about to send the next
 /// job) gets it.

@@ -1,7 +1,7 @@
 //! The append-only events table.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -39,7 +39,7 @@ const COLUMNS: &str = "sequence, event_id, aggregate_id, aggregate_version, occu
 /// Appends events in order inside the caller's transaction and returns them with their
 /// sequence numbers.
 pub(crate) fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     events: Vec<NewEvent>,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut stmt = tx.prepare_cached(

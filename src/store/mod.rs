@@ -7,6 +7,7 @@ mod database;
 mod error;
 mod event_log;
 pub(crate) mod event_rows;
+mod group_commit;
 mod migrations;
 pub(crate) mod personality_rows;
 

@@ -1,6 +1,6 @@
 //! Current state of every personality, and the namespace of names and aliases.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
@@ -29,7 +29,7 @@ const COLUMNS: &str = columns!();
 /// transaction. `expected_version` is the version the caller loaded: a row at any other
 /// version means someone else changed it first.
 pub(crate) fn save(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     personality: &Personality,
     expected_version: i64,
     events: &[DomainEvent],
@@ -89,7 +89,7 @@ pub(crate) fn save(
     Ok(())
 }
 
-fn insert_row(tx: &Transaction<'_>, p: &Personality) -> Result<(), StoreError> {
+fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     tx.prepare_cached(concat!(
         "INSERT INTO personalities (",
         columns!(),
@@ -110,7 +110,7 @@ fn insert_row(tx: &Transaction<'_>, p: &Personality) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn insert_key(tx: &Transaction<'_>, key: &str, id: &str, kind: &str) -> Result<(), StoreError> {
+fn insert_key(tx: &Connection, key: &str, id: &str, kind: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)",
     )?
