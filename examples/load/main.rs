@@ -57,7 +57,7 @@ enum Mode {
         sizes: Vec<usize>,
         /// Concurrent clients issuing commands to the service, comma-separated; each
         /// number is measured.
-        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         clients: Vec<usize>,
         /// Cycles (4 commands each) per side, size and number of clients.
         #[arg(long, default_value_t = 2500)]
