@@ -478,3 +478,69 @@ async fn a_command_abandoned_after_its_commit_is_still_published_and_holds_up_no
     );
     assert!(t.app.cache.find("aria").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_abandoned_while_waiting_for_its_turn_to_publish_is_still_published() {
+    let t = spawn_app().await;
+    let all = recorder(&t.app, Topic::All);
+    // A handler that holds up the first event's publication until the gate opens.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = Arc::clone(&gate);
+    t.app.bus.subscribe(
+        Topic::All,
+        handler_fn("gate", move |e: &EventEnvelope| {
+            let held = Arc::clone(&held);
+            let first = e.sequence == 1;
+            async move {
+                if first {
+                    let _ = held.acquire().await;
+                }
+                Ok(())
+            }
+        }),
+    );
+    let ctx = t.as_user(alice());
+    let service = Arc::clone(&t.app.service);
+    let first = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let aria = Registration {
+                name: "Aria".into(),
+                ..Default::default()
+            };
+            service.register(&ctx, aria).await
+        }
+    });
+    // Bran commits (sequence 2), then waits for Aria's publication; its caller gives up.
+    let bran = Registration {
+        name: "Bran".into(),
+        ..Default::default()
+    };
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        t.app.service.register(&ctx, bran),
+    )
+    .await;
+    assert!(abandoned.is_err(), "Bran's command was still waiting");
+    assert_eq!(
+        t.app.service.last_published(),
+        0,
+        "nothing published while the gate is shut"
+    );
+    gate.add_permits(1);
+    first.await.unwrap().unwrap();
+
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        t.create("Cora", alice(), &[]),
+    )
+    .await;
+    assert!(next.is_ok(), "the next command was held up");
+    let published: Vec<_> = all.lock().unwrap().iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        published,
+        vec![1, 2, 3],
+        "Bran's event was published in its turn"
+    );
+    assert!(t.app.cache.find("bran").is_some());
+}

@@ -8,8 +8,11 @@
 //! held across a transaction and its handlers, so the next command's transaction runs
 //! while this one's handlers do, and the bus still sees every event once, in order.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use rusqlite::Connection;
 use tokio::runtime::Handle;
@@ -177,32 +180,64 @@ impl Drop for Advance<'_> {
 
 impl Claim {
     /// Publishes the claimed events once every earlier claim is published, and returns how
-    /// many there were. The publication runs in a task of its own, so that it completes
-    /// even if the caller stops waiting.
+    /// many there were. The publication runs in the caller's task; if the caller stops
+    /// waiting, what is left of it is finished by a task of its own.
     pub(crate) async fn publish(mut self) -> usize {
         let Some(batch) = self.batch.take() else {
             return 0;
         };
         let count = batch.events.len();
-        let publication = Arc::clone(&self.publisher).publish_in_turn(batch);
-        if let Err(error) = tokio::spawn(publication).await {
-            tracing::error!(%error, "publishing committed events failed");
-        }
+        let mut publication = Unfinished::new(&self.publisher, batch, self.runtime.take());
+        std::future::poll_fn(|cx| publication.poll(cx)).await;
         count
+    }
+}
+
+/// A publication in progress, finished in a task of its own if dropped before it is done.
+struct Unfinished {
+    publication: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    runtime: Option<Handle>,
+}
+
+impl Unfinished {
+    fn new(publisher: &Arc<Publisher>, batch: Batch, runtime: Option<Handle>) -> Self {
+        Self {
+            publication: Some(Box::pin(Arc::clone(publisher).publish_in_turn(batch))),
+            runtime,
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(publication) = self.publication.as_mut() else {
+            return Poll::Ready(());
+        };
+        let done = publication.as_mut().poll(cx);
+        if done.is_ready() {
+            self.publication = None;
+        }
+        done
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Some(publication) = self.publication.take() else {
+            return;
+        };
+        match self.runtime.take().or_else(|| Handle::try_current().ok()) {
+            Some(runtime) => drop(runtime.spawn(publication)),
+            // No runtime left: the process is stopping. Durable subscribers catch up from
+            // the log at the next start and the caches are loaded from the stored state.
+            None => tracing::warn!("events committed during shutdown were not published"),
+        }
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let Some(batch) = self.batch.take() else {
-            return;
-        };
-        let publication = Arc::clone(&self.publisher).publish_in_turn(batch);
-        match self.runtime.clone().or_else(|| Handle::try_current().ok()) {
-            Some(runtime) => drop(runtime.spawn(publication)),
-            // No runtime left: the process is stopping. Durable subscribers catch up from
-            // the log at the next start and the caches are loaded from the stored state.
-            None => tracing::warn!("events committed during shutdown were not published"),
+        if let Some(batch) = self.batch.take() {
+            // Dropped unstarted: the whole publication is left to a task.
+            drop(Unfinished::new(&self.publisher, batch, self.runtime.take()));
         }
     }
 }
