@@ -84,6 +84,9 @@ pub struct ProfileCache {
     /// The most words any key has: bounds the mention parser's work per '@'. Never shrinks,
     /// which costs at most a few extra look-ups after a long alias is removed.
     max_words: AtomicUsize,
+    /// The most characters any key has (a name may be longer than any alias): the mention
+    /// parser never looks up a longer span. Never shrinks, like `max_words`.
+    max_chars: AtomicUsize,
 }
 
 /// What the message path learns about one normalized key: 18 bytes, so that an entry of
@@ -122,6 +125,7 @@ impl ProfileCache {
                 longer: HashMap::new(),
             }),
             max_words: AtomicUsize::new(0),
+            max_chars: AtomicUsize::new(0),
         }
     }
 
@@ -243,6 +247,11 @@ impl ProfileCache {
         self.max_words.load(Ordering::Relaxed)
     }
 
+    /// The most characters any name or alias has, normalized.
+    pub fn max_chars(&self) -> usize {
+        self.max_chars.load(Ordering::Relaxed)
+    }
+
     /// How many personalities are cached.
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -290,6 +299,8 @@ impl ProfileCache {
     fn index(&self, key: String, id: PersonalityId) {
         let words = key.split(' ').count();
         self.max_words.fetch_max(words, Ordering::Relaxed);
+        self.max_chars
+            .fetch_max(key.chars().count(), Ordering::Relaxed);
         let mut keys = self.write_keys();
         let KeyIndex { table, longer } = &mut *keys;
         let was_key = table.get_or_insert_default(&key).id.replace(id).is_some();
@@ -420,6 +431,19 @@ mod tests {
         assert_eq!(cache.lookup_key("ab"), Some(short.id));
         assert_eq!(cache.lookup_key(&long), Some(longer.id));
         assert_eq!(cache.lookup_key(&long[..INLINE_KEY_BYTES]), None);
+    }
+
+    #[test]
+    fn a_name_longer_than_any_alias_can_be_mentioned() {
+        // Names may have 64 characters, aliases 50.
+        let name = format!("The {}", "x".repeat(60));
+        let long = personality(&name, &[]);
+        let cache = ProfileCache::from_personalities([&long]);
+        assert_eq!(cache.max_chars(), 64);
+        let message = format!("@{name}, hello");
+        assert_eq!(find_mention(&message, &cache).unwrap().target, long.id);
+        let longer = format!("@{name}x hello");
+        assert!(find_mention(&longer, &cache).is_none());
     }
 
     #[test]

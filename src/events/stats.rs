@@ -30,9 +30,9 @@ impl BusStats {
 
 /// The live counters behind [`BusStats`]. Relaxed ordering: they are statistics, not
 /// synchronisation, and nothing reads one counter to decide about another.
+/// (Events published are counted per thread by the bus itself: see `bus/local.rs`.)
 #[derive(Debug, Default)]
 pub(crate) struct StatsCounters {
-    pub(crate) published: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) handler_errors: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
@@ -46,11 +46,11 @@ impl StatsCounters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Reads every counter.
+    /// Reads every counter; `published` is left at 0 for the bus to fill in.
     pub(crate) fn snapshot(&self) -> BusStats {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BusStats {
-            published: read(&self.published),
+            published: 0,
             dropped: read(&self.dropped),
             handler_errors: read(&self.handler_errors),
             handler_panics: read(&self.handler_panics),

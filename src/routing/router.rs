@@ -65,6 +65,10 @@ impl AliasLookup for ProfileCache {
     fn max_words(&self) -> usize {
         ProfileCache::max_words(self)
     }
+
+    fn max_chars(&self) -> usize {
+        ProfileCache::max_chars(self)
+    }
 }
 
 impl Route {
