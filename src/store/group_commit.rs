@@ -53,7 +53,7 @@ pub(super) fn run(
     queue: &mpsc::Receiver<super::database::Job>,
 ) -> Finished {
     let mut answered = Vec::with_capacity(4);
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
         let mut first = first;
         first.failed(error.into());
         answered.push(first);
@@ -85,14 +85,14 @@ pub(super) fn run(
             }
             Err(_) => break,
         };
-        if conn.execute_batch("SAVEPOINT member").is_err() {
+        if run_cached(conn, "SAVEPOINT member").is_err() {
             // It runs on its own, with the others, once the transaction is rolled back.
             members.push(member);
             lost = true;
             break;
         }
         if member.run(conn) {
-            if conn.execute_batch("RELEASE member").is_err() {
+            if run_cached(conn, "RELEASE member").is_err() {
                 members.push(member);
                 lost = true;
                 break;
@@ -112,7 +112,7 @@ pub(super) fn run(
         }
     }
     if !lost {
-        match conn.execute_batch("COMMIT") {
+        match run_cached(conn, "COMMIT") {
             Ok(()) => {
                 for member in &mut members {
                     member.committed(conn);
@@ -143,12 +143,12 @@ fn lost_members(
     answered: &mut Vec<Box<dyn Member>>,
 ) {
     for mut member in members {
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
             member.failed(error.into());
         } else if !member.run(conn) {
             rollback(conn);
         } else {
-            match conn.execute_batch("COMMIT") {
+            match run_cached(conn, "COMMIT") {
                 Ok(()) => member.committed(conn),
                 Err(error) => {
                     rollback(conn);
@@ -158,6 +158,13 @@ fn lost_members(
         }
         answered.push(member);
     }
+}
+
+/// Runs one statement without arguments from the connection's statement cache: these run
+/// several times per command, and parsing them each time shows in profiles.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Rolls back whatever transaction is open, if SQLite has not already.
