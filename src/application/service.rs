@@ -266,6 +266,9 @@ impl PersonalityService {
                 .write(
                     move |conn| work(conn),
                     move |conn, committed: Committed| {
+                        if let Some(first) = committed.events.first() {
+                            debug!(personality = %committed.personality.name, events = committed.events.len(), correlation_id = %first.correlation_id, "committed");
+                        }
                         // Claimed in commit order, on the database thread.
                         let claim = publisher.claim(conn, committed.events, runtime);
                         (committed.personality, claim)
@@ -322,7 +325,6 @@ fn persist(
         })
         .collect();
     let events = event_rows::append(tx, new_events)?;
-    debug!(personality = %name, events = events.len(), correlation_id = %ctx.correlation_id, "committed");
     Ok(Committed {
         personality,
         events,
