@@ -47,7 +47,8 @@ const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(100);
 
 /// The SQLite database. One connection, used by one thread of its own one unit of work at a
 /// time: SQLite allows one writer anyway, this keeps every command's reads and writes in
-/// one transaction, and the async runtime never waits on disk.
+/// one transaction, and the async runtime never waits on disk. Write work queued behind a
+/// busy thread is committed together (see [`Database::write`]).
 ///
 /// WAL checkpoints run on a second connection in a thread of their own: a checkpoint
 /// syncs the WAL and the database file (milliseconds on many disks), and left to SQLite's

@@ -1,6 +1,8 @@
 //! SQLite storage: state and events in one transaction, checkpoints, dead letters and
 //! conversation tracking. rusqlite is blocking, so every unit of work runs on the
-//! database's own thread through [`Database::call`].
+//! database's own thread: reads and single statements through [`Database::call`], write
+//! transactions through [`Database::write`], which commits the writes that queue up
+//! together (group commit).
 
 pub(crate) mod conversation_rows;
 mod database;
