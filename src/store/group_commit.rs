@@ -383,6 +383,40 @@ mod tests {
         .unwrap()
     }
 
+    /// What writes queued together did.
+    struct Outcome {
+        results: Vec<Result<i64, StoreError>>,
+        /// What `t` holds afterwards.
+        stored: Vec<i64>,
+        /// How often work ran, all writes together.
+        runs: usize,
+        db: Database,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Queues the writes of `plan` behind the held database thread, so that they meet in
+    /// one group commit, then lets them run.
+    async fn run_together(plan: &[(i64, Work)]) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, held) = hold(&db);
+        let writes: Vec<_> = plan
+            .iter()
+            .map(|&(n, how)| write(&db, n, how, &runs))
+            .collect();
+        release.send(()).unwrap();
+        held.await;
+        let results = futures::future::join_all(writes).await;
+        Outcome {
+            results,
+            stored: stored(&db),
+            runs: runs.load(Ordering::SeqCst),
+            db,
+            _dir: dir,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_queued_together_commit_in_one_transaction() {
         let dir = tempfile::tempdir().unwrap();
@@ -425,24 +459,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_or_panicking_member_is_undone_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database(&dir);
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (release, held) = hold(&db);
-        let plan = [
+        let outcome = run_together(&[
             (1, Work::Fail),
             (2, Work::Insert),
             (3, Work::Fail),
             (4, Work::Panic),
             (5, Work::Insert),
-        ];
-        let writes: Vec<_> = plan
-            .iter()
-            .map(|&(n, how)| write(&db, n, how, &runs))
-            .collect();
-        release.send(()).unwrap();
-        held.await;
-        let results = futures::future::join_all(writes).await;
+        ])
+        .await;
+        let results = &outcome.results;
         assert!(matches!(results[0], Err(StoreError::Conflict)));
         assert_eq!(results[1].as_ref().unwrap(), &2);
         assert!(matches!(results[2], Err(StoreError::Conflict)));
@@ -453,29 +478,20 @@ mod tests {
             other => panic!("expected the panic, got {other:?}"),
         }
         assert_eq!(results[4].as_ref().unwrap(), &5);
-        assert_eq!(stored(&db), vec![2, 5]);
-        assert_eq!(runs.load(Ordering::SeqCst), 5);
+        assert_eq!(outcome.stored, vec![2, 5]);
+        assert_eq!(outcome.runs, 5);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn when_the_transaction_is_lost_the_others_run_again_alone_and_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database(&dir);
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (release, held) = hold(&db);
-        let plan = [
+        let outcome = run_together(&[
             (1, Work::Insert),
             (2, Work::Insert),
             (3, Work::LoseTransaction),
             (4, Work::Insert),
-        ];
-        let writes: Vec<_> = plan
-            .iter()
-            .map(|&(n, how)| write(&db, n, how, &runs))
-            .collect();
-        release.send(()).unwrap();
-        held.await;
-        let results = futures::future::join_all(writes).await;
+        ])
+        .await;
+        let results = &outcome.results;
         assert_eq!(results[0].as_ref().unwrap(), &1);
         assert_eq!(results[1].as_ref().unwrap(), &2);
         match &results[2] {
@@ -483,25 +499,16 @@ mod tests {
             other => panic!("expected its own error, got {other:?}"),
         }
         assert_eq!(results[3].as_ref().unwrap(), &4);
-        assert_eq!(stored(&db), vec![1, 2, 4]);
+        assert_eq!(outcome.stored, vec![1, 2, 4]);
         // 1 and 2 ran twice (in the lost transaction, then alone); 3 once; 4 once, alone.
-        assert_eq!(runs.load(Ordering::SeqCst), 6);
+        assert_eq!(outcome.runs, 6);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_commit_fails_only_the_member_that_caused_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database(&dir);
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (release, held) = hold(&db);
-        let plan = [(1, Work::Insert), (2, Work::FailCommit), (3, Work::Insert)];
-        let writes: Vec<_> = plan
-            .iter()
-            .map(|&(n, how)| write(&db, n, how, &runs))
-            .collect();
-        release.send(()).unwrap();
-        held.await;
-        let results = futures::future::join_all(writes).await;
+        let outcome =
+            run_together(&[(1, Work::Insert), (2, Work::FailCommit), (3, Work::Insert)]).await;
+        let results = &outcome.results;
         assert_eq!(results[0].as_ref().unwrap(), &1);
         match &results[1] {
             Err(error @ StoreError::Sqlite(_)) => {
@@ -510,10 +517,11 @@ mod tests {
             other => panic!("expected the commit's error, got {other:?}"),
         }
         assert_eq!(results[2].as_ref().unwrap(), &3);
-        assert_eq!(stored(&db), vec![1, 3]);
+        assert_eq!(outcome.stored, vec![1, 3]);
         // Each ran in the group, then again alone.
-        assert_eq!(runs.load(Ordering::SeqCst), 6);
-        let orphans: Option<i64> = db
+        assert_eq!(outcome.runs, 6);
+        let orphans: Option<i64> = outcome
+            .db
             .call_blocking(|c| {
                 Ok(c.query_row("SELECT parent FROM child", [], |r| r.get(0))
                     .optional()?)
