@@ -39,6 +39,13 @@ impl FromStr for Synchronous {
 /// database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
+/// What the WAL file is cut back to when SQLite starts it over (`journal_size_limit`).
+/// SQLite reuses the WAL from its start once everything in it is checkpointed, but never
+/// shrinks the file by itself: a burst of writes that outran the checkpointer (sustained
+/// writes grow the WAL by ~20 kB a command) would otherwise leave the file at its largest
+/// for as long as the bot runs.
+const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
+
 /// How long the database thread keeps looking for the next unit of work before it sleeps.
 /// Waking a sleeping thread on another core takes tens of microseconds on virtual
 /// machines, as long as the work itself; a command's next call (or the next command of a
@@ -218,6 +225,7 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     set_synchronous(conn, synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -396,6 +404,45 @@ mod tests {
         while std::fs::metadata(&path).unwrap().len() < before + 200_000 {
             assert!(Instant::now() < deadline, "no checkpoint within 10 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wal_grown_past_the_limit_is_cut_back_once_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("limit.db");
+        let wal = dir.path().join("limit.db-wal");
+        let db = Database::open(&path, Synchronous::Normal).unwrap();
+        // One transaction larger than the limit: the WAL has to grow past it.
+        let blobs = (WAL_SIZE_LIMIT / 1_000_000 + 8) as usize;
+        db.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute_batch("CREATE TABLE blobs (b BLOB)")?;
+            for _ in 0..blobs {
+                tx.execute("INSERT INTO blobs VALUES (zeroblob(1000000))", [])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let grown = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            grown > WAL_SIZE_LIMIT as u64,
+            "the WAL grew to {grown} bytes"
+        );
+        // Once the checkpointer has copied it all, the next write starts the WAL over and
+        // SQLite cuts the file back to the limit.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            db.call(|c| Ok(c.execute("INSERT INTO blobs VALUES (x'00')", [])?))
+                .await
+                .unwrap();
+            if std::fs::metadata(&wal).unwrap().len() <= WAL_SIZE_LIMIT as u64 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the WAL stayed at {grown} bytes");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
