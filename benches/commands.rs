@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use personae::store::Synchronous;
 
 use command_path::{app, baseline_cycle, seeded, service_cycle, BaselineInput};
 
@@ -38,9 +39,11 @@ fn bench_commands(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("a temporary folder");
 
         let db = rt
-            .block_on(seeded(dir.path(), "service.db", size))
+            .block_on(seeded(dir.path(), "service.db", size, Synchronous::Normal))
             .expect("seeded");
-        let app = rt.block_on(app(db)).expect("the application starts");
+        let app = rt
+            .block_on(app(db, Synchronous::Normal))
+            .expect("the application starts");
         group.bench_function(BenchmarkId::new("service", size), |b| {
             b.to_async(&rt).iter_custom(|iters| {
                 let app = app.clone();
@@ -60,7 +63,7 @@ fn bench_commands(c: &mut Criterion) {
         rt.block_on(app.shutdown());
 
         let baseline = rt
-            .block_on(seeded(dir.path(), "baseline.db", size))
+            .block_on(seeded(dir.path(), "baseline.db", size, Synchronous::Normal))
             .expect("seeded");
         group.bench_function(BenchmarkId::new("bare SQL", size), |b| {
             b.iter_custom(|iters| {

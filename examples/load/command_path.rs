@@ -30,17 +30,22 @@ use super::seed;
 pub const COMMANDS: [&str; 4] = ["register", "alias", "update", "remove"];
 
 /// A database seeded with `size` personalities (3 aliases, 500-character prompts each).
-pub async fn seeded(dir: &Path, file: &str, size: usize) -> anyhow::Result<Database> {
-    let db = seed::open(&dir.join(file))?;
+pub async fn seeded(
+    dir: &Path,
+    file: &str,
+    size: usize,
+    synchronous: Synchronous,
+) -> anyhow::Result<Database> {
+    let db = seed::open_with(&dir.join(file), synchronous)?;
     seed::personalities(&db, size, 3, 500).await?;
     Ok(db)
 }
 
 /// The application over a database, as `personae run` builds it (handlers included).
-pub async fn app(db: Database) -> anyhow::Result<Arc<App>> {
+pub async fn app(db: Database, synchronous: Synchronous) -> anyhow::Result<Arc<App>> {
     let config = Config {
         database_path: db.path().to_owned(),
-        database_synchronous: Synchronous::Normal,
+        database_synchronous: synchronous,
         admin_ids: Default::default(),
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,

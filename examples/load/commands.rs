@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use personae::app::App;
+use personae::store::Synchronous;
 
 use crate::command_path::{self, BaselineInput, COMMANDS};
 use crate::measure::{us, Summary};
@@ -72,18 +73,20 @@ pub async fn run(
     sizes: &[usize],
     clients: &[usize],
     cycles: u64,
+    synchronous: Synchronous,
 ) -> anyhow::Result<Vec<SizeResult>> {
     let mut results = Vec::new();
     for &size in sizes {
         let dir = tempfile::tempdir()?;
         let seeding = Instant::now();
-        let db = command_path::seeded(dir.path(), "service.db", size).await?;
-        let baseline_db = command_path::seeded(dir.path(), "baseline.db", size).await?;
+        let db = command_path::seeded(dir.path(), "service.db", size, synchronous).await?;
+        let baseline_db =
+            command_path::seeded(dir.path(), "baseline.db", size, synchronous).await?;
         println!(
             "\n{size} personalities (3 aliases, 500-character prompts) seeded twice in {:.1} s",
             seeding.elapsed().as_secs_f64()
         );
-        let app = command_path::app(db).await?;
+        let app = command_path::app(db, synchronous).await?;
         // From a task, as the bot calls it.
         let db = app.db.clone();
         let hop = tokio::spawn(async move { hop_round_trips(&db, 2000).await }).await??;

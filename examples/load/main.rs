@@ -62,6 +62,10 @@ enum Mode {
         /// Cycles (4 commands each) per side, size and number of clients.
         #[arg(long, default_value_t = 2500)]
         cycles: u64,
+        /// SQLite's `synchronous` for both sides, as DATABASE_SYNCHRONOUS sets it for the
+        /// bot: normal, or full (every commit synced to disk before it is acknowledged).
+        #[arg(long, default_value = "normal")]
+        synchronous: personae::store::Synchronous,
     },
     /// Cache load time and resident memory, in fresh processes.
     Startup {
@@ -132,7 +136,10 @@ fn main() -> anyhow::Result<()> {
                 sizes,
                 clients,
                 cycles,
-            } => commands::run(&sizes, &clients, cycles).await.map(drop),
+                synchronous,
+            } => commands::run(&sizes, &clients, cycles, synchronous)
+                .await
+                .map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await
             }

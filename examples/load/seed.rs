@@ -43,7 +43,12 @@ pub const OWNER: u64 = 7001;
 
 /// Opens (and migrates) a database file the way the bot does: WAL, synchronous=NORMAL.
 pub fn open(path: &Path) -> anyhow::Result<Database> {
-    Database::open(path, Synchronous::Normal).context("opening the benchmark database")
+    open_with(path, Synchronous::Normal)
+}
+
+/// A benchmark database with this `synchronous` setting.
+pub fn open_with(path: &Path, synchronous: Synchronous) -> anyhow::Result<Database> {
+    Database::open(path, synchronous).context("opening the benchmark database")
 }
 
 /// A prompt of exactly `chars` characters of plain prose.
