@@ -171,7 +171,8 @@ impl Database {
     /// Write work that arrives while the thread is busy is committed together, each piece
     /// in a savepoint of its own (see `src/store/group_commit.rs`); it succeeds
     /// or fails on its own all the same. `work` may run more than once, so it must only
-    /// read and write the database. An error from `work` rolls back its changes.
+    /// read and write the database, and it runs inside the transaction, so it must not
+    /// begin or end one. An error from `work` rolls back its changes.
     pub async fn write<W, A, R, T, E>(&self, work: W, after_commit: A) -> Result<T, E>
     where
         W: Fn(&Connection) -> Result<R, E> + Send + 'static,
