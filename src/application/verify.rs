@@ -10,6 +10,8 @@ use crate::store::{event_rows, personality_rows, Database, EventFilter, StoreErr
 pub struct VerifyReport {
     /// Personalities checked (stored or folded from events).
     pub personalities: usize,
+    /// Of those, how many were removed (their events end with the removal, no row is left).
+    pub removed: usize,
     /// Events read.
     pub events: usize,
     /// One line per personality whose state and history disagree.
@@ -54,7 +56,7 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, StoreError> {
             let folded =
                 Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
             match (folded, stored_by_id.remove(id)) {
-                (None, None) => {}
+                (None, None) => report.removed += 1,
                 (Some(f), None) => report.mismatches.push(format!(
                     "{id} ({}): events say it exists, but it is not stored",
                     f.name

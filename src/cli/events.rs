@@ -103,9 +103,13 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
         EventsCommand::Verify => {
             let report = verify(&app.db).await?;
             if report.is_ok() {
+                let current = report.personalities - report.removed;
                 println!(
-                    "ok: {} personalities match the fold of their {} events",
-                    report.personalities, report.events
+                    "ok: {} {} ({current} current, {} removed) match the fold of their {} events",
+                    report.personalities,
+                    plural(report.personalities, "personality", "personalities"),
+                    report.removed,
+                    report.events
                 );
             } else {
                 for line in &report.mismatches {
@@ -120,4 +124,13 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
         }
     }
     Ok(())
+}
+
+/// `one` or `many`, as `n` asks.
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
