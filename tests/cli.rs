@@ -176,7 +176,9 @@ fn a_host_creates_inspects_changes_and_removes_a_personality() {
     );
     assert_eq!(by_correlation.as_array().unwrap().len(), 1);
 
-    assert!(ok(d, &["events", "verify"]).starts_with("ok: 1 personality (1 current, 0 removed)"));
+    assert!(ok(d, &["events", "verify"]).starts_with(
+        "ok: the stored state matches the events for 1 personality (1 current, 0 removed)"
+    ));
     ok(d, &["personality", "remove", "lyra"]);
     assert_eq!(
         json(d, &["personality", "list", "--json"]),
@@ -195,7 +197,9 @@ fn a_host_creates_inspects_changes_and_removes_a_personality() {
             "lyra",
         ],
     );
-    assert!(ok(d, &["events", "verify"]).starts_with("ok: 2 personalities (1 current, 1 removed)"));
+    assert!(ok(d, &["events", "verify"]).starts_with(
+        "ok: the stored state matches the events for 2 personalities (1 current, 1 removed)"
+    ));
 }
 
 #[test]

@@ -105,7 +105,7 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
             if report.is_ok() {
                 let current = report.personalities - report.removed;
                 println!(
-                    "ok: {} {} ({current} current, {} removed) match the fold of their {} events",
+                    "ok: the stored state matches the events for {} {} ({current} current, {} removed); {} events read",
                     report.personalities,
                     plural(report.personalities, "personality", "personalities"),
                     report.removed,
