@@ -124,7 +124,8 @@ impl PersonalityService {
             for alias in &personality.aliases {
                 check_alias_free(tx, alias, personality.id)?;
             }
-            // The closure may run again (a busy database): it works on a copy.
+            // The closure may run again (a busy database, or a group commit whose shared
+            // transaction was lost): it works on a copy.
             persist(tx, &ctx2, personality.clone())
         })
         .await

@@ -10,7 +10,6 @@ use rusqlite::Connection;
 
 use super::group_commit::{self, Member, WriteJob};
 use super::{migrations, StoreError};
-use crate::events::panic_message;
 
 /// How hard SQLite works to make a commit survive a power cut (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,12 +146,7 @@ impl Database {
             // Released before answering: once the caller has its answer, only its own
             // clones keep the connection open.
             drop(conn);
-            let outcome = outcome.unwrap_or_else(|panic| {
-                Err(StoreError::Task(format!(
-                    "the database work panicked: {}",
-                    panic_message(&*panic)
-                )))
-            });
+            let outcome = outcome.unwrap_or_else(|panic| Err(group_commit::panicked(panic)));
             // The caller may have stopped waiting; the work is done either way.
             let _ = reply.send(outcome);
         });
@@ -293,6 +287,7 @@ fn commit_group(
     }
     finished.next
 }
+
 /// Looks for the next job until `SPIN_BEFORE_SLEEP` passes, yielding the core between
 /// looks so that whatever else wants it (such as the runtime thread about to send the next
 /// job) gets it.

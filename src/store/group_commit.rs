@@ -207,7 +207,8 @@ impl<W, A, R, T, E> WriteJob<W, A, R, T, E> {
     }
 }
 
-fn panicked(panic: Box<dyn std::any::Any + Send>) -> StoreError {
+/// The error a caller gets when its database work panicked.
+pub(super) fn panicked(panic: Box<dyn std::any::Any + Send>) -> StoreError {
     StoreError::Task(format!(
         "the database work panicked: {}",
         panic_message(&*panic)
