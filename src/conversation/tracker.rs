@@ -1,8 +1,11 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
 
+use super::traces::{Channels, Conversations, Messages, TraceIndex};
 use crate::domain::PersonalityId;
 use crate::store::{conversation_rows as rows, Database, Forgotten, StoreError};
 
@@ -28,20 +31,35 @@ struct Conversation {
 
 /// Conversation state, in memory for the message path (no database read per message) and
 /// written through to SQLite so that a restart loses nothing.
+///
+/// Memory follows the database in commit order: each write changes memory in its
+/// after-commit step on the database thread (see [`Database::write`]), so a change is
+/// visible to routing once it is stored, and concurrent writes to the same row leave memory
+/// as they left the table.
 pub struct ConversationTracker {
     db: Database,
+    state: Arc<State>,
+    /// See [`ConversationTracker::assume_sole_writer`].
+    sole_writer: AtomicBool,
+}
+
+/// What the tracker holds in memory; changed only after a commit.
+#[derive(Debug, Default)]
+struct State {
     messages: DashMap<u64, SentMessage>,
     conversations: DashMap<(u64, u64), Conversation>,
     activations: DashMap<u64, PersonalityId>,
     auto_response: DashSet<u64>,
+    /// The keys of the rows above, by personality.
+    traces: TraceIndex,
 }
 
 impl std::fmt::Debug for ConversationTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConversationTracker")
-            .field("messages", &self.messages.len())
-            .field("conversations", &self.conversations.len())
-            .field("activations", &self.activations.len())
+            .field("messages", &self.state.messages.len())
+            .field("conversations", &self.state.conversations.len())
+            .field("activations", &self.state.activations.len())
             .finish()
     }
 }
@@ -50,85 +68,85 @@ impl ConversationTracker {
     /// Loads the persisted state.
     pub async fn load(db: Database) -> Result<Self, StoreError> {
         let loaded = db.call(|conn| rows::load_all(conn)).await?;
-        let tracker = Self {
-            db,
-            messages: DashMap::with_capacity(loaded.messages.len()),
-            conversations: DashMap::with_capacity(loaded.conversations.len()),
-            activations: DashMap::with_capacity(loaded.activations.len()),
-            auto_response: DashSet::with_capacity(loaded.auto_response_users.len()),
-        };
+        let state = State::default();
         for (message_id, channel_id, personality) in loaded.messages {
-            tracker.messages.insert(
-                message_id,
-                SentMessage {
-                    channel_id,
-                    personality,
-                },
-            );
+            state.sent(message_id, channel_id, personality);
         }
         for (user, channel, personality, last_active) in loaded.conversations {
-            tracker.conversations.insert(
-                (user, channel),
-                Conversation {
-                    personality,
-                    last_active,
-                },
-            );
+            state.talked((user, channel), personality, last_active);
         }
         for (channel, personality) in loaded.activations {
-            tracker.activations.insert(channel, personality);
+            state.activated(channel, personality);
         }
         for user in loaded.auto_response_users {
-            tracker.auto_response.insert(user);
+            state.auto_response.insert(user);
         }
-        Ok(tracker)
+        Ok(Self {
+            db,
+            state: Arc::new(state),
+            sole_writer: AtomicBool::new(false),
+        })
     }
 
-    /// Remembers that `personality` sent `message_id`, so replies to it reach the personality.
+    /// Declares that no other process writes conversation tracking, which is true of
+    /// `personae run`: only the bot records conversations. From then on memory holds every
+    /// row, so the removal of a personality with nothing tracked costs no database work.
+    /// Elsewhere (the command line, which loaded the rows at its start while the bot may
+    /// have added some since) a removal always deletes in the database.
+    pub fn assume_sole_writer(&self) {
+        self.sole_writer.store(true, Ordering::Release);
+    }
+
+    /// Remembers that `personality` sent `message_id`, so replies to it reach the
+    /// personality. False, and nothing remembered, when the personality no longer exists
+    /// (it was removed while its answer was on its way).
     pub async fn record_message(
         &self,
         message_id: u64,
         channel_id: u64,
         personality: PersonalityId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
+        let state = Arc::clone(&self.state);
         self.db
-            .call(move |conn| rows::record_message(conn, message_id, channel_id, personality, now))
-            .await?;
-        self.messages.insert(
-            message_id,
-            SentMessage {
-                channel_id,
-                personality,
-            },
-        );
-        Ok(())
+            .write(
+                move |conn| rows::record_message(conn, message_id, channel_id, personality, now),
+                move |_, stored| {
+                    if stored {
+                        state.sent(message_id, channel_id, personality);
+                    }
+                    stored
+                },
+            )
+            .await
     }
 
     /// The personality that sent this message, if one of ours did.
     pub fn personality_for_message(&self, message_id: u64) -> Option<PersonalityId> {
-        self.messages.get(&message_id).map(|m| m.personality)
+        self.state.messages.get(&message_id).map(|m| m.personality)
     }
 
-    /// Marks the user as talking to `personality` in `channel` (auto-response continues it).
+    /// Marks the user as talking to `personality` in `channel` (auto-response continues
+    /// it). False, and nothing remembered, when the personality no longer exists.
     pub async fn touch_conversation(
         &self,
         user_id: u64,
         channel_id: u64,
         personality: PersonalityId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
+        let state = Arc::clone(&self.state);
         self.db
-            .call(move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now))
-            .await?;
-        self.conversations.insert(
-            (user_id, channel_id),
-            Conversation {
-                personality,
-                last_active: now,
-            },
-        );
-        Ok(())
+            .write(
+                move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now),
+                move |_, stored| {
+                    if stored {
+                        state.talked((user_id, channel_id), personality, now);
+                    }
+                    stored
+                },
+            )
+            .await
     }
 
     /// The personality the user is talking to in this channel, if the conversation is younger
@@ -140,7 +158,7 @@ impl ConversationTracker {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Option<PersonalityId> {
-        let conversation = self.conversations.get(&(user_id, channel_id))?;
+        let conversation = self.state.conversations.get(&(user_id, channel_id))?;
         let age = now.signed_duration_since(conversation.last_active);
         (age.to_std().unwrap_or_default() <= ttl).then_some(conversation.personality)
     }
@@ -151,95 +169,119 @@ impl ConversationTracker {
         user_id: u64,
         channel_id: u64,
     ) -> Result<bool, StoreError> {
-        let existed = self
-            .db
-            .call(move |conn| rows::end_conversation(conn, user_id, channel_id))
-            .await?;
-        let removed = self.conversations.remove(&(user_id, channel_id)).is_some();
-        Ok(existed || removed)
+        let state = Arc::clone(&self.state);
+        self.db
+            .write(
+                move |conn| rows::end_conversation(conn, user_id, channel_id),
+                move |_, existed| {
+                    let removed = state.end_conversation((user_id, channel_id));
+                    existed || removed
+                },
+            )
+            .await
     }
 
-    /// Makes `personality` answer every message in `channel_id`.
+    /// Makes `personality` answer every message in `channel_id`. False, and nothing
+    /// changed, when the personality no longer exists.
     pub async fn activate(
         &self,
         channel_id: u64,
         personality: PersonalityId,
         by: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
+        let state = Arc::clone(&self.state);
         self.db
-            .call(move |conn| rows::activate(conn, channel_id, personality, by, now))
-            .await?;
-        self.activations.insert(channel_id, personality);
-        Ok(())
+            .write(
+                move |conn| rows::activate(conn, channel_id, by, personality, now),
+                move |_, stored| {
+                    if stored {
+                        state.activated(channel_id, personality);
+                    }
+                    stored
+                },
+            )
+            .await
     }
 
     /// Stops the channel's activated personality. Returns the one that was active.
     pub async fn deactivate(&self, channel_id: u64) -> Result<Option<PersonalityId>, StoreError> {
+        let state = Arc::clone(&self.state);
         self.db
-            .call(move |conn| rows::deactivate(conn, channel_id))
-            .await?;
-        Ok(self.activations.remove(&channel_id).map(|(_, p)| p))
+            .write(
+                move |conn| rows::deactivate(conn, channel_id),
+                move |_, _| state.deactivate(channel_id),
+            )
+            .await
     }
 
     /// The personality activated in this channel.
     pub fn activation(&self, channel_id: u64) -> Option<PersonalityId> {
-        self.activations.get(&channel_id).map(|p| *p)
+        self.state.activations.get(&channel_id).map(|p| *p)
     }
 
     /// Turns auto-response on or off for a user.
     pub async fn set_auto_response(&self, user_id: u64, enabled: bool) -> Result<(), StoreError> {
         let now = Utc::now();
+        let state = Arc::clone(&self.state);
         self.db
-            .call(move |conn| rows::set_auto_response(conn, user_id, enabled, now))
-            .await?;
-        if enabled {
-            self.auto_response.insert(user_id);
-        } else {
-            self.auto_response.remove(&user_id);
-        }
-        Ok(())
+            .write(
+                move |conn| rows::set_auto_response(conn, user_id, enabled, now),
+                move |_, ()| {
+                    if enabled {
+                        state.auto_response.insert(user_id);
+                    } else {
+                        state.auto_response.remove(&user_id);
+                    }
+                },
+            )
+            .await
     }
 
     /// True when the user continues conversations without mentioning the personality.
     pub fn auto_response(&self, user_id: u64) -> bool {
-        self.auto_response.contains(&user_id)
+        self.state.auto_response.contains(&user_id)
     }
 
     /// Deletes every trace of a personality: sent messages, conversations, activations —
-    /// in the database first (so a crash midway is repaired by the retry), then in memory.
+    /// in the database, then in memory once that committed (a failure leaves both for the
+    /// retry). Costs the personality's own rows, not every tracked message.
     pub async fn forget_personality(
         &self,
         personality: PersonalityId,
     ) -> Result<Forgotten, StoreError> {
-        let forgotten = self
-            .db
+        if self.sole_writer.load(Ordering::Acquire) && !self.state.traces.names(personality) {
+            return Ok(Forgotten::default());
+        }
+        let state = Arc::clone(&self.state);
+        self.db
             .write(
                 move |conn| rows::forget_personality(conn, personality),
-                |_, forgotten| forgotten,
+                move |_, forgotten| {
+                    state.forget(personality);
+                    forgotten
+                },
             )
-            .await?;
-        self.messages.retain(|_, m| m.personality != personality);
-        self.conversations
-            .retain(|_, c| c.personality != personality);
-        self.activations.retain(|_, p| *p != personality);
-        Ok(forgotten)
+            .await
     }
 
     /// Where the personality still appears in memory.
     pub fn traces_in_memory(&self, personality: PersonalityId) -> Traces {
         Traces {
             messages: self
+                .state
                 .messages
                 .iter()
                 .filter(|m| m.personality == personality)
                 .count(),
             conversations: self
+                .state
                 .conversations
                 .iter()
                 .filter(|c| c.personality == personality)
                 .count(),
             activations: self
+                .state
                 .activations
                 .iter()
                 .filter(|p| **p == personality)
@@ -260,22 +302,99 @@ impl ConversationTracker {
     /// Forgets sent-message mappings older than `age`, so the map doesn't grow forever.
     pub async fn prune_messages_older_than(&self, age: Duration) -> Result<usize, StoreError> {
         let cutoff = Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
-        let pruned = self
-            .db
-            .call(move |conn| rows::prune_messages(conn, cutoff))
-            .await?;
-        if pruned > 0 {
-            // The in-memory map has no timestamps; reload the survivors' ids.
-            let loaded = self.db.call(|conn| rows::load_all(conn)).await?;
-            let keep: std::collections::HashSet<u64> =
-                loaded.messages.iter().map(|m| m.0).collect();
-            self.messages.retain(|id, _| keep.contains(id));
-        }
-        Ok(pruned)
+        let state = Arc::clone(&self.state);
+        self.db
+            .write(
+                move |conn| rows::prune_messages(conn, cutoff),
+                move |_, pruned| {
+                    for (message_id, personality) in &pruned {
+                        state.unsent(*message_id, *personality);
+                    }
+                    pruned.len()
+                },
+            )
+            .await
     }
 
     /// The channel a tracked message was sent in.
     pub fn channel_of_message(&self, message_id: u64) -> Option<u64> {
-        self.messages.get(&message_id).map(|m| m.channel_id)
+        self.state.messages.get(&message_id).map(|m| m.channel_id)
+    }
+}
+
+impl State {
+    /// `personality` sent the message.
+    fn sent(&self, message_id: u64, channel_id: u64, personality: PersonalityId) {
+        let sent = SentMessage {
+            channel_id,
+            personality,
+        };
+        if let Some(before) = self.messages.insert(message_id, sent) {
+            self.traces
+                .remove::<Messages, _>(before.personality, &message_id);
+        }
+        self.traces.add::<Messages, _>(personality, message_id);
+    }
+
+    /// The message's mapping is gone.
+    fn unsent(&self, message_id: u64, personality: PersonalityId) {
+        self.messages
+            .remove_if(&message_id, |_, m| m.personality == personality);
+        self.traces.remove::<Messages, _>(personality, &message_id);
+    }
+
+    /// The user talked to `personality` in the channel.
+    fn talked(&self, key: (u64, u64), personality: PersonalityId, at: DateTime<Utc>) {
+        let conversation = Conversation {
+            personality,
+            last_active: at,
+        };
+        if let Some(before) = self.conversations.insert(key, conversation) {
+            self.traces
+                .remove::<Conversations, _>(before.personality, &key);
+        }
+        self.traces.add::<Conversations, _>(personality, key);
+    }
+
+    /// True if there was a conversation.
+    fn end_conversation(&self, key: (u64, u64)) -> bool {
+        let Some((_, ended)) = self.conversations.remove(&key) else {
+            return false;
+        };
+        self.traces
+            .remove::<Conversations, _>(ended.personality, &key);
+        true
+    }
+
+    /// `personality` answers every message in the channel.
+    fn activated(&self, channel_id: u64, personality: PersonalityId) {
+        if let Some(before) = self.activations.insert(channel_id, personality) {
+            self.traces.remove::<Channels, _>(before, &channel_id);
+        }
+        self.traces.add::<Channels, _>(personality, channel_id);
+    }
+
+    /// The personality that was active in the channel.
+    fn deactivate(&self, channel_id: u64) -> Option<PersonalityId> {
+        let (_, stopped) = self.activations.remove(&channel_id)?;
+        self.traces.remove::<Channels, _>(stopped, &channel_id);
+        Some(stopped)
+    }
+
+    /// Drops every row that names `personality`.
+    fn forget(&self, personality: PersonalityId) {
+        let keys = self.traces.take(personality);
+        for message_id in keys.messages {
+            self.messages
+                .remove_if(&message_id, |_, m| m.personality == personality);
+        }
+        for key in keys.conversations {
+            self.conversations
+                .remove_if(&key, |_, c| c.personality == personality);
+        }
+        for channel_id in keys.channels {
+            self.activations
+                .remove_if(&channel_id, |_, p| *p == personality);
+        }
     }
 }

@@ -39,6 +39,8 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CliError> {
     let app = Arc::new(App::start(config).await.map_err(CliError::Other)?);
+    // Only the bot records conversations.
+    app.tracker.assume_sole_writer();
     let result = serve(Arc::clone(&app), discord, shutdown).await;
     app.shutdown().await;
     info!("personae stopped");

@@ -110,6 +110,7 @@ async fn answer(
     } else {
         send_in_dm(ctx, message.channel_id, personality, &reply).await?
     };
+    // False when the personality was removed while it answered: then nothing is tracked.
     for id in sent {
         data.app
             .tracker

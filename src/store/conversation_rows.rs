@@ -37,34 +37,45 @@ fn parse_id(text: &str) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("bad Discord id {text:?}")))
 }
 
+/// Whether `personality` exists: tracking rows are only written for one that does, in the
+/// same statement, so that a reply or conversation recorded just after the personality was
+/// removed (its answer was on its way) leaves nothing behind.
+const PERSONALITY_EXISTS: &str = "WHERE EXISTS (SELECT 1 FROM personalities WHERE id = ?3)";
+
+/// Records that `personality` sent `message_id`. False (and nothing written) when the
+/// personality no longer exists.
 pub(crate) fn record_message(
     conn: &Connection,
     message_id: u64,
     channel_id: u64,
     personality: PersonalityId,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO conversation_messages (message_id, channel_id, personality_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id_text(message_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR REPLACE INTO conversation_messages (message_id, channel_id, personality_id, created_at) \
+             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
+        ))?
+        .execute(params![id_text(message_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
+    Ok(n > 0)
 }
 
+/// Records that the user talks to `personality` in the channel. False (and nothing
+/// written) when the personality no longer exists.
 pub(crate) fn touch_conversation(
     conn: &Connection,
     user_id: u64,
     channel_id: u64,
     personality: PersonalityId,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO active_conversations (user_id, channel_id, personality_id, last_active_at) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id_text(user_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR REPLACE INTO active_conversations (user_id, channel_id, personality_id, last_active_at) \
+             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
+        ))?
+        .execute(params![id_text(user_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
+    Ok(n > 0)
 }
 
 pub(crate) fn end_conversation(
@@ -78,19 +89,22 @@ pub(crate) fn end_conversation(
     Ok(n > 0)
 }
 
+/// Activates `personality` in the channel. False (and nothing written) when the
+/// personality no longer exists.
 pub(crate) fn activate(
     conn: &Connection,
     channel_id: u64,
-    personality: PersonalityId,
     by: u64,
+    personality: PersonalityId,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO channel_activations (channel_id, personality_id, activated_by, activated_at) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id_text(channel_id), personality.to_string(), id_text(by), at.to_rfc3339()])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR REPLACE INTO channel_activations (channel_id, activated_by, personality_id, activated_at) \
+             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
+        ))?
+        .execute(params![id_text(channel_id), id_text(by), personality.to_string(), at.to_rfc3339()])?;
+    Ok(n > 0)
 }
 
 pub(crate) fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, StoreError> {
@@ -151,15 +165,27 @@ pub(crate) fn traces_of(
 }
 
 /// Deletes message mappings older than `before` (replies to very old messages no longer
-/// resolve; keeps the table from growing forever). Returns how many went.
+/// resolve; keeps the table from growing forever). Returns the deleted messages' ids, with
+/// the personality that sent each.
 pub(crate) fn prune_messages(
     conn: &Connection,
     before: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "DELETE FROM conversation_messages WHERE created_at < ?1",
-        [before.to_rfc3339()],
-    )?)
+) -> Result<Vec<(u64, PersonalityId)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "DELETE FROM conversation_messages WHERE created_at < ?1 RETURNING message_id, personality_id",
+    )?;
+    let rows = stmt.query_map([before.to_rfc3339()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut pruned = Vec::new();
+    for row in rows {
+        let (message, personality) = row?;
+        pruned.push((
+            parse_id(&message)?,
+            PersonalityId::from_uuid(parse_uuid(&personality)?),
+        ));
+    }
+    Ok(pruned)
 }
 
 pub(crate) fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError> {

@@ -29,10 +29,16 @@ pub async fn activate(
     let chosen = app.service.get(&personality).await?;
     let channel = ctx.channel_id().get();
     let previous = app.tracker.activation(channel);
-    app.tracker
+    let name = escape_markdown(chosen.name.as_str());
+    let activated = app
+        .tracker
         .activate(channel, chosen.id, author_id(ctx)?.get())
         .await?;
-    let name = escape_markdown(chosen.name.as_str());
+    if !activated {
+        return Err(BotError::user(format!(
+            "**{name}** was removed a moment ago, so it can't be activated."
+        )));
+    }
     let replaced = previous
         .filter(|id| *id != chosen.id)
         .and_then(|id| app.cache.get(id))
