@@ -9,6 +9,7 @@ use personae::store::Synchronous;
 
 use crate::command_path::{self, BaselineInput, COMMANDS};
 use crate::measure::{us, Summary};
+use crate::open_loop;
 
 /// Latencies of one side (the service with some number of clients, or the baseline) over
 /// a run, and the wall-clock time it ran.
@@ -65,15 +66,22 @@ pub struct SizeResult {
     pub baseline: Summary,
 }
 
+/// The offered rates of the open-loop runs (see `open_loop.rs`), and how long each lasts.
+pub struct Rates {
+    pub rates: Vec<u64>,
+    pub each: Duration,
+}
+
 /// Runs `cycles` cycles (4 commands each) on each side at each size: the service with each
 /// number of concurrent `clients` (tasks issuing commands one after the other, as users
 /// do), and the bare SQL on one thread. The variants are interleaved in rounds so that
-/// all of them see the same machine.
+/// all of them see the same machine. Then the service runs at each offered rate.
 pub async fn run(
     sizes: &[usize],
     clients: &[usize],
     cycles: u64,
     synchronous: Synchronous,
+    rates: &Rates,
 ) -> anyhow::Result<Vec<SizeResult>> {
     let mut results = Vec::new();
     for &size in sizes {
@@ -143,6 +151,12 @@ pub async fn run(
                 baseline.record(times);
             }
         }
+        let mut open = Vec::new();
+        for &rate in &rates.rates {
+            let result = open_loop::run(&app, next, rate, rates.each).await?;
+            next += (result.latency.count / 4) as u64;
+            open.push(result);
+        }
         app.shutdown().await;
 
         let baseline_all = Summary::of(&mut baseline.all());
@@ -180,6 +194,20 @@ pub async fn run(
         );
         print_commands(&baseline);
         println!("  {baseline_rate:.0} commands/s");
+        for rate in &open {
+            println!(
+                "{:<10} service (handlers included), open loop: {:.0} commands/s offered for {} s",
+                "",
+                rate.offered,
+                rates.each.as_secs()
+            );
+            println!("  all      {}", rate.latency);
+            println!("  late     {}", rate.lateness);
+            println!(
+                "  {:.0} commands/s answered, at most {} cycles in flight",
+                rate.achieved, rate.most_in_flight
+            );
+        }
         results.push(result);
     }
     if let (Some(first), Some(last)) = (results.first(), results.last()) {

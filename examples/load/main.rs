@@ -21,6 +21,7 @@ mod commands;
 mod discord;
 mod measure;
 mod micro;
+mod open_loop;
 mod routing_fixture;
 mod seed;
 mod startup;
@@ -66,6 +67,13 @@ enum Mode {
         /// bot: normal, or full (every commit synced to disk before it is acknowledged).
         #[arg(long, default_value = "normal")]
         synchronous: personae::store::Synchronous,
+        /// Offered rates (commands per second, comma-separated) at which the service then
+        /// runs open-loop: users arrive on a schedule, each running one cycle.
+        #[arg(long, value_delimiter = ',', default_value = "5000,10000")]
+        rates: Vec<u64>,
+        /// How long each offered rate runs, in seconds.
+        #[arg(long, default_value_t = 3)]
+        rate_secs: u64,
     },
     /// Cache load time and resident memory, in fresh processes.
     Startup {
@@ -137,9 +145,20 @@ fn main() -> anyhow::Result<()> {
                 clients,
                 cycles,
                 synchronous,
-            } => commands::run(&sizes, &clients, cycles, synchronous)
-                .await
-                .map(drop),
+                rates,
+                rate_secs,
+            } => commands::run(
+                &sizes,
+                &clients,
+                cycles,
+                synchronous,
+                &commands::Rates {
+                    rates,
+                    each: Duration::from_secs(rate_secs),
+                },
+            )
+            .await
+            .map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await
             }
