@@ -66,8 +66,14 @@ async fn nothing_is_tracked_for_a_personality_removed_while_it_answered() {
         .activate(6002, aria.id, alice().get())
         .await
         .unwrap());
+    assert!(!tracker
+        .record_answer(alice().get(), CHANNEL, aria.id, vec![5002, 5003])
+        .await
+        .unwrap());
 
-    assert_eq!(tracker.personality_for_message(5001), None);
+    for message in [5001, 5002, 5003] {
+        assert_eq!(tracker.personality_for_message(message), None);
+    }
     assert_eq!(tracker.activation(6002), None);
     assert_eq!(tracker.traces_in_memory(aria.id), Traces::default());
     assert_memory_matches_database(&t, aria.id).await;
@@ -147,6 +153,35 @@ async fn memory_follows_the_database_through_every_kind_of_change() {
             .unwrap();
     assert_eq!(forgotten, Traces::default());
     drop(release);
+}
+
+#[tokio::test]
+async fn an_answer_in_several_messages_is_recorded_with_its_conversation() {
+    let t = spawn_app().await;
+    let aria = t.create("Aria", alice(), &[]).await;
+    let tracker = &t.app.tracker;
+    let user = alice().get();
+    assert!(tracker
+        .record_answer(user, CHANNEL, aria.id, vec![5001, 5002, 5003])
+        .await
+        .unwrap());
+    for message in [5001, 5002, 5003] {
+        assert_eq!(tracker.personality_for_message(message), Some(aria.id));
+        assert_eq!(tracker.channel_of_message(message), Some(CHANNEL));
+    }
+    assert_eq!(
+        tracker.active_conversation(user, CHANNEL, chrono::Utc::now(), Duration::from_secs(60)),
+        Some(aria.id)
+    );
+    assert_eq!(
+        tracker.traces_in_memory(aria.id),
+        Traces {
+            messages: 3,
+            conversations: 1,
+            activations: 0
+        }
+    );
+    assert_memory_matches_database(&t, aria.id).await;
 }
 
 #[tokio::test]

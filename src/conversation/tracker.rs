@@ -121,6 +121,42 @@ impl ConversationTracker {
             .await
     }
 
+    /// Remembers an answer in one write: `personality` sent `message_ids` (an answer split
+    /// to Discord's length limit) in `channel_id`, answering `user_id`, who is now talking
+    /// to it there. False, and nothing remembered, when the personality no longer exists.
+    pub async fn record_answer(
+        &self,
+        user_id: u64,
+        channel_id: u64,
+        personality: PersonalityId,
+        message_ids: Vec<u64>,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let state = Arc::clone(&self.state);
+        let ids = message_ids.clone();
+        self.db
+            .write(
+                move |conn| {
+                    for &message_id in &ids {
+                        if !rows::record_message(conn, message_id, channel_id, personality, now)? {
+                            return Ok(false);
+                        }
+                    }
+                    rows::touch_conversation(conn, user_id, channel_id, personality, now)
+                },
+                move |_, stored| {
+                    if stored {
+                        for message_id in message_ids {
+                            state.sent(message_id, channel_id, personality);
+                        }
+                        state.talked((user_id, channel_id), personality, now);
+                    }
+                    stored
+                },
+            )
+            .await
+    }
+
     /// The personality that sent this message, if one of ours did.
     pub fn personality_for_message(&self, message_id: u64) -> Option<PersonalityId> {
         self.state.messages.get(&message_id).map(|m| m.personality)

@@ -110,17 +110,14 @@ async fn answer(
     } else {
         send_in_dm(ctx, message.channel_id, personality, &reply).await?
     };
-    // False when the personality was removed while it answered: then nothing is tracked.
-    for id in sent {
-        data.app
-            .tracker
-            .record_message(id, channel_id, personality.id)
-            .await?;
-    }
-    data.app
+    let tracked = data
+        .app
         .tracker
-        .touch_conversation(message.author.id.get(), channel_id, personality.id)
+        .record_answer(message.author.id.get(), channel_id, personality.id, sent)
         .await?;
+    if !tracked {
+        info!("the personality was removed while it answered; the answer is not tracked");
+    }
     Ok(())
 }
 
