@@ -37,10 +37,29 @@ fn parse_id(text: &str) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("bad Discord id {text:?}")))
 }
 
-/// Whether `personality` exists: tracking rows are only written for one that does, in the
-/// same statement, so that a reply or conversation recorded just after the personality was
-/// removed (its answer was on its way) leaves nothing behind.
-const PERSONALITY_EXISTS: &str = "WHERE EXISTS (SELECT 1 FROM personalities WHERE id = ?3)";
+/// `INSERT OR REPLACE INTO <table and columns>` of one tracking row, written only while its
+/// personality (the third parameter) exists, in the same statement: a reply or conversation
+/// recorded just after the personality was removed (its answer was on its way) leaves
+/// nothing behind.
+macro_rules! insert_while_personality_exists {
+    ($table_and_columns:literal) => {
+        concat!(
+            "INSERT OR REPLACE INTO ",
+            $table_and_columns,
+            " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM personalities WHERE id = ?3)"
+        )
+    };
+}
+
+/// Runs an `insert_while_personality_exists!` statement: false when the personality no
+/// longer exists and nothing was written.
+fn insert_row(
+    conn: &Connection,
+    sql: &str,
+    row: [&dyn rusqlite::ToSql; 4],
+) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached(sql)?.execute(&row[..])? > 0)
+}
 
 /// Records that `personality` sent `message_id`. False (and nothing written) when the
 /// personality no longer exists.
@@ -51,13 +70,18 @@ pub(crate) fn record_message(
     personality: PersonalityId,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(&format!(
-            "INSERT OR REPLACE INTO conversation_messages (message_id, channel_id, personality_id, created_at) \
-             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
-        ))?
-        .execute(params![id_text(message_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
-    Ok(n > 0)
+    insert_row(
+        conn,
+        insert_while_personality_exists!(
+            "conversation_messages (message_id, channel_id, personality_id, created_at)"
+        ),
+        [
+            &id_text(message_id),
+            &id_text(channel_id),
+            &personality.to_string(),
+            &at.to_rfc3339(),
+        ],
+    )
 }
 
 /// Records that the user talks to `personality` in the channel. False (and nothing
@@ -69,13 +93,18 @@ pub(crate) fn touch_conversation(
     personality: PersonalityId,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(&format!(
-            "INSERT OR REPLACE INTO active_conversations (user_id, channel_id, personality_id, last_active_at) \
-             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
-        ))?
-        .execute(params![id_text(user_id), id_text(channel_id), personality.to_string(), at.to_rfc3339()])?;
-    Ok(n > 0)
+    insert_row(
+        conn,
+        insert_while_personality_exists!(
+            "active_conversations (user_id, channel_id, personality_id, last_active_at)"
+        ),
+        [
+            &id_text(user_id),
+            &id_text(channel_id),
+            &personality.to_string(),
+            &at.to_rfc3339(),
+        ],
+    )
 }
 
 pub(crate) fn end_conversation(
@@ -98,13 +127,18 @@ pub(crate) fn activate(
     personality: PersonalityId,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(&format!(
-            "INSERT OR REPLACE INTO channel_activations (channel_id, activated_by, personality_id, activated_at) \
-             SELECT ?1, ?2, ?3, ?4 {PERSONALITY_EXISTS}"
-        ))?
-        .execute(params![id_text(channel_id), id_text(by), personality.to_string(), at.to_rfc3339()])?;
-    Ok(n > 0)
+    insert_row(
+        conn,
+        insert_while_personality_exists!(
+            "channel_activations (channel_id, activated_by, personality_id, activated_at)"
+        ),
+        [
+            &id_text(channel_id),
+            &id_text(by),
+            &personality.to_string(),
+            &at.to_rfc3339(),
+        ],
+    )
 }
 
 pub(crate) fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, StoreError> {
