@@ -29,21 +29,40 @@ impl App {
     /// Opens the database, loads the caches, registers every handler on one bus and lets the
     /// durable subscribers catch up with what they missed.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        let path = config.database_path.clone();
-        let synchronous = config.database_synchronous;
-        let db = tokio::task::spawn_blocking(move || Database::open(&path, synchronous))
-            .await
-            .context("opening the database")??;
+        let db = open(config).await?;
         Self::start_with_database(config, db).await
     }
 
     /// Like [`App::start`], on an already opened database.
     pub async fn start_with_database(config: &Config, db: Database) -> anyhow::Result<Self> {
+        let cache = db.call(load_profiles).await?;
+        let tracker = ConversationTracker::load(db.clone()).await?;
+        Self::wire(config, db, cache, tracker).await
+    }
+
+    /// The application for a process that never routes a message: the command line. The
+    /// profile cache and conversation tracking start empty instead of loaded (they only serve
+    /// the message path), so a one-off command on a large database neither reads every
+    /// personality nor holds them all in memory. The handlers are the same; the
+    /// conversation clean-up deletes in the database whatever memory holds.
+    pub async fn start_command_line(config: &Config) -> anyhow::Result<Self> {
+        let db = open(config).await?;
+        let tracker = ConversationTracker::unloaded(db.clone());
+        Self::wire(config, db, ProfileCache::new(), tracker).await
+    }
+
+    /// Builds the bus, the service and the handlers around the caches.
+    async fn wire(
+        config: &Config,
+        db: Database,
+        cache: ProfileCache,
+        tracker: ConversationTracker,
+    ) -> anyhow::Result<Self> {
         let bus = EventBus::new(BusConfig {
             handler_timeout: config.handler_timeout,
         });
-        let cache = Arc::new(db.call(load_profiles).await?);
-        let tracker = Arc::new(ConversationTracker::load(db.clone()).await?);
+        let cache = Arc::new(cache);
+        let tracker = Arc::new(tracker);
         let service = Arc::new(PersonalityService::new(
             db.clone(),
             bus.clone(),
@@ -69,6 +88,17 @@ impl App {
             tracing::error!(error = %e, "a durable subscriber did not save its checkpoint");
         }
     }
+}
+
+/// Opens (and migrates) the configured database off the runtime's threads.
+async fn open(config: &Config) -> anyhow::Result<Database> {
+    let path = config.database_path.clone();
+    let synchronous = config.database_synchronous;
+    Ok(
+        tokio::task::spawn_blocking(move || Database::open(&path, synchronous))
+            .await
+            .context("opening the database")??,
+    )
 }
 
 /// How many rows the start-up load hands to a parsing thread at a time.

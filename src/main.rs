@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         if is_run {
             personae::discord::run(&config).await
         } else {
-            let app = personae::app::App::start(&config)
+            let app = personae::app::App::start_command_line(&config)
                 .await
                 .map_err(CliError::Other)?;
             let result = cli::execute(&app, cli.command).await;

@@ -287,3 +287,34 @@ async fn concurrent_changes_to_one_conversation_leave_memory_as_they_left_the_ta
         assert_eq!(tracker.activation(channel), reloaded.activation(channel));
     }
 }
+
+#[tokio::test]
+async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_row() {
+    let t = spawn_app().await;
+    let aria = t.create("Aria", alice(), &["bard"]).await;
+    let tracker = &t.app.tracker;
+    assert!(tracker
+        .record_answer(alice().get(), CHANNEL, aria.id, vec![5001, 5002])
+        .await
+        .unwrap());
+    assert!(tracker
+        .activate(6002, aria.id, alice().get())
+        .await
+        .unwrap());
+
+    let cli = personae::app::App::start_command_line(&t.config)
+        .await
+        .unwrap();
+    assert_eq!(cli.cache.key_count(), 0, "no personality read into memory");
+    assert_eq!(cli.tracker.traces_in_memory(aria.id), Traces::default());
+    cli.service
+        .remove(&common::cli_ctx(), "bard")
+        .await
+        .unwrap();
+    cli.shutdown().await;
+    assert_eq!(
+        tracker.traces_in_database(aria.id).await.unwrap(),
+        Traces::default(),
+        "the rows the command line never loaded were deleted"
+    );
+}

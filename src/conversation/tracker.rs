@@ -88,6 +88,17 @@ impl ConversationTracker {
         })
     }
 
+    /// Tracking that starts empty instead of loaded, for a process that never routes a
+    /// message (the command line): writes still go to the database, and a removal's
+    /// clean-up deletes there (it is never the sole writer).
+    pub fn unloaded(db: Database) -> Self {
+        Self {
+            db,
+            state: Arc::new(State::default()),
+            sole_writer: AtomicBool::new(false),
+        }
+    }
+
     /// Declares that no other process writes conversation tracking, which is true of
     /// `personae run`: only the bot records conversations. From then on memory holds every
     /// row, so the removal of a personality with nothing tracked costs no database work.
