@@ -68,7 +68,8 @@ impl ConversationTracker {
     /// Loads the persisted state.
     pub async fn load(db: Database) -> Result<Self, StoreError> {
         let loaded = db.call(|conn| rows::load_all(conn)).await?;
-        let state = State::default();
+        let tracker = Self::unloaded(db);
+        let state = &tracker.state;
         for (message_id, channel_id, personality) in loaded.messages {
             state.sent(message_id, channel_id, personality);
         }
@@ -81,11 +82,7 @@ impl ConversationTracker {
         for user in loaded.auto_response_users {
             state.auto_response.insert(user);
         }
-        Ok(Self {
-            db,
-            state: Arc::new(state),
-            sole_writer: AtomicBool::new(false),
-        })
+        Ok(tracker)
     }
 
     /// Tracking that starts empty instead of loaded, for a process that never routes a
@@ -102,8 +99,8 @@ impl ConversationTracker {
     /// Declares that no other process writes conversation tracking, which is true of
     /// `personae run`: only the bot records conversations. From then on memory holds every
     /// row, so the removal of a personality with nothing tracked costs no database work.
-    /// Elsewhere (the command line, which loaded the rows at its start while the bot may
-    /// have added some since) a removal always deletes in the database.
+    /// Elsewhere (the command line, whose memory holds none of the bot's rows) a removal
+    /// always deletes in the database.
     pub fn assume_sole_writer(&self) {
         self.sole_writer.store(true, Ordering::Release);
     }
