@@ -69,7 +69,8 @@ enum Mode {
         synchronous: personae::store::Synchronous,
         /// Offered rates (commands per second, comma-separated) at which the service then
         /// runs open-loop: users arrive on a schedule, each running one cycle.
-        #[arg(long, value_delimiter = ',', default_value = "5000,10000")]
+        #[arg(long, value_delimiter = ',', default_value = "5000,10000",
+              value_parser = clap::value_parser!(u64).range(1..))]
         rates: Vec<u64>,
         /// How long each offered rate runs, in seconds.
         #[arg(long, default_value_t = 3)]

@@ -9,6 +9,7 @@
 //! runtime's timer fires on whole milliseconds, so cycles due within one start together;
 //! how late each started against its due time is reported beside the latencies.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +40,11 @@ pub async fn run(
     rate: u64,
     duration: Duration,
 ) -> anyhow::Result<RateResult> {
+    anyhow::ensure!(rate > 0, "an offered rate must be at least 1 command/s");
     let cycles = (rate as f64 * duration.as_secs_f64() / 4.0).ceil() as u64;
     let every = Duration::from_secs_f64(4.0 / rate as f64);
-    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
     let start = Instant::now() + Duration::from_millis(10);
     let mut tasks = Vec::with_capacity(cycles as usize);
     for n in 0..cycles {
@@ -51,7 +53,6 @@ pub async fn run(
         let app = Arc::clone(app);
         let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
         tasks.push(tokio::spawn(async move {
-            use std::sync::atomic::Ordering::Relaxed;
             let now = in_flight.fetch_add(1, Relaxed) + 1;
             most.fetch_max(now, Relaxed);
             let mut times = [Duration::ZERO; 4];
@@ -76,6 +77,6 @@ pub async fn run(
         achieved: answered / (last - start).as_secs_f64(),
         latency: Summary::of(&mut samples),
         lateness: Summary::of(&mut lateness),
-        most_in_flight: most.load(std::sync::atomic::Ordering::Relaxed),
+        most_in_flight: most.load(Relaxed),
     })
 }
