@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
+use rusqlite::Connection;
 
 use super::traces::{Channels, Conversations, Messages, TraceIndex};
 use crate::domain::PersonalityId;
@@ -115,18 +116,11 @@ impl ConversationTracker {
         personality: PersonalityId,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::record_message(conn, message_id, channel_id, personality, now),
-                move |_, stored| {
-                    if stored {
-                        state.sent(message_id, channel_id, personality);
-                    }
-                    stored
-                },
-            )
-            .await
+        self.store_then_remember(
+            move |conn| rows::record_message(conn, message_id, channel_id, personality, now),
+            move |state| state.sent(message_id, channel_id, personality),
+        )
+        .await
     }
 
     /// Remembers an answer in one write: `personality` sent `message_ids` (an answer split
@@ -140,29 +134,24 @@ impl ConversationTracker {
         message_ids: Vec<u64>,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        let state = Arc::clone(&self.state);
         let ids = message_ids.clone();
-        self.db
-            .write(
-                move |conn| {
-                    for &message_id in &ids {
-                        if !rows::record_message(conn, message_id, channel_id, personality, now)? {
-                            return Ok(false);
-                        }
+        self.store_then_remember(
+            move |conn| {
+                for &message_id in &ids {
+                    if !rows::record_message(conn, message_id, channel_id, personality, now)? {
+                        return Ok(false);
                     }
-                    rows::touch_conversation(conn, user_id, channel_id, personality, now)
-                },
-                move |_, stored| {
-                    if stored {
-                        for message_id in message_ids {
-                            state.sent(message_id, channel_id, personality);
-                        }
-                        state.talked((user_id, channel_id), personality, now);
-                    }
-                    stored
-                },
-            )
-            .await
+                }
+                rows::touch_conversation(conn, user_id, channel_id, personality, now)
+            },
+            move |state| {
+                for message_id in message_ids {
+                    state.sent(message_id, channel_id, personality);
+                }
+                state.talked((user_id, channel_id), personality, now);
+            },
+        )
+        .await
     }
 
     /// The personality that sent this message, if one of ours did.
@@ -179,18 +168,11 @@ impl ConversationTracker {
         personality: PersonalityId,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now),
-                move |_, stored| {
-                    if stored {
-                        state.talked((user_id, channel_id), personality, now);
-                    }
-                    stored
-                },
-            )
-            .await
+        self.store_then_remember(
+            move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now),
+            move |state| state.talked((user_id, channel_id), personality, now),
+        )
+        .await
     }
 
     /// The personality the user is talking to in this channel, if the conversation is younger
@@ -234,18 +216,11 @@ impl ConversationTracker {
         by: u64,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::activate(conn, channel_id, by, personality, now),
-                move |_, stored| {
-                    if stored {
-                        state.activated(channel_id, personality);
-                    }
-                    stored
-                },
-            )
-            .await
+        self.store_then_remember(
+            move |conn| rows::activate(conn, channel_id, by, personality, now),
+            move |state| state.activated(channel_id, personality),
+        )
+        .await
     }
 
     /// Stops the channel's activated personality. Returns the one that was active.
@@ -357,6 +332,24 @@ impl ConversationTracker {
                     pruned.len()
                 },
             )
+            .await
+    }
+
+    /// Writes rows that need their personality to exist (`store` says whether it still
+    /// did) and, once that committed, lets `remember` put them in memory, in commit order.
+    async fn store_then_remember(
+        &self,
+        store: impl Fn(&Connection) -> Result<bool, StoreError> + Send + 'static,
+        remember: impl FnOnce(&State) + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        let state = Arc::clone(&self.state);
+        self.db
+            .write(store, move |_, stored| {
+                if stored {
+                    remember(&state);
+                }
+                stored
+            })
             .await
     }
 
