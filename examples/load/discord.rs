@@ -86,16 +86,25 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         })
     };
 
+    let probe = RestProbe::start(&discord);
     let commands = slash_commands(&discord, &plan).await?;
+    let probed = probe.finish().await?;
     println!(
         "\nslash command → interaction callback, {} commands at {}/s for {} s:\n  {}",
         commands.summary.count, plan.command_rate, plan.command_secs, commands.summary
     );
+    for (kind, summary) in &commands.by_kind {
+        println!("  {kind:<8} {summary}");
+    }
     println!(
         "  p50 {} ms, p99 {} ms; failed or missing answers: {}",
         ms(commands.summary.p50),
         ms(commands.summary.p99),
         commands.failures.len()
+    );
+    println!(
+        "  meanwhile, one REST round trip through the fake every {} ms: {probed}",
+        PROBE_EVERY.as_millis()
     );
     for failure in commands.failures.iter().take(5) {
         println!("    {failure}");
@@ -156,13 +165,67 @@ async fn rest_round_trips(discord: &FakeDiscord, n: usize) -> anyhow::Result<Sum
     Ok(Summary::of(&mut samples))
 }
 
+/// How often the probe beside the slash commands makes its REST round trip.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// REST round trips through the fake made while the commands run, so that a command's tail
+/// can be told apart from the machine's own pauses in the same seconds: a pause of this
+/// VM (or of the load process) shows in both, a stall of the bot only in the commands.
+struct RestProbe {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>,
+}
+
+impl RestProbe {
+    fn start(discord: &FakeDiscord) -> Self {
+        let url = format!("{}/api/v10/gateway", discord.base_url());
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return Ok(samples),
+                    _ = tick.tick() => {}
+                }
+                let started = Instant::now();
+                let response = client.get(&url).send().await?;
+                anyhow::ensure!(response.status().is_success(), "GET /gateway failed");
+                response.bytes().await?;
+                samples.push(started.elapsed());
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> anyhow::Result<Summary> {
+        // The task may already have ended with an error, which `await` reports.
+        let _ = self.stop.send(());
+        let mut samples = self.task.await??;
+        anyhow::ensure!(!samples.is_empty(), "the REST probe made no round trip");
+        Ok(Summary::of(&mut samples))
+    }
+}
+
 struct CommandRun {
     summary: Summary,
+    /// The same latencies by subcommand, in the order of the mix.
+    by_kind: Vec<(&'static str, Summary)>,
     failures: Vec<String>,
 }
 
+/// The subcommands of the mix, in turn.
+const KINDS: [&str; 4] = ["alias", "update", "unalias", "info"];
+
 fn option(name: &str, value: &str) -> Value {
     json!({"name": name, "type": 3, "value": value})
+}
+
+/// Which of [`KINDS`] the `n`-th command of the mix is.
+fn kind_of(n: u64, personalities: u64) -> usize {
+    ((n / personalities) % 4) as usize
 }
 
 /// The `n`-th command of the mix, and a piece of text its answer must contain.
@@ -170,14 +233,13 @@ fn command(n: u64, personalities: u64) -> (CommandSpec, &'static str) {
     let k = n % personalities;
     let personality = seed::name(k as usize);
     let alias = format!("lx{k}");
-    let (sub, options, expect) = match (n / personalities) % 4 {
+    let sub = KINDS[kind_of(n, personalities)];
+    let (options, expect) = match kind_of(n, personalities) {
         0 => (
-            "alias",
             vec![option("personality", &personality), option("alias", &alias)],
             "now also answers to",
         ),
         1 => (
-            "update",
             vec![
                 option("personality", &personality),
                 option("prompt", &format!("You are load test number {n}.")),
@@ -185,11 +247,10 @@ fn command(n: u64, personalities: u64) -> (CommandSpec, &'static str) {
             "Updated",
         ),
         2 => (
-            "unalias",
             vec![option("personality", &personality), option("alias", &alias)],
             "no longer answers to",
         ),
-        _ => ("info", vec![option("personality", &personality)], ""),
+        _ => (vec![option("personality", &personality)], ""),
     };
     let spec = CommandSpec::new(
         "personality",
@@ -202,13 +263,13 @@ async fn slash_commands(discord: &FakeDiscord, plan: &Plan) -> anyhow::Result<Co
     let total = u64::from(plan.command_rate) * plan.command_secs;
     let period = Duration::from_secs(1) / plan.command_rate;
     let mut tick = tokio::time::interval(period);
-    let mut sent: Vec<(String, Instant, &'static str)> = Vec::with_capacity(total as usize);
+    let mut sent: Vec<(String, Instant, &'static str, usize)> = Vec::with_capacity(total as usize);
     for n in 0..total {
         tick.tick().await;
         let (spec, expect) = command(n, plan.personalities as u64);
         let at = Instant::now();
         let id = discord.slash_command(spec).await;
-        sent.push((id, at, expect));
+        sent.push((id, at, expect, kind_of(n, plan.personalities as u64)));
     }
     // Every answer, or 15 s more.
     let last = sent.last().map(|s| s.0.clone()).unwrap_or_default();
@@ -226,13 +287,16 @@ async fn slash_commands(discord: &FakeDiscord, plan: &Plan) -> anyhow::Result<Co
         })
         .collect();
     let mut latencies = Vec::with_capacity(sent.len());
+    let mut by_kind: [Vec<Duration>; 4] = Default::default();
     let mut failures = Vec::new();
-    for (id, at, expect) in &sent {
+    for (id, at, expect, kind) in &sent {
         let Some(callback) = callbacks.get(id) else {
             failures.push(format!("interaction {id}: no callback"));
             continue;
         };
-        latencies.push(callback.at.saturating_duration_since(*at));
+        let latency = callback.at.saturating_duration_since(*at);
+        latencies.push(latency);
+        by_kind[*kind].push(latency);
         let body = callback.body.clone().unwrap_or(Value::Null);
         let content = body["data"]["content"].as_str().unwrap_or_default();
         let ok = callback.status < 300
@@ -251,6 +315,12 @@ async fn slash_commands(discord: &FakeDiscord, plan: &Plan) -> anyhow::Result<Co
     anyhow::ensure!(!latencies.is_empty(), "no command was answered");
     Ok(CommandRun {
         summary: Summary::of(&mut latencies),
+        by_kind: KINDS
+            .into_iter()
+            .zip(by_kind.iter_mut())
+            .filter(|(_, samples)| !samples.is_empty())
+            .map(|(kind, samples)| (kind, Summary::of(samples)))
+            .collect(),
         failures,
     })
 }
