@@ -1,5 +1,7 @@
 //! personae: a self-hosted Discord bot for AI personalities, on a durable domain-event core.
-#![forbid(unsafe_code)]
+// One measured exception: src/cache/huge_pages.rs advises the kernel (madvise) where to use
+// huge pages. Everything else stays safe code.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod application;

@@ -129,6 +129,7 @@ pub fn routing(rounds: usize) -> anyhow::Result<()> {
     let mut variants: Vec<Variant<'_>> = Vec::new();
     for case in Case::ALL {
         for f in &fixtures {
+            case.check(f, now)?;
             let mut i = 0usize;
             variants.push((
                 format!("{} / {} aliases", case.name(), f.ids.len()),

@@ -77,27 +77,41 @@ pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let db = seed::open(&dir.path().join("routing.db")).expect("a database");
     let cache = ProfileCache::new();
-    let mut ids = Vec::with_capacity(size);
     let prompt = seed::prompt(500);
-    for k in 0..size {
-        let p = seed::registered(&format!("p{k}"), &[alias(k)], &prompt).expect("valid input");
-        ids.push(p.id);
-        cache.put(ProfileInfo::of(&p));
+    let personalities: Vec<_> = (0..size)
+        .map(|k| seed::registered(&format!("p{k}"), &[alias(k)], &prompt).expect("valid input"))
+        .collect();
+    let ids: Vec<PersonalityId> = personalities.iter().map(|p| p.id).collect();
+    for p in &personalities {
+        cache.put(ProfileInfo::of(p));
     }
+    // Stored too: the tracker only records rows for personalities that exist.
+    rt.block_on(db.call(move |conn| {
+        let tx = conn.transaction()?;
+        for p in &personalities {
+            seed::insert_personality(&tx, p)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }))
+    .expect("personalities stored");
     let tracker = Arc::new(
         rt.block_on(ConversationTracker::load(db.clone()))
             .expect("load"),
     );
     rt.block_on(async {
+        let mut recorded = true;
         for m in 0..TRACKED_MESSAGES {
             let p = ids[m as usize % size];
-            tracker.record_message(1_000_000 + m, CHANNEL, p).await?;
+            recorded &= tracker.record_message(1_000_000 + m, CHANNEL, p).await?;
         }
-        tracker.activate(ACTIVATED_CHANNEL, ids[0], 1).await?;
+        recorded &= tracker.activate(ACTIVATED_CHANNEL, ids[0], 1).await?;
         tracker.set_auto_response(TALKER, true).await?;
-        tracker
+        recorded &= tracker
             .touch_conversation(TALKER, CONVERSATION_CHANNEL, ids[size / 2])
-            .await
+            .await?;
+        anyhow::ensure!(recorded, "the tracker refused part of the set-up");
+        Ok(())
     })
     .expect("tracker set-up");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -149,6 +163,31 @@ impl Case {
             Case::AutoResponse => "auto-response",
             Case::Activation => "activation",
         }
+    }
+
+    /// Whether a message of this case addresses a personality.
+    pub fn routes(self) -> bool {
+        match self {
+            Case::Mention | Case::Reply | Case::AutoResponse | Case::Activation => true,
+            Case::UnknownMention | Case::Plain => false,
+        }
+    }
+
+    /// Routes every message of this case once; an error names the first that routed
+    /// otherwise than [`Case::routes`] says. A fixture that lost a reply or an activation
+    /// would otherwise measure the path of a message that routes nowhere.
+    pub fn check(self, f: &Fixture, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+        for i in 0..MESSAGES {
+            let routed = self.run(f, i, now).is_some();
+            anyhow::ensure!(
+                routed == self.routes(),
+                "{} message {i} at {} aliases: routed {routed}, expected {}",
+                self.name(),
+                f.ids.len(),
+                self.routes()
+            );
+        }
+        Ok(())
     }
 
     /// The `i`-th message of this case.

@@ -19,6 +19,8 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 
+use super::huge_pages::HugeSlice;
+
 /// How many bytes of a key are kept inside its entry: what is left of 32 bytes after an
 /// 18-byte value and the length byte. "aria", "the bard" and most names fit; a longer key
 /// costs one more access when its length says it could match.
@@ -46,7 +48,8 @@ pub(crate) struct KeyTable<V, S = RandomState> {
     /// One byte per slot: 0 when the slot is empty, else 8 bits of the key's hash (never 0).
     tags: Box<[u8]>,
     /// The entries, at the same index as their tags; an empty slot's entry is meaningless.
-    entries: Box<[Entry<V>]>,
+    /// On huge pages once large: every hit reads one at random (see `huge_pages`).
+    entries: HugeSlice<Entry<V>>,
     /// Keys longer than [`INLINE_KEY_BYTES`], at the index their entry holds; `None` once
     /// freed, and then listed in `free_long` for reuse.
     long_keys: Vec<Option<Box<str>>>,
@@ -83,7 +86,7 @@ impl<V: Copy + Default, S: BuildHasher> KeyTable<V, S> {
         let slots = if keys == 0 { 0 } else { slots_for(keys) };
         Self {
             tags: vec![0; slots].into_boxed_slice(),
-            entries: vec![empty_entry(); slots].into_boxed_slice(),
+            entries: HugeSlice::new(slots, empty_entry()),
             long_keys: Vec::new(),
             free_long: Vec::new(),
             len: 0,
@@ -244,10 +247,8 @@ impl<V: Copy + Default, S: BuildHasher> KeyTable<V, S> {
     fn grow(&mut self) {
         let new_len = (self.tags.len() * 2).max(MIN_SLOTS);
         let old_tags = std::mem::replace(&mut self.tags, vec![0; new_len].into_boxed_slice());
-        let old_entries = std::mem::replace(
-            &mut self.entries,
-            vec![empty_entry(); new_len].into_boxed_slice(),
-        );
+        let old_entries =
+            std::mem::replace(&mut self.entries, HugeSlice::new(new_len, empty_entry()));
         for (_, entry) in old_tags
             .iter()
             .zip(old_entries.iter())
