@@ -1,13 +1,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::checkpointer::{Bell, Checkpointer};
 use super::group_commit::{self, Member, WriteJob};
 use super::{migrations, StoreError};
 
@@ -34,10 +34,6 @@ impl FromStr for Synchronous {
     }
 }
 
-/// How often the background checkpointer copies committed pages from the WAL into the
-/// database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
-
 /// What the WAL file is cut back to when SQLite starts it over (`journal_size_limit`).
 /// SQLite reuses the WAL from its start once everything in it is checkpointed, but never
 /// shrinks the file by itself: a burst of writes that outran the checkpointer (sustained
@@ -56,15 +52,14 @@ const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(100);
 /// one transaction, and the async runtime never waits on disk. Write work queued behind a
 /// busy thread is committed together (see [`Database::write`]).
 ///
-/// WAL checkpoints run on a second connection in a thread of their own: a checkpoint
-/// syncs the WAL and the database file (milliseconds on many disks), and left to SQLite's
-/// automatic checkpoints that wait would fall on whichever command crossed the threshold.
+/// WAL checkpoints run on a second connection in a thread of their own, shortly after
+/// commits (see `src/store/checkpointer.rs`).
 #[derive(Clone)]
 pub struct Database {
     /// Declared before `conn`: the last clone stops the checkpointer first, so that the
     /// command connection closes last and, as the last connection, checkpoints and
     /// removes the WAL as SQLite does on close.
-    _checkpointer: Arc<Checkpointer>,
+    checkpointer: Arc<Checkpointer>,
     /// Where `call` sends its work; the database thread ends when the last clone is gone.
     jobs: Arc<mpsc::Sender<Job>>,
     conn: Arc<Mutex<Connection>>,
@@ -101,7 +96,7 @@ impl Database {
         configure(&conn, synchronous).map_err(|e| open_error(e.to_string()))?;
         migrations::run(&mut conn)?;
         let checkpointer = Checkpointer::start(path, synchronous);
-        if checkpointer.thread.is_some() {
+        if checkpointer.is_running() {
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(|e| open_error(e.to_string()))?;
         }
@@ -109,12 +104,13 @@ impl Database {
         let (jobs, queue) = mpsc::channel::<Job>();
         // The thread holds the connection only while it works (see `run_jobs`).
         let weak = Arc::downgrade(&conn);
+        let bell = checkpointer.bell();
         std::thread::Builder::new()
             .name("personae-db".into())
-            .spawn(move || run_jobs(&queue, &weak))
+            .spawn(move || run_jobs(&queue, &weak, &bell))
             .map_err(|e| open_error(format!("cannot start the database thread: {e}")))?;
         Ok(Self {
-            _checkpointer: Arc::new(checkpointer),
+            checkpointer: Arc::new(checkpointer),
             jobs: Arc::new(jobs),
             conn,
             path: Arc::new(path.to_owned()),
@@ -198,7 +194,10 @@ impl Database {
             .conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut guard)
+        let result = work(&mut guard);
+        drop(guard);
+        self.checkpointer.bell().ring();
+        result
     }
 
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
@@ -225,7 +224,7 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     Ok(())
 }
 
-fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+pub(super) fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     let sync = match synchronous {
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
@@ -235,12 +234,12 @@ fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Res
 
 /// The database thread: runs each unit of work in turn until every sender is gone. After
 /// each it looks for the next a little while before sleeping (see `SPIN_BEFORE_SLEEP`),
-/// unless there is only one core to share.
+/// unless there is only one core to share. It rings the checkpointer's bell after each.
 ///
 /// It holds the connection only while it runs write work, and answers after letting go:
 /// once a caller has its answer, only the `Database` clones keep the connection open, so
 /// dropping the last one closes it (and removes the WAL) at once.
-fn run_jobs(queue: &mpsc::Receiver<Job>, conn: &Weak<Mutex<Connection>>) {
+fn run_jobs(queue: &mpsc::Receiver<Job>, conn: &Weak<Mutex<Connection>>, bell: &Bell) {
     let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let mut next = None;
     loop {
@@ -264,6 +263,7 @@ fn run_jobs(queue: &mpsc::Receiver<Job>, conn: &Weak<Mutex<Connection>>) {
             Job::Call(work) => work(),
             Job::Write(first) => next = commit_group(conn, first, queue),
         }
+        bell.ring();
     }
 }
 
@@ -301,75 +301,6 @@ fn spin_for_job(queue: &mpsc::Receiver<Job>) -> Option<Job> {
         }
     }
     None
-}
-
-/// The thread that checkpoints the WAL; stopped (and joined) when dropped.
-struct Checkpointer {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    /// Starts checkpointing `path` on a connection of its own. If that fails the database
-    /// still works, with SQLite's automatic checkpoints on the command connection.
-    fn start(path: &Path, synchronous: Synchronous) -> Self {
-        let none = Self {
-            stop: None,
-            thread: None,
-        };
-        // The checkpoint's syncs follow the setting of the connection that runs it.
-        let conn = match Connection::open(path)
-            .and_then(|conn| set_synchronous(&conn, synchronous).map(|()| conn))
-        {
-            Ok(conn) => conn,
-            Err(error) => {
-                tracing::warn!(%error, "no background WAL checkpoints; commands will run them");
-                return none;
-            }
-        };
-        let (stop, stopped) = mpsc::channel();
-        match std::thread::Builder::new()
-            .name("personae-checkpoint".into())
-            .spawn(move || checkpoint_until_stopped(&conn, &stopped))
-        {
-            Ok(thread) => Self {
-                stop: Some(stop),
-                thread: Some(thread),
-            },
-            Err(error) => {
-                tracing::warn!(%error, "no background WAL checkpoints; commands will run them");
-                none
-            }
-        }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the thread at once.
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // A panic in the thread already went to stderr; nothing more to do with it.
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Checkpoints every `CHECKPOINT_INTERVAL` until the sender is dropped. PASSIVE never
-/// waits for the command connection: it copies what it can and leaves the rest for the
-/// next round.
-fn checkpoint_until_stopped(conn: &Connection, stopped: &mpsc::Receiver<()>) {
-    let mut failing = false;
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL) {
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => failing = false,
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(%error, "WAL checkpoint failed; trying again");
-            }
-            Err(_) => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -440,6 +371,23 @@ mod tests {
             assert!(Instant::now() < deadline, "the WAL stayed at {grown} bytes");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn an_idle_database_runs_no_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("idle.db"), Synchronous::Normal).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db.checkpointer.runs() == 0 {
+            assert!(Instant::now() < deadline, "no checkpoint after a commit");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let after_the_commit = db.checkpointer.runs();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(db.checkpointer.runs(), after_the_commit);
     }
 
     #[tokio::test]

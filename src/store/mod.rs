@@ -4,6 +4,7 @@
 //! transactions through [`Database::write`], which commits the writes that queue up
 //! together (group commit).
 
+mod checkpointer;
 pub(crate) mod conversation_rows;
 mod database;
 mod error;

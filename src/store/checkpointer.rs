@@ -1,0 +1,263 @@
+//! The background WAL checkpointer: copies committed pages from the WAL into the database
+//! file on a connection and a thread of its own, shortly after commits.
+//!
+//! A checkpoint syncs the WAL and the database file (milliseconds on many disks). Left to
+//! SQLite's automatic checkpoints, that wait would fall on whichever command crossed the
+//! threshold. Here it runs beside the commands instead.
+//!
+//! When it runs matters too. A checkpoint takes CPU and disk from the command thread while
+//! it copies, and what it copies grows with the time since the last one. Commands that
+//! arrive during a long checkpoint queue behind the commands it slows down. Checkpoints
+//! every 200 ms took 13–48 ms each at 10,000 commands/s, and the p99 of commands arriving
+//! at that rate was 1.2–4.2 ms. Checkpoints 20 ms after the first commit since the last one
+//! gave 0.8–2.5 ms (BENCHMARKS.md §2). A bot with nothing to write never wakes this thread.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::database::{set_synchronous, Synchronous};
+
+/// How long the checkpointer waits after the first commit since its last checkpoint, so
+/// that the commits of the next few milliseconds share the checkpoint. It also bounds what
+/// a power cut can take with `synchronous=NORMAL`: a commit is on disk once a checkpoint
+/// has synced the WAL after it.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(20);
+
+/// What the checkpointer's thread is told.
+enum Signal {
+    /// Work that may have committed has finished.
+    Committed,
+    /// The database is closing.
+    Stop,
+}
+
+/// Wakes the checkpointer after work that may have committed, at most once per
+/// checkpoint: ringing while a checkpoint is already due costs one atomic operation.
+#[derive(Clone)]
+pub(super) struct Bell {
+    signals: mpsc::Sender<Signal>,
+    /// True from the first ring after a checkpoint began until the next one begins.
+    due: Arc<AtomicBool>,
+}
+
+impl Bell {
+    /// Says that work that may have committed has just finished.
+    pub(super) fn ring(&self) {
+        if !self.due.swap(true, Ordering::SeqCst) {
+            // Without a checkpointer thread nobody listens; SQLite checkpoints on close.
+            let _ = self.signals.send(Signal::Committed);
+        }
+    }
+}
+
+/// The checkpointer's thread; stopped (and joined) when dropped.
+pub(super) struct Checkpointer {
+    bell: Bell,
+    thread: Option<JoinHandle<()>>,
+    /// Checkpoints run so far.
+    runs: Arc<AtomicU64>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing `path` on a connection of its own. If that fails the database
+    /// still works, with SQLite's automatic checkpoints on the command connection.
+    pub(super) fn start(path: &Path, synchronous: Synchronous) -> Self {
+        let (signals, received) = mpsc::channel();
+        let mut checkpointer = Self {
+            bell: Bell {
+                signals,
+                due: Arc::new(AtomicBool::new(false)),
+            },
+            thread: None,
+            runs: Arc::new(AtomicU64::new(0)),
+        };
+        // The checkpoint's syncs follow the setting of the connection that runs it.
+        let conn = match Connection::open(path)
+            .and_then(|conn| set_synchronous(&conn, synchronous).map(|()| conn))
+        {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "no background WAL checkpoints; commands will run them");
+                return checkpointer;
+            }
+        };
+        let due = Arc::clone(&checkpointer.bell.due);
+        let runs = Arc::clone(&checkpointer.runs);
+        let mut failing = false;
+        let checkpoint = move || {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => failing = false,
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "WAL checkpoint failed; trying again after the next commit");
+                }
+                Err(_) => {}
+            }
+            runs.fetch_add(1, Ordering::SeqCst);
+        };
+        match std::thread::Builder::new()
+            .name("personae-checkpoint".into())
+            .spawn(move || checkpoint_after_commits(&received, &due, checkpoint))
+        {
+            Ok(thread) => checkpointer.thread = Some(thread),
+            Err(error) => {
+                tracing::warn!(%error, "no background WAL checkpoints; commands will run them");
+            }
+        }
+        checkpointer
+    }
+
+    /// Whether the thread runs (if not, SQLite's automatic checkpoints must stay on).
+    pub(super) fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// What the database thread rings after each unit of work.
+    pub(super) fn bell(&self) -> Bell {
+        self.bell.clone()
+    }
+
+    /// How many checkpoints have run.
+    #[cfg(test)]
+    pub(super) fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // The database thread holds a bell too, so the channel stays open: say it.
+        let _ = self.bell.signals.send(Signal::Stop);
+        if let Some(thread) = self.thread.take() {
+            // A panic in the thread already went to stderr; nothing more to do with it.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sleeps until a commit, waits `CHECKPOINT_DELAY` for the commits that follow it, then
+/// checkpoints; until told to stop. PASSIVE never waits for the command connection: it
+/// copies what it can, and a commit it could not include rings again.
+fn checkpoint_after_commits(
+    signals: &mpsc::Receiver<Signal>,
+    due: &AtomicBool,
+    mut checkpoint: impl FnMut(),
+) {
+    loop {
+        match signals.recv() {
+            Ok(Signal::Committed) => {}
+            Ok(Signal::Stop) | Err(_) => return,
+        }
+        match signals.recv_timeout(CHECKPOINT_DELAY) {
+            Err(RecvTimeoutError::Timeout) | Ok(Signal::Committed) => {}
+            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Cleared before the checkpoint starts: a commit that rings from here on is either
+        // in this checkpoint or wakes the next one.
+        due.store(false, Ordering::SeqCst);
+        checkpoint();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// The checkpoint loop on a thread, with checkpoints that report when they start and
+    /// finish only when the test lets them.
+    struct Harness {
+        bell: Bell,
+        started: mpsc::Receiver<()>,
+        finish: mpsc::Sender<()>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Harness {
+        fn start() -> Self {
+            let (signals, received) = mpsc::channel();
+            let bell = Bell {
+                signals,
+                due: Arc::new(AtomicBool::new(false)),
+            };
+            let (started_tx, started) = mpsc::channel();
+            let (finish, finish_rx) = mpsc::channel::<()>();
+            let due = Arc::clone(&bell.due);
+            let thread = std::thread::spawn(move || {
+                checkpoint_after_commits(&received, &due, || {
+                    started_tx.send(()).unwrap();
+                    finish_rx.recv().unwrap();
+                })
+            });
+            Self {
+                bell,
+                started,
+                finish,
+                thread: Some(thread),
+            }
+        }
+
+        fn checkpoint_starts_within(&self, wait: Duration) -> bool {
+            self.started.recv_timeout(wait).is_ok()
+        }
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            let _ = self.bell.signals.send(Signal::Stop);
+            let _ = self.finish.send(());
+            if let Some(thread) = self.thread.take() {
+                thread.join().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_committed_means_no_checkpoint() {
+        let harness = Harness::start();
+        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 10));
+    }
+
+    #[test]
+    fn commits_close_together_share_one_checkpoint() {
+        let harness = Harness::start();
+        for _ in 0..5 {
+            harness.bell.ring();
+        }
+        assert!(harness.checkpoint_starts_within(WAIT));
+        harness.finish.send(()).unwrap();
+        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 10));
+    }
+
+    #[test]
+    fn a_commit_during_a_checkpoint_gets_a_checkpoint_of_its_own() {
+        let harness = Harness::start();
+        harness.bell.ring();
+        assert!(harness.checkpoint_starts_within(WAIT));
+        // This commit may have come too late for the running checkpoint to copy it.
+        harness.bell.ring();
+        harness.finish.send(()).unwrap();
+        assert!(
+            harness.checkpoint_starts_within(WAIT),
+            "a commit during a checkpoint was left for whenever the next commit comes"
+        );
+        harness.finish.send(()).unwrap();
+    }
+
+    #[test]
+    fn the_checkpoint_waits_for_the_commits_that_follow_the_first() {
+        let harness = Harness::start();
+        let rung = std::time::Instant::now();
+        harness.bell.ring();
+        assert!(harness.checkpoint_starts_within(WAIT));
+        assert!(rung.elapsed() >= CHECKPOINT_DELAY);
+        harness.finish.send(()).unwrap();
+    }
+}
