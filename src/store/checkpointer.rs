@@ -1,15 +1,17 @@
 //! The background WAL checkpointer: copies committed pages from the WAL into the database
-//! file on a connection and a thread of its own, within 200 ms of a commit.
+//! file on a connection and a thread of its own, shortly after commits.
 //!
 //! A checkpoint syncs the WAL and the database file (milliseconds on many disks). Left to
 //! SQLite's automatic checkpoints, that wait would fall on whichever command crossed the
 //! threshold. Here it runs beside the commands instead.
 //!
-//! It runs 200 ms after the first commit since the last checkpoint, so an idle bot never
-//! wakes it (it used to wake every 200 ms, idle or not), and under load it checkpoints about
-//! as often as before. A 20 ms delay cut the p99 of commands arriving at 10,000 a second
-//! from 1.8–4.6 ms to 1.0–2.0 ms, but a commit then stalled for 75–150 ms about four times
-//! as often, in ~20 % of 4-second runs instead of ~5 % (BENCHMARKS.md §2).
+//! When it runs matters too. A checkpoint takes CPU and disk from the command thread while it
+//! copies, and what it copies grows with the time since the last one. Commands that arrive
+//! meanwhile queue behind the commands it slows down. On a 200 ms clock, checkpoints took
+//! 13–48 ms each at 10,000 commands/s. Run 20 ms after the first commit since the last
+//! checkpoint, they took the p99 of commands arriving at 3,000 a second from 1.05–1.78 ms to
+//! 0.46–1.45 ms, and the slowest command of a run from ~20 ms to ~5 ms (BENCHMARKS.md §2).
+//! A bot with nothing to write never wakes this thread.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,10 +25,10 @@ use rusqlite::Connection;
 use super::database::{set_synchronous, Synchronous};
 
 /// How long the checkpointer waits after the first commit since its last checkpoint, so
-/// that the commits that follow share the checkpoint. It also bounds what a power cut can
-/// take with `synchronous=NORMAL`: a commit is on disk once a checkpoint has synced the WAL
-/// after it.
-const CHECKPOINT_DELAY: Duration = Duration::from_millis(200);
+/// that the commits of the next few milliseconds share the checkpoint. It also bounds what
+/// a power cut can take with `synchronous=NORMAL`: a commit is on disk once a checkpoint
+/// has synced the WAL after it.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(20);
 
 /// What the checkpointer's thread is told.
 enum Signal {
@@ -221,7 +223,7 @@ mod tests {
     #[test]
     fn nothing_committed_means_no_checkpoint() {
         let harness = Harness::start();
-        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 3));
+        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 10));
     }
 
     #[test]
@@ -232,7 +234,7 @@ mod tests {
         }
         assert!(harness.checkpoint_starts_within(WAIT));
         harness.finish.send(()).unwrap();
-        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 3));
+        assert!(!harness.checkpoint_starts_within(CHECKPOINT_DELAY * 10));
     }
 
     #[test]
