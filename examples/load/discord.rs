@@ -233,8 +233,9 @@ fn command(n: u64, personalities: u64) -> (CommandSpec, &'static str) {
     let k = n % personalities;
     let personality = seed::name(k as usize);
     let alias = format!("lx{k}");
-    let sub = KINDS[kind_of(n, personalities)];
-    let (options, expect) = match kind_of(n, personalities) {
+    let kind = kind_of(n, personalities);
+    let sub = KINDS[kind];
+    let (options, expect) = match kind {
         0 => (
             vec![option("personality", &personality), option("alias", &alias)],
             "now also answers to",

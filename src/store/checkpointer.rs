@@ -119,9 +119,14 @@ impl Checkpointer {
         self.thread.is_some()
     }
 
-    /// What the database thread rings after each unit of work.
+    /// What the database thread rings after each unit of work that changed rows.
     pub(super) fn bell(&self) -> Bell {
         self.bell.clone()
+    }
+
+    /// Rings the bell (for work done outside the database thread).
+    pub(super) fn ring(&self) {
+        self.bell.ring();
     }
 
     /// How many checkpoints have run.

@@ -199,7 +199,7 @@ impl Database {
         let changed = guard.total_changes() != before;
         drop(guard);
         if changed {
-            self.checkpointer.bell().ring();
+            self.checkpointer.ring();
         }
         result
     }
