@@ -1,8 +1,8 @@
 //! Publishing committed events on the bus in the order of their sequence numbers, whoever
 //! committed them.
 //!
-//! Commits run one at a time, on the one connection. Right after its commit, still holding
-//! the connection, each unit of work *claims* its events, together with any that another process (the command
+//! Commits run one at a time on the database thread. Right after its commit, each unit of
+//! work *claims* its events there, together with any that another process (the command
 //! line) committed since the last claim, so that the claims form an unbroken chain of
 //! sequences. A claim is published in its turn: once the claim before it is. No lock is
 //! held across a transaction and its handlers, so the next command's transaction runs
@@ -24,7 +24,7 @@ use crate::store::{event_rows, EventFilter, StoreError};
 /// Hands committed events to the bus in sequence order.
 pub(crate) struct Publisher {
     bus: EventBus,
-    /// The last sequence claimed. Moved only by claims, which run with the connection held,
+    /// The last sequence claimed. Moved only by claims, which run on the database thread,
     /// one at a time.
     claimed: AtomicI64,
     /// The last sequence published.
@@ -60,7 +60,7 @@ impl Publisher {
         *self.published.borrow()
     }
 
-    /// With the connection held: starts the chain after the last stored event. What came
+    /// On the database thread: starts the chain after the last stored event. What came
     /// before is already in the caches, which were loaded from the state it produced.
     pub(crate) fn start_at_end(&self, conn: &Connection) -> Result<(), StoreError> {
         let last = event_rows::last_sequence(conn)?;
@@ -73,7 +73,7 @@ impl Publisher {
         Ok(())
     }
 
-    /// With the connection held, right after a commit: claims `committed` (the events just
+    /// On the database thread, right after a commit: claims `committed` (the events just
     /// committed, in order) and, first, any event another process committed since the last
     /// claim.
     pub(crate) fn claim(
@@ -113,7 +113,7 @@ impl Publisher {
         self.claim_of(after, events, runtime)
     }
 
-    /// With the connection held: claims up to `limit` events that other processes committed
+    /// On the database thread: claims up to `limit` events that other processes committed
     /// since the last claim.
     pub(crate) fn claim_external(
         self: &Arc<Self>,

@@ -270,7 +270,7 @@ impl PersonalityService {
                         if let Some(first) = committed.events.first() {
                             debug!(personality = %committed.personality.name, events = committed.events.len(), correlation_id = %first.correlation_id, "committed");
                         }
-                        // Claimed in commit order, with the connection still held.
+                        // Claimed in commit order, on the database thread.
                         let claim = publisher.claim(conn, committed.events, runtime);
                         (committed.personality, claim)
                     },

@@ -34,7 +34,7 @@ struct Conversation {
 /// written through to SQLite so that a restart loses nothing.
 ///
 /// Memory follows the database in commit order: each write changes memory in its
-/// after-commit step, with the connection still held (see [`Database::write`]), so a change is
+/// after-commit step on the database thread (see [`Database::write`]), so a change is
 /// visible to routing once it is stored, and concurrent writes to the same row leave memory
 /// as they left the table.
 pub struct ConversationTracker {

@@ -124,7 +124,7 @@ impl Checkpointer {
         self.bell.clone()
     }
 
-    /// Rings the bell (for work committed outside the database thread).
+    /// Rings the bell (for work done outside the database thread).
     pub(super) fn ring(&self) {
         self.bell.ring();
     }

@@ -1,9 +1,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, TryLockError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -42,22 +41,16 @@ impl FromStr for Synchronous {
 /// for as long as the bot runs.
 const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
 
-/// How long a statement waits for another process's write lock before it fails with "the
-/// database is busy".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How long the database thread keeps looking for the next unit of work before it sleeps.
 /// Waking a sleeping thread on another core takes tens of microseconds on virtual
 /// machines, as long as the work itself; a command's next call (or the next command of a
 /// burst) usually comes sooner than this.
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(100);
 
-/// The SQLite database. One connection, used by one unit of work at a time: SQLite allows
-/// one writer anyway, and this keeps every command's reads and writes in one transaction.
-/// The work runs on a thread of its own, the database thread, so that the async runtime
-/// never waits on disk or on another process. Write work queued behind a busy thread is
-/// committed together; write work that finds nobody else wanting the database, when its
-/// commit cannot wait on the disk, commits on its caller's thread (see [`Database::write`]).
+/// The SQLite database. One connection, used by one thread of its own one unit of work at a
+/// time: SQLite allows one writer anyway, this keeps every command's reads and writes in
+/// one transaction, and the async runtime never waits on disk. Write work queued behind a
+/// busy thread is committed together (see [`Database::write`]).
 ///
 /// WAL checkpoints run on a second connection in a thread of their own, shortly after
 /// commits (see `src/store/checkpointer.rs`).
@@ -69,12 +62,6 @@ pub struct Database {
     checkpointer: Arc<Checkpointer>,
     /// Where `call` sends its work; the database thread ends when the last clone is gone.
     jobs: Arc<mpsc::Sender<Job>>,
-    /// Jobs sent to the database thread and not yet finished.
-    outstanding: Arc<AtomicUsize>,
-    /// Whether the database thread sleeps, waiting for work.
-    thread_asleep: Arc<AtomicBool>,
-    /// Whether write work may commit on its caller's thread (see [`Database::write`]).
-    commit_on_caller: bool,
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
 }
@@ -113,31 +100,18 @@ impl Database {
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(|e| open_error(e.to_string()))?;
         }
-        // A commit waits on the disk with FULL (it syncs the WAL) or when it has to
-        // checkpoint itself.
-        let commit_on_caller = synchronous == Synchronous::Normal && checkpointer.is_running();
         let conn = Arc::new(Mutex::new(conn));
         let (jobs, queue) = mpsc::channel::<Job>();
-        let outstanding = Arc::new(AtomicUsize::new(0));
-        let asleep = Arc::new(AtomicBool::new(false));
-        let thread = DatabaseThread {
-            queue,
-            // The thread holds the connection only while it works (see `run_jobs`).
-            conn: Arc::downgrade(&conn),
-            outstanding: Arc::clone(&outstanding),
-            bell: checkpointer.bell(),
-            asleep: Arc::clone(&asleep),
-        };
+        // The thread holds the connection only while it works (see `run_jobs`).
+        let weak = Arc::downgrade(&conn);
+        let bell = checkpointer.bell();
         std::thread::Builder::new()
             .name("personae-db".into())
-            .spawn(move || thread.run_jobs())
+            .spawn(move || run_jobs(&queue, &weak, &bell))
             .map_err(|e| open_error(format!("cannot start the database thread: {e}")))?;
         Ok(Self {
             checkpointer: Arc::new(checkpointer),
             jobs: Arc::new(jobs),
-            outstanding,
-            thread_asleep: asleep,
-            commit_on_caller,
             conn,
             path: Arc::new(path.to_owned()),
         })
@@ -172,7 +146,9 @@ impl Database {
             // The caller may have stopped waiting; the work is done either way.
             let _ = reply.send(outcome);
         });
-        self.send(Job::Call(job))?;
+        self.jobs
+            .send(Job::Call(job))
+            .map_err(|_| StoreError::Task("the database thread has stopped".into()))?;
         result
             .await
             .map_err(|_| StoreError::Task("the database thread dropped the work".into()))?
@@ -180,23 +156,13 @@ impl Database {
 
     /// Runs `work` in a write transaction (IMMEDIATE: it sees what it writes over, even
     /// with another process on the file), commits, then runs `after_commit` with what
-    /// `work` returned, with the connection still held, before the next transaction.
+    /// `work` returned, still on the database thread, before the next transaction.
     ///
     /// Write work that arrives while the thread is busy is committed together, each piece
     /// in a savepoint of its own (see `src/store/group_commit.rs`); it succeeds
     /// or fails on its own all the same. `work` may run more than once, so it must only
     /// read and write the database, and it runs inside the transaction, so it must not
     /// begin or end one. An error from `work` rolls back its changes.
-    ///
-    /// With `synchronous=NORMAL` and the background checkpointer running, a commit only
-    /// writes to the WAL in the page cache: it does not wait on the disk. Write work that
-    /// then finds the database thread asleep (nothing to do for `SPIN_BEFORE_SLEEP`) and
-    /// SQLite's write lock free runs right here, on the caller's thread, in a transaction of
-    /// its own. Waking the thread and being woken by its answer would cost two thread
-    /// wake-ups, which on a virtual machine take longer than the ~60 µs of a command's work
-    /// (BENCHMARKS.md §2). A thread that is awake takes the work instead: it is already
-    /// running, and work that arrives together shares its commit. Nothing waits here: with
-    /// the connection in use, or another process writing, the work goes to the thread.
     pub async fn write<W, A, R, T, E>(&self, work: W, after_commit: A) -> Result<T, E>
     where
         W: Fn(&Connection) -> Result<R, E> + Send + 'static,
@@ -206,54 +172,16 @@ impl Database {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, result) = tokio::sync::oneshot::channel();
-        let job = Box::new(WriteJob::new(work, after_commit, reply));
-        if let Some(job) = self.commit_here(job) {
-            self.send(Job::Write(job))?;
-        }
+        self.jobs
+            .send(Job::Write(Box::new(WriteJob::new(
+                work,
+                after_commit,
+                reply,
+            ))))
+            .map_err(|_| StoreError::Task("the database thread has stopped".into()))?;
         result
             .await
             .map_err(|_| StoreError::Task("the database thread dropped the work".into()))?
-    }
-
-    /// Commits `job` on the calling thread, unless the database thread is awake or has
-    /// work (which `job` then joins, to share its commit), the connection is in use, or
-    /// another process holds SQLite's write lock: then it hands `job` back.
-    fn commit_here(&self, job: Box<dyn Member>) -> Option<Box<dyn Member>> {
-        if !self.commit_on_caller
-            || !self.thread_asleep.load(Ordering::Acquire)
-            || self.outstanding.load(Ordering::Acquire) != 0
-        {
-            return Some(job);
-        }
-        let conn = match self.conn.try_lock() {
-            Ok(conn) => conn,
-            // See `call` on poisoning.
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Some(job),
-        };
-        if !begin_without_waiting(&conn) {
-            return Some(job);
-        }
-        let before = conn.total_changes();
-        let finished = group_commit::run_begun(&conn, job, || None);
-        let changed = conn.total_changes() != before;
-        drop(conn);
-        if changed {
-            self.checkpointer.ring();
-        }
-        for member in finished.answered {
-            member.reply();
-        }
-        None
-    }
-
-    /// Hands a job to the database thread.
-    fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        self.jobs.send(job).map_err(|_| {
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
-            StoreError::Task("the database thread has stopped".into())
-        })
     }
 
     /// Runs work synchronously on the calling thread: for start-up, tools and benchmarks,
@@ -290,7 +218,7 @@ impl Database {
 }
 
 fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     set_synchronous(conn, synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -298,20 +226,6 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
-}
-
-/// Begins a group commit's transaction if SQLite's write lock is free now. On the caller's
-/// thread (the async runtime's) the busy wait for another process's transaction would
-/// hold up everything else the runtime does.
-fn begin_without_waiting(conn: &Connection) -> bool {
-    if conn.busy_timeout(Duration::ZERO).is_err() {
-        return false;
-    }
-    let begun = group_commit::begin(conn).is_ok();
-    if let Err(error) = conn.busy_timeout(BUSY_TIMEOUT) {
-        tracing::warn!(%error, "could not restore the database's busy timeout");
-    }
-    begun
 }
 
 pub(super) fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
@@ -322,95 +236,74 @@ pub(super) fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> ru
     conn.pragma_update(None, "synchronous", sync)
 }
 
-/// What the database thread works with.
-struct DatabaseThread {
-    queue: mpsc::Receiver<Job>,
-    conn: Weak<Mutex<Connection>>,
-    /// Counted down as the thread finishes jobs.
-    outstanding: Arc<AtomicUsize>,
-    bell: Bell,
-    /// Set while the thread sleeps, waiting for work.
-    asleep: Arc<AtomicBool>,
+/// The database thread: runs each unit of work in turn until every sender is gone. After
+/// each it looks for the next a little while before sleeping (see `SPIN_BEFORE_SLEEP`),
+/// unless there is only one core to share. After a unit of work that changed rows, it rings
+/// the checkpointer's bell; reads (the bot's once-a-second look for the command line's
+/// changes among them) leave the checkpointer asleep.
+///
+/// It holds the connection only while it runs write work, and answers after letting go:
+/// once a caller has its answer, only the `Database` clones keep the connection open, so
+/// dropping the last one closes it (and removes the WAL) at once.
+fn run_jobs(queue: &mpsc::Receiver<Job>, conn: &Weak<Mutex<Connection>>, bell: &Bell) {
+    let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut next = None;
+    let mut changes = 0;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match queue.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => {
+                    match spin.then(|| spin_for_job(queue)).flatten() {
+                        Some(job) => job,
+                        None => match queue.recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        },
+                    }
+                }
+            },
+        };
+        match job {
+            Job::Call(work) => work(),
+            Job::Write(first) => next = commit_group(conn, first, queue),
+        }
+        // Rows inserted, updated or deleted on the connection so far, rolled back or not: a
+        // spurious ring only costs a checkpoint with nothing to copy.
+        if let Some(conn) = conn.upgrade() {
+            let now = conn
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .total_changes();
+            if now != changes {
+                changes = now;
+                bell.ring();
+            }
+        }
+    }
 }
 
-impl DatabaseThread {
-    /// Runs each unit of work in turn until every sender is gone. After each it looks for
-    /// the next a little while before sleeping (see `SPIN_BEFORE_SLEEP`), unless there is
-    /// only one core to share. After a unit of work that changed rows, it rings the
-    /// checkpointer's bell; reads (the bot's once-a-second look for the command line's
-    /// changes among them) leave the checkpointer asleep.
-    ///
-    /// It holds the connection only while it runs write work, and answers after letting
-    /// go: once a caller has its answer, only the `Database` clones keep the connection
-    /// open, so dropping the last one closes it (and removes the WAL) at once.
-    fn run_jobs(self) {
-        let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        let mut next = None;
-        let mut changes = 0;
-        loop {
-            let job = match next.take() {
-                Some(job) => job,
-                None => match self.queue.try_recv() {
-                    Ok(job) => job,
-                    Err(mpsc::TryRecvError::Disconnected) => return,
-                    Err(mpsc::TryRecvError::Empty) => {
-                        match spin.then(|| spin_for_job(&self.queue)).flatten() {
-                            Some(job) => job,
-                            None => {
-                                self.asleep.store(true, Ordering::Release);
-                                let job = self.queue.recv();
-                                self.asleep.store(false, Ordering::Release);
-                                match job {
-                                    Ok(job) => job,
-                                    Err(_) => return,
-                                }
-                            }
-                        }
-                    }
-                },
-            };
-            match job {
-                Job::Call(work) => {
-                    work();
-                    self.outstanding.fetch_sub(1, Ordering::AcqRel);
-                }
-                Job::Write(first) => next = self.commit_group(first),
-            }
-            // Rows inserted, updated or deleted on the connection so far (by callers too),
-            // rolled back or not: a spurious ring only costs a checkpoint with nothing to copy.
-            if let Some(conn) = self.conn.upgrade() {
-                let now = conn
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .total_changes();
-                if now != changes {
-                    changes = now;
-                    self.bell.ring();
-                }
-            }
-        }
+/// Runs a group commit (see `src/store/group_commit.rs`) starting with `first`,
+/// answers its members and returns the job that ended it, if any.
+fn commit_group(
+    conn: &Weak<Mutex<Connection>>,
+    first: Box<dyn Member>,
+    queue: &mpsc::Receiver<Job>,
+) -> Option<Job> {
+    // Every `Database` is gone: nobody is waiting for the answer.
+    let conn = conn.upgrade()?;
+    let finished = {
+        // See `call` on poisoning.
+        let guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        group_commit::run(&guard, first, queue)
+    };
+    drop(conn);
+    for member in finished.answered {
+        member.reply();
     }
-
-    /// Runs a group commit (see `src/store/group_commit.rs`) starting with `first`,
-    /// answers its members and returns the job that ended it, if any.
-    fn commit_group(&self, first: Box<dyn Member>) -> Option<Job> {
-        // Every `Database` is gone: nobody is waiting for the answer.
-        let conn = self.conn.upgrade()?;
-        let finished = {
-            // See `call` on poisoning.
-            let guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            group_commit::run(&guard, first, || self.queue.try_recv().ok())
-        };
-        drop(conn);
-        // Counted down before answering: a caller whose answer wakes it should find the
-        // thread idle, and commit its next work itself.
-        self.outstanding
-            .fetch_sub(finished.answered.len(), Ordering::AcqRel);
-        for member in finished.answered {
-            member.reply();
-        }
-        finished.next
-    }
+    finished.next
 }
 
 /// Looks for the next job until `SPIN_BEFORE_SLEEP` passes, yielding the core between
@@ -535,110 +428,5 @@ mod tests {
         drop(db);
         drop(clone);
         assert!(!dir.path().join("close.db-wal").exists());
-    }
-
-    /// Waits until the database thread sleeps, as it does once it has had nothing to do
-    /// for `SPIN_BEFORE_SLEEP`.
-    async fn until_the_thread_sleeps(db: &Database) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !db.thread_asleep.load(Ordering::Acquire) {
-            assert!(Instant::now() < deadline, "the database thread never slept");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
-    /// Writes a row and says which thread the work ran on.
-    async fn insert_from(db: &Database, n: i64) -> String {
-        db.write(
-            move |c| {
-                c.execute("INSERT INTO t (x) VALUES (?1)", [n])?;
-                Ok::<_, StoreError>(std::thread::current().name().unwrap_or("").to_owned())
-            },
-            |_, thread| thread,
-        )
-        .await
-        .unwrap()
-    }
-
-    fn database_with_table(dir: &tempfile::TempDir, synchronous: Synchronous) -> Database {
-        let db = Database::open(&dir.path().join("where.db"), synchronous).unwrap();
-        db.call_blocking(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))
-            .unwrap();
-        db
-    }
-
-    #[test]
-    fn write_work_finding_the_thread_asleep_commits_on_its_callers_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // The runtime runs on this thread, which the test names.
-        let caller = std::thread::Builder::new()
-            .name("the-caller".into())
-            .spawn(move || {
-                runtime.block_on(async {
-                    let db = database_with_table(&dir, Synchronous::Normal);
-                    let mut threads = Vec::new();
-                    for n in 0..3 {
-                        until_the_thread_sleeps(&db).await;
-                        threads.push(insert_from(&db, n).await);
-                    }
-                    let rows: i64 = db
-                        .call(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
-                        .await
-                        .unwrap();
-                    (threads, rows)
-                })
-            })
-            .unwrap();
-        let (threads, rows) = caller.join().unwrap();
-        assert_eq!(threads, ["the-caller"; 3]);
-        assert_eq!(rows, 3);
-    }
-
-    #[tokio::test]
-    async fn with_synchronous_full_write_work_commits_on_the_database_thread() {
-        // Each commit syncs the WAL: the runtime must not wait for the disk.
-        let dir = tempfile::tempdir().unwrap();
-        let db = database_with_table(&dir, Synchronous::Full);
-        until_the_thread_sleeps(&db).await;
-        assert_eq!(insert_from(&db, 1).await, "personae-db");
-    }
-
-    #[tokio::test]
-    async fn write_work_waits_for_another_processs_write_lock_on_the_database_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database_with_table(&dir, Synchronous::Normal);
-        // Another connection (the command line, say) holds the write lock.
-        let other = Connection::open(dir.path().join("where.db")).unwrap();
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        until_the_thread_sleeps(&db).await;
-        let write = tokio::spawn({
-            let db = db.clone();
-            async move { insert_from(&db, 1).await }
-        });
-        // This test's runtime has one thread. Had the write waited for the lock there, the
-        // runtime would stand still until SQLite gave up after 5 s.
-        let started = Instant::now();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(
-            started.elapsed() < BUSY_TIMEOUT,
-            "the runtime waited for the lock"
-        );
-        assert!(!write.is_finished(), "the write went ahead of the lock");
-        other.execute_batch("COMMIT").unwrap();
-        let thread = tokio::time::timeout(Duration::from_secs(10), write)
-            .await
-            .expect("the write finished once the lock was free")
-            .unwrap();
-        assert_eq!(thread, "personae-db");
-        // The caller's own busy timeout is back for the work that follows.
-        let timeout: i64 = db
-            .call(|c| Ok(c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(timeout, BUSY_TIMEOUT.as_millis() as i64);
     }
 }

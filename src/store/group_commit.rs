@@ -1,6 +1,5 @@
 //! Group commit: write work that queues up while the database thread is busy shares one
-//! transaction, each piece in a savepoint of its own. (Write work that finds the thread
-//! idle commits alone, on its caller's thread: see `Database::write`.)
+//! transaction, each piece in a savepoint of its own.
 //!
 //! A commit costs SQLite far more than the statements before it: it appends every page
 //! the transaction changed to the WAL, checksums them and updates the WAL index, under a
@@ -14,10 +13,10 @@
 //! with its own error. Nobody is answered before the commit that holds their work.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::database::Job;
 use super::StoreError;
 use crate::events::panic_message;
 
@@ -42,40 +41,27 @@ pub(super) struct Finished {
     /// Members whose outcome is decided, to be answered.
     pub(super) answered: Vec<Box<dyn Member>>,
     /// A job taken from the queue that can't join the group, to run next.
-    pub(super) next: Option<Job>,
+    pub(super) next: Option<super::database::Job>,
 }
 
-/// Runs `first` and whatever write work `queued` hands out (up to `MAX_MEMBERS`) in one
+/// Runs `first` and whatever write work is queued behind it (up to `MAX_MEMBERS`) in one
 /// transaction and commits it. Stops at the first queued job that is not write work and
 /// hands it back.
 pub(super) fn run(
     conn: &Connection,
     first: Box<dyn Member>,
-    queued: impl FnMut() -> Option<Job>,
+    queue: &mpsc::Receiver<super::database::Job>,
 ) -> Finished {
-    if let Err(error) = begin(conn) {
+    let mut answered = Vec::with_capacity(4);
+    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
         let mut first = first;
         first.failed(error.into());
+        answered.push(first);
         return Finished {
-            answered: vec![first],
+            answered,
             next: None,
         };
     }
-    run_begun(conn, first, queued)
-}
-
-/// Begins the write transaction a group commit runs in.
-pub(super) fn begin(conn: &Connection) -> rusqlite::Result<()> {
-    run_cached(conn, "BEGIN IMMEDIATE")
-}
-
-/// [`run`], in a transaction already begun with [`begin`].
-pub(super) fn run_begun(
-    conn: &Connection,
-    first: Box<dyn Member>,
-    mut queued: impl FnMut() -> Option<Job>,
-) -> Finished {
-    let mut answered = Vec::with_capacity(4);
     let mut members: Vec<Box<dyn Member>> = Vec::with_capacity(4);
     let mut first = first;
     // The first member needs no savepoint: if it fails, nothing else is in the transaction.
@@ -91,13 +77,13 @@ pub(super) fn run_begun(
     let mut next = None;
     let mut lost = false;
     while members.len() < MAX_MEMBERS {
-        let mut member = match queued() {
-            Some(Job::Write(member)) => member,
-            Some(other) => {
+        let mut member = match queue.try_recv() {
+            Ok(super::database::Job::Write(member)) => member,
+            Ok(other) => {
                 next = Some(other);
                 break;
             }
-            None => break,
+            Err(_) => break,
         };
         if run_cached(conn, "SAVEPOINT member").is_err() {
             // It runs on its own, with the others, once the transaction is rolled back.
