@@ -8,15 +8,16 @@
 //! held across a transaction and its handlers, so the next command's transaction runs
 //! while this one's handlers do, and the bus still sees every event once, in order.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use rusqlite::Connection;
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use crate::events::{EventBus, EventEnvelope};
 use crate::store::{event_rows, EventFilter, StoreError};
@@ -27,8 +28,38 @@ pub(crate) struct Publisher {
     /// The last sequence claimed. Moved only by claims, which run on the database thread,
     /// one at a time.
     claimed: AtomicI64,
+    /// How far publication has come, and the claims waiting for their turn.
+    chain: Mutex<Chain>,
+}
+
+/// The published end of the chain of claims.
+#[derive(Default)]
+struct Chain {
     /// The last sequence published.
-    published: watch::Sender<i64>,
+    published: i64,
+    /// Claims waiting for their turn, by the sequence they follow. Each is woken alone when
+    /// publication reaches it: with many commands in flight, waking every waiting claim at
+    /// each step (as a watch channel does) would cost a wake-up per claim per publication.
+    waiting: BTreeMap<i64, Vec<oneshot::Sender<()>>>,
+}
+
+impl Chain {
+    /// Publication has reached `to`: wakes the claims that follow it or anything before.
+    fn advance(&mut self, to: i64) {
+        if to <= self.published {
+            return;
+        }
+        self.published = to;
+        let later = self.waiting.split_off(&to.saturating_add(1));
+        for turn in std::mem::replace(&mut self.waiting, later)
+            .into_values()
+            .flatten()
+        {
+            // A claim that stopped waiting was handed to a task of its own, which waits
+            // again.
+            let _ = turn.send(());
+        }
+    }
 }
 
 /// Events claimed for publication, and the sequence of the claim before them.
@@ -51,13 +82,18 @@ impl Publisher {
         Self {
             bus,
             claimed: AtomicI64::new(0),
-            published: watch::Sender::new(0),
+            chain: Mutex::default(),
         }
+    }
+
+    fn chain(&self) -> MutexGuard<'_, Chain> {
+        // Nothing in `Chain` is left half-changed by a panic.
+        self.chain.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The sequence of the last event published.
     pub(crate) fn published(&self) -> i64 {
-        *self.published.borrow()
+        self.chain().published
     }
 
     /// On the database thread: starts the chain after the last stored event. What came
@@ -65,11 +101,7 @@ impl Publisher {
     pub(crate) fn start_at_end(&self, conn: &Connection) -> Result<(), StoreError> {
         let last = event_rows::last_sequence(conn)?;
         self.claimed.fetch_max(last, Ordering::AcqRel);
-        self.published.send_if_modified(|published| {
-            let behind = *published < last;
-            *published = (*published).max(last);
-            behind
-        });
+        self.chain().advance(last);
         Ok(())
     }
 
@@ -149,14 +181,23 @@ impl Publisher {
 
     /// Waits until every earlier claim is published, then publishes this one.
     async fn publish_in_turn(self: Arc<Self>, batch: Batch) {
-        let mut turn = self.published.subscribe();
-        // Fails only if the sender is gone, and `self` holds it.
-        let _ = turn.wait_for(|&published| published >= batch.after).await;
+        let turn = {
+            let mut chain = self.chain();
+            (chain.published < batch.after).then(|| {
+                let (wake, turn) = oneshot::channel();
+                chain.waiting.entry(batch.after).or_default().push(wake);
+                turn
+            })
+        };
+        if let Some(turn) = turn {
+            // Fails only if the sender is gone, and `self` holds the chain that holds it.
+            let _ = turn.await;
+        }
         let last = batch.events.last().map_or(batch.after, |e| e.sequence);
         // Moves the chain on even if a publication panics or its task is cancelled at
         // shutdown: later claims must not wait forever.
         let _advance = Advance {
-            published: &self.published,
+            publisher: &self,
             to: last,
         };
         for event in batch.events {
@@ -167,14 +208,13 @@ impl Publisher {
 
 /// Marks a batch published when dropped.
 struct Advance<'a> {
-    published: &'a watch::Sender<i64>,
+    publisher: &'a Publisher,
     to: i64,
 }
 
 impl Drop for Advance<'_> {
     fn drop(&mut self) {
-        self.published
-            .send_modify(|published| *published = (*published).max(self.to));
+        self.publisher.chain().advance(self.to);
     }
 }
 
@@ -239,5 +279,38 @@ impl Drop for Claim {
             // Dropped unstarted: the whole publication is left to a task.
             drop(Unfinished::new(&self.publisher, batch, self.runtime.take()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    use super::*;
+
+    fn wait(chain: &mut Chain, after: i64) -> oneshot::Receiver<()> {
+        let (wake, turn) = oneshot::channel();
+        chain.waiting.entry(after).or_default().push(wake);
+        turn
+    }
+
+    #[test]
+    fn each_step_of_publication_wakes_only_the_claims_it_reaches() {
+        let mut chain = Chain::default();
+        let mut first = wait(&mut chain, 10);
+        let mut second = wait(&mut chain, 20);
+        let mut third = wait(&mut chain, 30);
+        chain.advance(10);
+        assert_eq!(first.try_recv(), Ok(()));
+        assert_eq!(second.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(third.try_recv(), Err(TryRecvError::Empty));
+        // A jump (the chain started at the end of the log) reaches every claim before it.
+        chain.advance(30);
+        assert_eq!(second.try_recv(), Ok(()));
+        assert_eq!(third.try_recv(), Ok(()));
+        assert!(chain.waiting.is_empty());
+        // It never goes back.
+        chain.advance(5);
+        assert_eq!(chain.published, 30);
     }
 }
