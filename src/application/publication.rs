@@ -55,8 +55,9 @@ impl Chain {
             .into_values()
             .flatten()
         {
-            // A claim that stopped waiting was handed to a task of its own, which waits
-            // again.
+            // Fails only for a publication dropped with the runtime at shutdown: nobody
+            // waits for it any more. (One dropped while the runtime runs goes on in a task
+            // of its own, still waiting here.)
             let _ = turn.send(());
         }
     }
