@@ -30,6 +30,30 @@ use super::database::{set_synchronous, Synchronous};
 /// has synced the WAL after it.
 const CHECKPOINT_DELAY: Duration = Duration::from_millis(20);
 
+/// What the WAL file is cut back to once the database is idle. SQLite reuses the WAL from
+/// its start once everything in it is checkpointed, but never shrinks the file by itself:
+/// a burst of writes that outran the checkpointer (sustained writes grow the WAL by ~20 kB
+/// a command) would otherwise leave the file at its largest for as long as the bot runs.
+pub(super) const WAL_SIZE_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// How long the database must have had no commit before an oversized WAL is cut back.
+/// Cutting it back frees its pages from the page cache: ~100 ms of kernel work for a few
+/// hundred MB, during which no command commits. SQLite's own `journal_size_limit` does
+/// it in the first commit after the WAL starts over, in the middle of the traffic that
+/// grew it: those were the open loop's 100–150 ms stalls (BENCHMARKS.md §2).
+const IDLE_BEFORE_SHRINK: Duration = Duration::from_secs(1);
+
+/// Which checkpoint to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Copies what it can without waiting for anyone: after commits.
+    Passive,
+    /// Copies everything and cuts the WAL file to nothing: when idle, and the WAL is
+    /// oversized. It waits for no one either; if a command holds the write lock it fails
+    /// and is tried again at the next idle moment.
+    Truncate,
+}
+
 /// What the checkpointer's thread is told.
 enum Signal {
     /// Work that may have committed has finished.
@@ -91,8 +115,13 @@ impl Checkpointer {
         let due = Arc::clone(&checkpointer.bell.due);
         let runs = Arc::clone(&checkpointer.runs);
         let mut failing = false;
-        let checkpoint = move || {
-            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        let wal = wal_path(path);
+        let checkpoint = move |mode: Mode| {
+            let sql = match mode {
+                Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+                Mode::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+            };
+            match conn.query_row(sql, [], |_| Ok(())) {
                 Ok(()) => failing = false,
                 Err(error) if !failing => {
                     failing = true;
@@ -101,6 +130,8 @@ impl Checkpointer {
                 Err(_) => {}
             }
             runs.fetch_add(1, Ordering::SeqCst);
+            // A WAL that is gone (or unreadable) is not oversized.
+            std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT)
         };
         match std::thread::Builder::new()
             .name("personae-checkpoint".into())
@@ -149,16 +180,31 @@ impl Drop for Checkpointer {
 
 /// Sleeps until a commit, waits `CHECKPOINT_DELAY` for the commits that follow it, then
 /// checkpoints; until told to stop. PASSIVE never waits for the command connection: it
-/// copies what it can, and a commit it could not include rings again.
+/// copies what it can, and a commit it could not include rings again. `checkpoint` says
+/// whether the WAL file is left larger than `WAL_SIZE_LIMIT`; if so, the WAL is cut back
+/// once no commit came for `IDLE_BEFORE_SHRINK`.
 fn checkpoint_after_commits(
     signals: &mpsc::Receiver<Signal>,
     due: &AtomicBool,
-    mut checkpoint: impl FnMut(),
+    mut checkpoint: impl FnMut(Mode) -> bool,
 ) {
+    let mut oversized = false;
     loop {
-        match signals.recv() {
+        let next = if oversized {
+            match signals.recv_timeout(IDLE_BEFORE_SHRINK) {
+                Err(RecvTimeoutError::Timeout) => {
+                    oversized = checkpoint(Mode::Truncate);
+                    continue;
+                }
+                Ok(signal) => Ok(signal),
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            }
+        } else {
+            signals.recv().map_err(|_| ())
+        };
+        match next {
             Ok(Signal::Committed) => {}
-            Ok(Signal::Stop) | Err(_) => return,
+            Ok(Signal::Stop) | Err(()) => return,
         }
         match signals.recv_timeout(CHECKPOINT_DELAY) {
             Err(RecvTimeoutError::Timeout) | Ok(Signal::Committed) => {}
@@ -167,8 +213,15 @@ fn checkpoint_after_commits(
         // Cleared before the checkpoint starts: a commit that rings from here on is either
         // in this checkpoint or wakes the next one.
         due.store(false, Ordering::SeqCst);
-        checkpoint();
+        oversized = checkpoint(Mode::Passive);
     }
+}
+
+/// The WAL file SQLite keeps beside the database at `path`.
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
 }
 
 #[cfg(test)]
@@ -197,9 +250,10 @@ mod tests {
             let (finish, finish_rx) = mpsc::channel::<()>();
             let due = Arc::clone(&bell.due);
             let thread = std::thread::spawn(move || {
-                checkpoint_after_commits(&received, &due, || {
+                checkpoint_after_commits(&received, &due, |_| {
                     started_tx.send(()).unwrap();
                     finish_rx.recv().unwrap();
+                    false
                 })
             });
             Self {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::checkpointer::{Bell, Checkpointer};
+use super::checkpointer::{Bell, Checkpointer, WAL_SIZE_LIMIT};
 use super::group_commit::{self, Member, WriteJob};
 use super::{migrations, StoreError};
 
@@ -33,13 +33,6 @@ impl FromStr for Synchronous {
         }
     }
 }
-
-/// What the WAL file is cut back to when SQLite starts it over (`journal_size_limit`).
-/// SQLite reuses the WAL from its start once everything in it is checkpointed, but never
-/// shrinks the file by itself: a burst of writes that outran the checkpointer (sustained
-/// writes grow the WAL by ~20 kB a command) would otherwise leave the file at its largest
-/// for as long as the bot runs.
-const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
 
 /// How long the database thread keeps looking for the next unit of work before it sleeps.
 /// Waking a sleeping thread on another core takes tens of microseconds on virtual
@@ -97,7 +90,10 @@ impl Database {
         migrations::run(&mut conn)?;
         let checkpointer = Checkpointer::start(path, synchronous);
         if checkpointer.is_running() {
+            // The checkpointer copies the WAL, and cuts it back when the database is idle
+            // rather than in a command's commit (see `src/store/checkpointer.rs`).
             conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .and_then(|()| conn.pragma_update(None, "journal_size_limit", -1))
                 .map_err(|e| open_error(e.to_string()))?;
         }
         let conn = Arc::new(Mutex::new(conn));
@@ -223,6 +219,8 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     set_synchronous(conn, synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Without the background checkpointer, SQLite cuts the WAL back itself, in the
+    // commit that starts it over (see `WAL_SIZE_LIMIT`).
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -353,7 +351,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wal_grown_past_the_limit_is_cut_back_once_checkpointed() {
+    async fn a_wal_grown_past_the_limit_is_cut_back_once_idle_not_in_a_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("limit.db");
         let wal = dir.path().join("limit.db-wal");
@@ -372,23 +370,31 @@ mod tests {
         .await
         .unwrap();
         let grown = std::fs::metadata(&wal).unwrap().len();
-        assert!(
-            grown > WAL_SIZE_LIMIT as u64,
-            "the WAL grew to {grown} bytes"
-        );
-        // Once the checkpointer has copied it all, the next write starts the WAL over and
-        // SQLite cuts the file back to the limit.
+        assert!(grown > WAL_SIZE_LIMIT, "the WAL grew to {grown} bytes");
+        // Once the checkpointer has copied it all, the next commit starts the WAL over. It
+        // does not cut the file back: freeing hundreds of MB would stall that command.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let before = db.checkpointer.runs();
+        while db.checkpointer.runs() == before {
+            assert!(Instant::now() < deadline, "no checkpoint after the commit");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        db.call(|c| Ok(c.execute("INSERT INTO blobs VALUES (x'00')", [])?))
+            .await
+            .unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > WAL_SIZE_LIMIT);
+        // With nothing committed for a while, the checkpointer cuts it back.
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            db.call(|c| Ok(c.execute("INSERT INTO blobs VALUES (x'00')", [])?))
-                .await
-                .unwrap();
-            if std::fs::metadata(&wal).unwrap().len() <= WAL_SIZE_LIMIT as u64 {
-                break;
-            }
+        while std::fs::metadata(&wal).map_or(0, |m| m.len()) > WAL_SIZE_LIMIT {
             assert!(Instant::now() < deadline, "the WAL stayed at {grown} bytes");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // And the database goes on as before.
+        let rows: i64 = db
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, blobs as i64 + 1);
     }
 
     #[tokio::test]
