@@ -320,4 +320,48 @@ mod tests {
         assert!(rung.elapsed() >= CHECKPOINT_DELAY);
         harness.finish.send(()).unwrap();
     }
+
+    #[test]
+    fn an_oversized_wal_is_cut_back_only_once_commits_stop() {
+        let (signals, received) = mpsc::channel();
+        let bell = Bell {
+            signals,
+            due: Arc::new(AtomicBool::new(false)),
+        };
+        let (modes_tx, modes) = mpsc::channel();
+        let due = Arc::clone(&bell.due);
+        let thread = std::thread::spawn(move || {
+            checkpoint_after_commits(&received, &due, |mode| {
+                modes_tx.send(mode).unwrap();
+                // Every PASSIVE checkpoint leaves the WAL oversized; TRUNCATE cuts it.
+                mode == Mode::Passive
+            });
+        });
+        // Commits keep coming, less than `IDLE_BEFORE_SHRINK` apart.
+        let busy_until = std::time::Instant::now() + IDLE_BEFORE_SHRINK * 3 / 2;
+        while std::time::Instant::now() < busy_until {
+            bell.ring();
+            std::thread::sleep(IDLE_BEFORE_SHRINK / 10);
+        }
+        let during: Vec<Mode> = modes.try_iter().collect();
+        assert!(!during.is_empty());
+        assert!(
+            during.iter().all(|&mode| mode == Mode::Passive),
+            "cut back while commits came: {during:?}"
+        );
+        // Then they stop: the last ring's PASSIVE checkpoint may still come, then the cut.
+        let mut after = Vec::new();
+        while after.last() != Some(&Mode::Truncate) {
+            after.push(
+                modes
+                    .recv_timeout(WAIT)
+                    .expect("the WAL was never cut back"),
+            );
+        }
+        assert!(after.len() <= 2, "{after:?}");
+        // Cut back, it is left alone.
+        assert!(modes.recv_timeout(IDLE_BEFORE_SHRINK * 2).is_err());
+        let _ = bell.signals.send(Signal::Stop);
+        thread.join().unwrap();
+    }
 }
