@@ -125,7 +125,7 @@ impl Checkpointer {
                 Ok(()) => failing = false,
                 Err(error) if !failing => {
                     failing = true;
-                    tracing::warn!(%error, "WAL checkpoint failed; trying again after the next commit");
+                    tracing::warn!(%error, ?mode, "WAL checkpoint failed; trying again after the next commit, or the next idle second");
                 }
                 Err(_) => {}
             }
