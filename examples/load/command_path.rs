@@ -266,62 +266,82 @@ pub fn baseline_cycle(
     input: &BaselineInput,
     times: &mut [Duration; 4],
 ) -> rusqlite::Result<()> {
-    let start = Instant::now();
-    immediate(conn, |tx| {
-        assert!(key_owner(tx, &input.name_key)?.is_none());
-        assert!(key_owner(tx, &input.alias1)?.is_none());
-        tx.prepare_cached(seed::INSERT_PERSONALITY)?
-            .execute(params![
-                input.id,
-                input.name,
-                input.owner,
-                input.name,
-                Option::<&str>::None,
-                input.prompt,
-                Option::<&str>::None,
-                1,
-                input.now,
-                input.now,
-            ])?;
-        let mut key = tx.prepare_cached(seed::INSERT_KEY)?;
-        key.execute(params![input.name_key, input.id, "name"])?;
-        key.execute(params![input.alias1, input.id, "alias"])?;
-        event(tx, input, 0, "PersonalityCreated", 1)
-    })?;
-    let registered = Instant::now();
-    immediate(conn, |tx| {
-        load(tx, &input.name_key)?;
-        assert!(key_owner(tx, &input.alias2)?.is_none());
-        tx.prepare_cached(seed::INSERT_KEY)?
-            .execute(params![input.alias2, input.id, "alias"])?;
-        update_row(tx, input, &input.prompt, 2)?;
-        event(tx, input, 1, "PersonalityAliasAdded", 2)
-    })?;
-    let aliased = Instant::now();
-    immediate(conn, |tx| {
-        load(tx, &input.name_key)?;
-        update_row(tx, input, &input.new_prompt, 3)?;
-        event(tx, input, 2, "PersonalityProfileUpdated", 3)
-    })?;
-    let updated = Instant::now();
-    immediate(conn, |tx| {
-        load(tx, &input.name_key)?;
-        let deleted = tx
-            .prepare_cached(DELETE_ROW)?
-            .execute(params![input.id, 3])?;
-        assert_eq!(deleted, 1);
-        event(tx, input, 3, "PersonalityRemoved", 4)
-    })?;
-    // The conversation-cleanup handler runs no transaction: as in the bot, the tracker
-    // knows the personality has no tracked messages, conversations or activations.
-    let removed = Instant::now();
-    *times = [
-        registered - start,
-        aliased - registered,
-        updated - aliased,
-        removed - updated,
-    ];
+    for (command, time) in times.iter_mut().enumerate() {
+        let start = Instant::now();
+        baseline_command(conn, input, command)?;
+        *time = start.elapsed();
+    }
     Ok(())
+}
+
+/// Runs command `command` (an index into [`COMMANDS`]) of cycle `input` on `conn`: the bare
+/// SQL of that command, in its IMMEDIATE transaction.
+pub fn baseline_command(
+    conn: &mut Connection,
+    input: &BaselineInput,
+    command: usize,
+) -> rusqlite::Result<()> {
+    immediate(conn, |tx| baseline_statements(tx, input, command))
+}
+
+/// The statements of command `command` of cycle `input`, inside a transaction the caller
+/// opened.
+pub fn baseline_statements(
+    tx: &Connection,
+    input: &BaselineInput,
+    command: usize,
+) -> rusqlite::Result<()> {
+    match command {
+        0 => {
+            assert!(key_owner(tx, &input.name_key)?.is_none());
+            assert!(key_owner(tx, &input.alias1)?.is_none());
+            tx.prepare_cached(seed::INSERT_PERSONALITY)?
+                .execute(params![
+                    input.id,
+                    input.name,
+                    input.owner,
+                    input.name,
+                    Option::<&str>::None,
+                    input.prompt,
+                    Option::<&str>::None,
+                    1,
+                    input.now,
+                    input.now,
+                ])?;
+            let mut key = tx.prepare_cached(seed::INSERT_KEY)?;
+            key.execute(params![input.name_key, input.id, "name"])?;
+            key.execute(params![input.alias1, input.id, "alias"])?;
+            event(tx, input, 0, "PersonalityCreated", 1)
+        }
+        1 => {
+            load(tx, &input.name_key)?;
+            assert!(key_owner(tx, &input.alias2)?.is_none());
+            tx.prepare_cached(seed::INSERT_KEY)?.execute(params![
+                input.alias2,
+                input.id,
+                "alias"
+            ])?;
+            update_row(tx, input, &input.prompt, 2)?;
+            event(tx, input, 1, "PersonalityAliasAdded", 2)
+        }
+        2 => {
+            load(tx, &input.name_key)?;
+            update_row(tx, input, &input.new_prompt, 3)?;
+            event(tx, input, 2, "PersonalityProfileUpdated", 3)
+        }
+        // The conversation-cleanup handler runs no transaction after this: as in the bot,
+        // the tracker knows the personality has no tracked messages, conversations or
+        // activations.
+        3 => {
+            load(tx, &input.name_key)?;
+            let deleted = tx
+                .prepare_cached(DELETE_ROW)?
+                .execute(params![input.id, 3])?;
+            assert_eq!(deleted, 1);
+            event(tx, input, 3, "PersonalityRemoved", 4)
+        }
+        other => panic!("a cycle has {} commands, not {}", COMMANDS.len(), other + 1),
+    }
 }
 
 fn update_row(

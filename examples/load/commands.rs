@@ -66,7 +66,8 @@ pub struct SizeResult {
     pub baseline: Summary,
 }
 
-/// The offered rates of the open-loop runs (see `open_loop.rs`), and how long each lasts.
+/// The offered rates of the open-loop runs (see `open_loop.rs`), and how long each side
+/// runs at each.
 pub struct Rates {
     pub rates: Vec<u64>,
     pub each: Duration,
@@ -75,7 +76,8 @@ pub struct Rates {
 /// Runs `cycles` cycles (4 commands each) on each side at each size: the service with each
 /// number of concurrent `clients` (tasks issuing commands one after the other, as users
 /// do), and the bare SQL on one thread. The variants are interleaved in rounds so that
-/// all of them see the same machine. Then the service runs at each offered rate.
+/// all of them see the same machine. Then the service and the bare SQL take turns at each
+/// offered rate.
 pub async fn run(
     sizes: &[usize],
     clients: &[usize],
@@ -153,9 +155,12 @@ pub async fn run(
         }
         let mut open = Vec::new();
         for &rate in &rates.rates {
-            let result = open_loop::run(&app, next, rate, rates.each).await?;
-            next += (result.latency.count / 4) as u64;
-            open.push(result);
+            let pair =
+                open_loop::run(&app, next, &baseline_db, baseline_next, rate, rates.each).await?;
+            let used = open_loop::cycles_used(rate, rates.each);
+            next += used;
+            baseline_next += used;
+            open.push(pair);
         }
         app.shutdown().await;
 
@@ -194,18 +199,31 @@ pub async fn run(
         );
         print_commands(&baseline);
         println!("  {baseline_rate:.0} commands/s");
-        for rate in &open {
+        for pair in &open {
             println!(
-                "{:<10} service (handlers included), open loop: {:.0} commands/s offered for {} s",
+                "{:<10} open loop: {} commands/s offered for {} s a side, in turns",
                 "",
-                rate.offered,
-                rates.each.as_secs()
+                pair.offered,
+                rates.each.as_secs_f64()
             );
-            println!("  all      {}", rate.latency);
-            println!("  late     {}", rate.lateness);
+            for (name, side) in [
+                ("service (handlers included)", &pair.service),
+                ("bare SQL, write work per command", &pair.baseline),
+            ] {
+                println!("  {name}");
+                println!("  all      {}", side.latency);
+                println!("  late     {}", side.lateness);
+                println!(
+                    "  {:.0} commands/s answered, at most {} cycles in flight",
+                    side.achieved, side.most_in_flight
+                );
+            }
+            let (service, baseline) = (&pair.service.latency, &pair.baseline.latency);
             println!(
-                "  {:.0} commands/s answered, at most {} cycles in flight",
-                rate.achieved, rate.most_in_flight
+                "  service against bare SQL: p50 {:.2}×, p99 {:.2}×, p99.9 {:.2}×",
+                ratio(service.p50, baseline.p50),
+                ratio(service.p99, baseline.p99),
+                ratio(service.p999, baseline.p999),
             );
         }
         results.push(result);

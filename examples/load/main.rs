@@ -67,12 +67,13 @@ enum Mode {
         /// bot: normal, or full (every commit synced to disk before it is acknowledged).
         #[arg(long, default_value = "normal")]
         synchronous: personae::store::Synchronous,
-        /// Offered rates (commands per second, comma-separated) at which the service then
-        /// runs open-loop: users arrive on a schedule, each running one cycle.
+        /// Offered rates (commands per second, comma-separated) at which the service and the
+        /// bare SQL then run open-loop: users arrive on a schedule, each running one cycle.
         #[arg(long, value_delimiter = ',', default_value = "5000,10000",
               value_parser = clap::value_parser!(u64).range(1..))]
         rates: Vec<u64>,
-        /// How long each offered rate runs, in seconds.
+        /// How long each side (the service, then the bare SQL) runs at each offered rate, in
+        /// seconds, in turns of at most half a second.
         #[arg(long, default_value_t = 3)]
         rate_secs: u64,
     },
