@@ -157,9 +157,8 @@ pub async fn run(
         for &rate in &rates.rates {
             let pair =
                 open_loop::run(&app, next, &baseline_db, baseline_next, rate, rates.each).await?;
-            let used = open_loop::cycles_used(rate, rates.each);
-            next += used;
-            baseline_next += used;
+            next += pair.cycles;
+            baseline_next += pair.cycles;
             open.push(pair);
         }
         app.shutdown().await;

@@ -53,6 +53,8 @@ pub struct RateResult {
 pub struct RatePair {
     /// Commands per second offered.
     pub offered: u64,
+    /// Cycles each side ran, numbered on from its `first`.
+    pub cycles: u64,
     pub service: RateResult,
     pub baseline: RateResult,
 }
@@ -120,15 +122,10 @@ pub async fn run(
     }
     Ok(RatePair {
         offered: rate,
+        cycles: phases * per_phase,
         service: service.result(),
         baseline: baseline.result(),
     })
-}
-
-/// How many cycles `run` takes from each side's numbering at `rate` for `duration`.
-pub fn cycles_used(rate: u64, duration: Duration) -> u64 {
-    let (phases, per_phase) = schedule(rate, duration);
-    phases * per_phase
 }
 
 /// How many phases a side runs at `rate` for `duration` in all, and how many cycles each.
