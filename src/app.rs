@@ -36,7 +36,7 @@ impl App {
     /// Like [`App::start`], on an already opened database.
     pub async fn start_with_database(config: &Config, db: Database) -> anyhow::Result<Self> {
         let cache = db.call(load_profiles).await?;
-        let tracker = ConversationTracker::load(db.clone()).await?;
+        let tracker = ConversationTracker::load(Arc::new(db.clone())).await?;
         Self::wire(config, db, cache, tracker).await
     }
 
@@ -47,7 +47,7 @@ impl App {
     /// conversation clean-up deletes in the database whatever memory holds.
     pub async fn start_command_line(config: &Config) -> anyhow::Result<Self> {
         let db = open(config).await?;
-        let tracker = ConversationTracker::unloaded(db.clone());
+        let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
         Self::wire(config, db, ProfileCache::new(), tracker).await
     }
 
@@ -64,7 +64,7 @@ impl App {
         let cache = Arc::new(cache);
         let tracker = Arc::new(tracker);
         let service = Arc::new(PersonalityService::new(
-            db.clone(),
+            Arc::new(db.clone()),
             bus.clone(),
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),

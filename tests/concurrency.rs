@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{admin, alice, bob, spawn_app};
 use personae::application::{
-    verify, PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
+    PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
 };
 use personae::cache::{ProfileCache, ProfileInfo};
 use personae::domain::{DomainEvent, EventType, PersonalityId};
@@ -401,7 +401,7 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
     };
     check_cache(app, "after the run");
 
-    let report = verify(&app.db).await.unwrap();
+    let report = app.service.verify().await.unwrap();
     assert!(
         report.is_ok(),
         "seed {seed}: verify: {:?}",

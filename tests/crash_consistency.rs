@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use personae::app::App;
 use personae::application::{
-    verify, PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
+    PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
 };
 use personae::cache::ProfileInfo;
 use personae::config::{Config, LogFormat};
@@ -850,12 +850,11 @@ impl Harness {
             .unwrap_or_else(|e| panic!("{context}: the database does not open: {e}"));
         let integrity = db.integrity_check().await.unwrap();
         assert_eq!(integrity, "ok", "{context}: integrity_check");
-        let report = verify(&db).await.unwrap();
-        assert!(report.is_ok(), "{context}: verify: {:?}", report.mismatches);
-
         let app = App::start_with_database(&config_for(&self.db), db)
             .await
             .unwrap_or_else(|e| panic!("{context}: the app does not restart: {e:#}"));
+        let report = app.service.verify().await.unwrap();
+        assert!(report.is_ok(), "{context}: verify: {:?}", report.mismatches);
         let caught_up = app
             .subscribers
             .wait_caught_up(Duration::from_secs(20))

@@ -285,10 +285,7 @@ async fn a_full_or_read_only_database_gives_a_clear_error_and_nothing_half_writt
     assert!(store.is_unwritable(), "{err}");
     assert!(err.to_string().contains("full"), "{err}");
     assert_eq!(
-        personae::application::verify(&t.app.db)
-            .await
-            .unwrap()
-            .mismatches,
+        t.app.service.verify().await.unwrap().mismatches,
         Vec::<String>::new(),
         "nothing half-written"
     );

@@ -197,8 +197,5 @@ async fn hostile_updates_refuse_or_store_exactly_and_never_half_apply() {
             }
         }
     }
-    assert!(personae::application::verify(&t.app.db)
-        .await
-        .unwrap()
-        .is_ok());
+    assert!(t.app.service.verify().await.unwrap().is_ok());
 }

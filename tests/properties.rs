@@ -161,7 +161,7 @@ async fn an_alias_that_normalizes_differently_when_read_back_can_be_removed() {
         .await;
     assert!(removed.is_ok(), "removing the alias as typed: {removed:?}");
     assert!(t.app.service.get(typed).await.is_err(), "the alias is free");
-    let report = personae::application::verify(&t.app.db).await.unwrap();
+    let report = t.app.service.verify().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.mismatches);
 }
 
@@ -307,7 +307,7 @@ where
                 "{name}: after a restart\n  stored {expected:?}\n  read   {read:?}"
             );
         }
-        let report = personae::application::verify(&t.app.db).await.unwrap();
+        let report = t.app.service.verify().await.unwrap();
         assert!(report.is_ok(), "{name}: {:?}", report.mismatches);
         t.app.shutdown().await;
     });

@@ -5,10 +5,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{admin, alice, bob, spawn_app};
+use personae::application::EventFilter;
 use personae::application::{ProfileUpdate, Registration, ServiceError};
 use personae::domain::EventType;
 use personae::events::{handler_fn, EventEnvelope, Topic};
-use personae::store::EventFilter;
 
 fn recorder(app: &personae::app::App, topic: Topic) -> Arc<Mutex<Vec<EventEnvelope>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));

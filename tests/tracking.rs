@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{alice, bob, spawn_app, TestApp};
@@ -20,7 +21,9 @@ async fn assert_memory_matches_database(t: &TestApp, personality: PersonalityId)
         in_memory,
         tracker.traces_in_database(personality).await.unwrap()
     );
-    let reloaded = ConversationTracker::load(t.app.db.clone()).await.unwrap();
+    let reloaded = ConversationTracker::load(Arc::new(t.app.db.clone()))
+        .await
+        .unwrap();
     assert_eq!(reloaded.traces_in_memory(personality), in_memory);
 }
 
@@ -229,7 +232,7 @@ async fn elsewhere_a_removal_deletes_rows_the_bot_wrote_after_this_process_loade
     // process, recorded a message since.
     let t = spawn_app().await;
     let aria = t.create("Aria", alice(), &[]).await;
-    let bot = ConversationTracker::load(common::open_db(&t.db_path()))
+    let bot = ConversationTracker::load(Arc::new(common::open_db(&t.db_path())))
         .await
         .unwrap();
     bot.assume_sole_writer();
@@ -276,7 +279,9 @@ async fn concurrent_changes_to_one_conversation_leave_memory_as_they_left_the_ta
     for personality in [aria.id, bard.id] {
         assert_memory_matches_database(&t, personality).await;
     }
-    let reloaded = ConversationTracker::load(t.app.db.clone()).await.unwrap();
+    let reloaded = ConversationTracker::load(Arc::new(t.app.db.clone()))
+        .await
+        .unwrap();
     let now = chrono::Utc::now();
     let ttl = Duration::from_secs(60);
     assert_eq!(

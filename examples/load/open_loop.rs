@@ -148,7 +148,7 @@ async fn baseline_cycle(db: &Database, input: Arc<BaselineInput>) -> anyhow::Res
             move |conn| {
                 command_path::baseline_statements(conn, &input, command).map_err(StoreError::from)
             },
-            |_, ()| (),
+            |()| (),
         )
         .await?;
         *time = started.elapsed();

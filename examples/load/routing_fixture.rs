@@ -96,7 +96,7 @@ pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
     }))
     .expect("personalities stored");
     let tracker = Arc::new(
-        rt.block_on(ConversationTracker::load(db.clone()))
+        rt.block_on(ConversationTracker::load(std::sync::Arc::new(db.clone())))
             .expect("load"),
     );
     rt.block_on(async {

@@ -1,7 +1,7 @@
 use thiserror::Error;
 
+use super::StoreError;
 use crate::domain::DomainError;
-use crate::store::StoreError;
 
 /// Everything a personality command can fail with. Every variant but `Storage` is the
 /// user's to fix, and its message says how, in words fit for a Discord reply.

@@ -1,14 +1,26 @@
-//! The application service: the one way anything changes a personality.
+//! The application service: the one way anything changes a personality, and the
+//! repository it stores personalities and events through.
 
 mod actor;
 mod error;
 mod inputs;
 mod publication;
+mod repository;
 mod service;
+mod storage_error;
 mod verify;
+
+#[cfg(test)]
+mod memory_repository;
+#[cfg(test)]
+pub(crate) mod repository_contract;
+#[cfg(test)]
+mod service_tests;
 
 pub use actor::{Actor, RequestContext};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
+pub use repository::{Change, EventFilter, NewEvent, PersonalityRepository, Snapshot};
 pub use service::{PersonalityService, ServiceConfig};
-pub use verify::{verify, VerifyReport};
+pub use storage_error::{KeyHolder, StoreError};
+pub use verify::VerifyReport;

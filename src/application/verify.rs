@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Snapshot;
 use crate::domain::{Personality, PersonalityId};
-use crate::store::{event_rows, personality_rows, Database, EventFilter, StoreError};
 
 /// What `verify` found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -25,62 +25,55 @@ impl VerifyReport {
     }
 }
 
-/// Folds every aggregate's events and compares the result with the stored row, in one read
-/// transaction so that a concurrent command can't make the two disagree.
-pub async fn verify(db: &Database) -> Result<VerifyReport, StoreError> {
-    db.call(|conn| {
-        let tx = conn.transaction()?;
-        let events = event_rows::list(&tx, &EventFilter::default())?;
-        let mut by_aggregate: BTreeMap<PersonalityId, Vec<_>> = BTreeMap::new();
-        for e in &events {
-            by_aggregate.entry(e.aggregate_id).or_default().push(e);
+/// Folds every aggregate's events and compares the result with its stored state.
+pub(crate) fn verify(snapshot: &Snapshot) -> VerifyReport {
+    let mut by_aggregate: BTreeMap<PersonalityId, Vec<_>> = BTreeMap::new();
+    for e in &snapshot.events {
+        by_aggregate.entry(e.aggregate_id).or_default().push(e);
+    }
+    let mut report = VerifyReport {
+        events: snapshot.events.len(),
+        ..Default::default()
+    };
+    let mut stored_by_id: BTreeMap<PersonalityId, &Personality> =
+        snapshot.personalities.iter().map(|p| (p.id, p)).collect();
+    for (id, history) in &by_aggregate {
+        report.personalities += 1;
+        let versions_contiguous = history
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.aggregate_version == i as i64 + 1);
+        if !versions_contiguous {
+            report
+                .mismatches
+                .push(format!("{id}: event versions are not 1, 2, 3, …"));
         }
-        let stored = personality_rows::list(&tx, None)?;
-        let mut report = VerifyReport {
-            events: events.len(),
-            ..Default::default()
-        };
-        let mut stored_by_id: BTreeMap<PersonalityId, Personality> =
-            stored.into_iter().map(|p| (p.id, p)).collect();
-        for (id, history) in &by_aggregate {
-            report.personalities += 1;
-            let versions_contiguous = history
-                .iter()
-                .enumerate()
-                .all(|(i, e)| e.aggregate_version == i as i64 + 1);
-            if !versions_contiguous {
-                report
-                    .mismatches
-                    .push(format!("{id}: event versions are not 1, 2, 3, …"));
-            }
-            let folded =
-                Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
-            match (folded, stored_by_id.remove(id)) {
-                (None, None) => report.removed += 1,
-                (Some(f), None) => report.mismatches.push(format!(
-                    "{id} ({}): events say it exists, but it is not stored",
-                    f.name
-                )),
-                (None, Some(s)) => report.mismatches.push(format!(
-                    "{id} ({}): stored, but its events say it was removed",
-                    s.name
-                )),
-                (Some(f), Some(s)) => {
-                    if let Some(diff) = difference(&f, &s) {
-                        report.mismatches.push(format!("{id} ({}): {diff}", s.name));
-                    }
+        let folded =
+            Personality::from_history(*id, history.iter().map(|e| (&e.event, e.occurred_at)));
+        match (folded, stored_by_id.remove(id)) {
+            (None, None) => report.removed += 1,
+            (Some(f), None) => report.mismatches.push(format!(
+                "{id} ({}): events say it exists, but it is not stored",
+                f.name
+            )),
+            (None, Some(s)) => report.mismatches.push(format!(
+                "{id} ({}): stored, but its events say it was removed",
+                s.name
+            )),
+            (Some(f), Some(s)) => {
+                if let Some(diff) = difference(&f, s) {
+                    report.mismatches.push(format!("{id} ({}): {diff}", s.name));
                 }
             }
         }
-        for (id, s) in stored_by_id {
-            report.personalities += 1;
-            report
-                .mismatches
-                .push(format!("{id} ({}): stored, but has no events", s.name));
-        }
-        Ok(report)
-    })
-    .await
+    }
+    for (id, s) in stored_by_id {
+        report.personalities += 1;
+        report
+            .mismatches
+            .push(format!("{id} ({}): stored, but has no events", s.name));
+    }
+    report
 }
 
 fn difference(folded: &Personality, stored: &Personality) -> Option<String> {

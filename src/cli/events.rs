@@ -1,9 +1,8 @@
 use super::personality::print_json;
 use super::{CliError, EventView, EventsCommand};
 use crate::app::App;
-use crate::application::verify;
+use crate::application::EventFilter;
 use crate::domain::EventType;
-use crate::store::EventFilter;
 
 pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), CliError> {
     match command {
@@ -101,7 +100,7 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
             }
         }
         EventsCommand::Verify => {
-            let report = verify(&app.db).await?;
+            let report = app.service.verify().await?;
             if report.is_ok() {
                 let current = report.personalities - report.removed;
                 println!(

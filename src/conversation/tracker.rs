@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
-use rusqlite::Connection;
 
 use super::traces::{Channels, Conversations, Messages, TraceIndex};
+use super::{ConversationStore, Forgotten, SentMessages};
+use crate::application::StoreError;
 use crate::domain::PersonalityId;
-use crate::store::{conversation_rows as rows, Database, Forgotten, StoreError};
 
 /// How long a conversation stays active without a message, in a server channel.
 pub const GUILD_CONVERSATION_TTL: Duration = Duration::from_secs(30 * 60);
@@ -31,15 +31,16 @@ struct Conversation {
 }
 
 /// Conversation state, in memory for the message path (no database read per message) and
-/// written through to SQLite so that a restart loses nothing.
+/// written through to the store so that a restart loses nothing.
 ///
-/// Memory follows the database in commit order: each write changes memory in its
-/// after-commit step on the database thread (see [`Database::write`]), so a change is
-/// visible to routing once it is stored, and concurrent writes to the same row leave memory
-/// as they left the table.
+/// Memory follows the store in commit order: writes go one at a time, and each changes
+/// memory once it is stored, so a change is visible to routing once it is stored, and
+/// concurrent writes to the same row leave memory as they left the table.
 pub struct ConversationTracker {
-    db: Database,
-    state: Arc<State>,
+    store: Arc<dyn ConversationStore>,
+    /// Held from a write's start until memory has its result.
+    writes: tokio::sync::Mutex<()>,
+    state: State,
     /// See [`ConversationTracker::assume_sole_writer`].
     sole_writer: AtomicBool,
 }
@@ -67,9 +68,9 @@ impl std::fmt::Debug for ConversationTracker {
 
 impl ConversationTracker {
     /// Loads the persisted state.
-    pub async fn load(db: Database) -> Result<Self, StoreError> {
-        let loaded = db.call(|conn| rows::load_all(conn)).await?;
-        let tracker = Self::unloaded(db);
+    pub async fn load(store: Arc<dyn ConversationStore>) -> Result<Self, StoreError> {
+        let loaded = store.load().await?;
+        let tracker = Self::unloaded(store);
         let state = &tracker.state;
         for (message_id, channel_id, personality) in loaded.messages {
             state.sent(message_id, channel_id, personality);
@@ -87,12 +88,13 @@ impl ConversationTracker {
     }
 
     /// Tracking that starts empty instead of loaded, for a process that never routes a
-    /// message (the command line): writes still go to the database, and a removal's
-    /// clean-up deletes there (it is never the sole writer).
-    pub fn unloaded(db: Database) -> Self {
+    /// message (the command line): writes still go to the store, and a removal's clean-up
+    /// deletes there (it is never the sole writer).
+    pub fn unloaded(store: Arc<dyn ConversationStore>) -> Self {
         Self {
-            db,
-            state: Arc::new(State::default()),
+            store,
+            writes: tokio::sync::Mutex::new(()),
+            state: State::default(),
             sole_writer: AtomicBool::new(false),
         }
     }
@@ -115,11 +117,13 @@ impl ConversationTracker {
         channel_id: u64,
         personality: PersonalityId,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        self.store_then_remember(
-            move |conn| rows::record_message(conn, message_id, channel_id, personality, now),
-            move |state| state.sent(message_id, channel_id, personality),
-        )
+        self.record_sent(SentMessages {
+            personality,
+            channel_id,
+            message_ids: vec![message_id],
+            answering: None,
+            at: Utc::now(),
+        })
         .await
     }
 
@@ -133,25 +137,30 @@ impl ConversationTracker {
         personality: PersonalityId,
         message_ids: Vec<u64>,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let ids = message_ids.clone();
-        self.store_then_remember(
-            move |conn| {
-                for &message_id in &ids {
-                    if !rows::record_message(conn, message_id, channel_id, personality, now)? {
-                        return Ok(false);
-                    }
-                }
-                rows::touch_conversation(conn, user_id, channel_id, personality, now)
-            },
-            move |state| {
-                for message_id in message_ids {
-                    state.sent(message_id, channel_id, personality);
-                }
-                state.talked((user_id, channel_id), personality, now);
-            },
-        )
+        self.record_sent(SentMessages {
+            personality,
+            channel_id,
+            message_ids,
+            answering: Some(user_id),
+            at: Utc::now(),
+        })
         .await
+    }
+
+    async fn record_sent(&self, sent: SentMessages) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
+        if !self.store.record_sent(sent.clone()).await? {
+            return Ok(false);
+        }
+        for &message_id in &sent.message_ids {
+            self.state
+                .sent(message_id, sent.channel_id, sent.personality);
+        }
+        if let Some(user_id) = sent.answering {
+            self.state
+                .talked((user_id, sent.channel_id), sent.personality, sent.at);
+        }
+        Ok(true)
     }
 
     /// The personality that sent this message, if one of ours did.
@@ -168,11 +177,15 @@ impl ConversationTracker {
         personality: PersonalityId,
     ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        self.store_then_remember(
-            move |conn| rows::touch_conversation(conn, user_id, channel_id, personality, now),
-            move |state| state.talked((user_id, channel_id), personality, now),
-        )
-        .await
+        let _write = self.writes.lock().await;
+        let stored = self
+            .store
+            .touch_conversation(user_id, channel_id, personality, now)
+            .await?;
+        if stored {
+            self.state.talked((user_id, channel_id), personality, now);
+        }
+        Ok(stored)
     }
 
     /// The personality the user is talking to in this channel, if the conversation is younger
@@ -195,16 +208,10 @@ impl ConversationTracker {
         user_id: u64,
         channel_id: u64,
     ) -> Result<bool, StoreError> {
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::end_conversation(conn, user_id, channel_id),
-                move |_, existed| {
-                    let removed = state.end_conversation((user_id, channel_id));
-                    existed || removed
-                },
-            )
-            .await
+        let _write = self.writes.lock().await;
+        let existed = self.store.end_conversation(user_id, channel_id).await?;
+        let removed = self.state.end_conversation((user_id, channel_id));
+        Ok(existed || removed)
     }
 
     /// Makes `personality` answer every message in `channel_id`. False, and nothing
@@ -215,23 +222,22 @@ impl ConversationTracker {
         personality: PersonalityId,
         by: u64,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        self.store_then_remember(
-            move |conn| rows::activate(conn, channel_id, by, personality, now),
-            move |state| state.activated(channel_id, personality),
-        )
-        .await
+        let _write = self.writes.lock().await;
+        let stored = self
+            .store
+            .activate(channel_id, personality, by, Utc::now())
+            .await?;
+        if stored {
+            self.state.activated(channel_id, personality);
+        }
+        Ok(stored)
     }
 
     /// Stops the channel's activated personality. Returns the one that was active.
     pub async fn deactivate(&self, channel_id: u64) -> Result<Option<PersonalityId>, StoreError> {
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::deactivate(conn, channel_id),
-                move |_, _| state.deactivate(channel_id),
-            )
-            .await
+        let _write = self.writes.lock().await;
+        self.store.deactivate(channel_id).await?;
+        Ok(self.state.deactivate(channel_id))
     }
 
     /// The personality activated in this channel.
@@ -241,20 +247,16 @@ impl ConversationTracker {
 
     /// Turns auto-response on or off for a user.
     pub async fn set_auto_response(&self, user_id: u64, enabled: bool) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::set_auto_response(conn, user_id, enabled, now),
-                move |_, ()| {
-                    if enabled {
-                        state.auto_response.insert(user_id);
-                    } else {
-                        state.auto_response.remove(&user_id);
-                    }
-                },
-            )
-            .await
+        let _write = self.writes.lock().await;
+        self.store
+            .set_auto_response(user_id, enabled, Utc::now())
+            .await?;
+        if enabled {
+            self.state.auto_response.insert(user_id);
+        } else {
+            self.state.auto_response.remove(&user_id);
+        }
+        Ok(())
     }
 
     /// True when the user continues conversations without mentioning the personality.
@@ -263,25 +265,20 @@ impl ConversationTracker {
     }
 
     /// Deletes every trace of a personality: sent messages, conversations, activations —
-    /// in the database, then in memory once that committed (a failure leaves both for the
+    /// in the store, then in memory once that committed (a failure leaves both for the
     /// retry). Costs the personality's own rows, not every tracked message.
     pub async fn forget_personality(
         &self,
         personality: PersonalityId,
     ) -> Result<Forgotten, StoreError> {
+        // Taken first: a write on its way reaches memory before memory is asked.
+        let _write = self.writes.lock().await;
         if self.sole_writer.load(Ordering::Acquire) && !self.state.traces.names(personality) {
             return Ok(Forgotten::default());
         }
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::forget_personality(conn, personality),
-                move |_, forgotten| {
-                    state.forget(personality);
-                    forgotten
-                },
-            )
-            .await
+        let forgotten = self.store.forget_personality(personality).await?;
+        self.state.forget(personality);
+        Ok(forgotten)
     }
 
     /// Where the personality still appears in memory.
@@ -308,49 +305,23 @@ impl ConversationTracker {
         }
     }
 
-    /// Where the personality still appears in the database.
+    /// Where the personality still appears in the store.
     pub async fn traces_in_database(
         &self,
         personality: PersonalityId,
     ) -> Result<Traces, StoreError> {
-        self.db
-            .call(move |conn| rows::traces_of(conn, personality))
-            .await
+        self.store.traces_of(personality).await
     }
 
     /// Forgets sent-message mappings older than `age`, so the map doesn't grow forever.
     pub async fn prune_messages_older_than(&self, age: Duration) -> Result<usize, StoreError> {
         let cutoff = Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(
-                move |conn| rows::prune_messages(conn, cutoff),
-                move |_, pruned| {
-                    for (message_id, personality) in &pruned {
-                        state.unsent(*message_id, *personality);
-                    }
-                    pruned.len()
-                },
-            )
-            .await
-    }
-
-    /// Writes rows that need their personality to exist (`store` says whether it still
-    /// did) and, once that committed, lets `remember` put them in memory, in commit order.
-    async fn store_then_remember(
-        &self,
-        store: impl Fn(&Connection) -> Result<bool, StoreError> + Send + 'static,
-        remember: impl FnOnce(&State) + Send + 'static,
-    ) -> Result<bool, StoreError> {
-        let state = Arc::clone(&self.state);
-        self.db
-            .write(store, move |_, stored| {
-                if stored {
-                    remember(&state);
-                }
-                stored
-            })
-            .await
+        let _write = self.writes.lock().await;
+        let pruned = self.store.prune_messages(cutoff).await?;
+        for (message_id, personality) in &pruned {
+            self.state.unsent(*message_id, *personality);
+        }
+        Ok(pruned.len())
     }
 
     /// The channel a tracked message was sent in.

@@ -9,7 +9,6 @@ mod memory_log;
 mod middleware;
 mod stats;
 
-pub(crate) use bus::panic_message;
 pub use bus::{
     BusConfig, EventBus, FailureKind, HandlerFailure, PublishReport, Subscription,
     DEFAULT_HANDLER_TIMEOUT,

@@ -4,29 +4,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
+use async_trait::async_trait;
+
 use super::event_rows::{parse_time, parse_uuid};
-use super::StoreError;
+use super::{Database, StoreError};
+use crate::conversation::{ConversationRows, ConversationStore, Forgotten, SentMessages};
 use crate::domain::PersonalityId;
-
-/// Everything conversation tracking persists, as loaded at start-up.
-#[derive(Debug, Default, Clone)]
-pub struct ConversationRows {
-    /// (message id, channel id, personality)
-    pub messages: Vec<(u64, u64, PersonalityId)>,
-    /// (user id, channel id, personality, last active)
-    pub conversations: Vec<(u64, u64, PersonalityId, DateTime<Utc>)>,
-    /// (channel id, personality)
-    pub activations: Vec<(u64, PersonalityId)>,
-    pub auto_response_users: Vec<u64>,
-}
-
-/// How many rows `forget_personality` deleted, per table.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Forgotten {
-    pub messages: usize,
-    pub conversations: usize,
-    pub activations: usize,
-}
 
 fn id_text(id: u64) -> String {
     id.to_string()
@@ -63,7 +46,7 @@ fn insert_row(
 
 /// Records that `personality` sent `message_id`. False (and nothing written) when the
 /// personality no longer exists.
-pub(crate) fn record_message(
+fn record_message(
     conn: &Connection,
     message_id: u64,
     channel_id: u64,
@@ -86,7 +69,7 @@ pub(crate) fn record_message(
 
 /// Records that the user talks to `personality` in the channel. False (and nothing
 /// written) when the personality no longer exists.
-pub(crate) fn touch_conversation(
+fn touch_conversation(
     conn: &Connection,
     user_id: u64,
     channel_id: u64,
@@ -107,11 +90,7 @@ pub(crate) fn touch_conversation(
     )
 }
 
-pub(crate) fn end_conversation(
-    conn: &Connection,
-    user_id: u64,
-    channel_id: u64,
-) -> Result<bool, StoreError> {
+fn end_conversation(conn: &Connection, user_id: u64, channel_id: u64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM active_conversations WHERE user_id = ?1 AND channel_id = ?2")?
         .execute(params![id_text(user_id), id_text(channel_id)])?;
@@ -120,7 +99,7 @@ pub(crate) fn end_conversation(
 
 /// Activates `personality` in the channel. False (and nothing written) when the
 /// personality no longer exists.
-pub(crate) fn activate(
+fn activate(
     conn: &Connection,
     channel_id: u64,
     by: u64,
@@ -141,14 +120,14 @@ pub(crate) fn activate(
     )
 }
 
-pub(crate) fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, StoreError> {
+fn deactivate(conn: &Connection, channel_id: u64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM channel_activations WHERE channel_id = ?1")?
         .execute([id_text(channel_id)])?;
     Ok(n > 0)
 }
 
-pub(crate) fn set_auto_response(
+fn set_auto_response(
     conn: &Connection,
     user_id: u64,
     enabled: bool,
@@ -167,7 +146,7 @@ pub(crate) fn set_auto_response(
 }
 
 /// Deletes every trace of a personality, in the caller's transaction.
-pub(crate) fn forget_personality(
+fn forget_personality(
     conn: &Connection,
     personality: PersonalityId,
 ) -> Result<Forgotten, StoreError> {
@@ -182,10 +161,7 @@ pub(crate) fn forget_personality(
 }
 
 /// Counts of rows that still mention a personality (for checks and tests).
-pub(crate) fn traces_of(
-    conn: &Connection,
-    personality: PersonalityId,
-) -> Result<Forgotten, StoreError> {
+fn traces_of(conn: &Connection, personality: PersonalityId) -> Result<Forgotten, StoreError> {
     let id = personality.to_string();
     let count = |table: &str| -> Result<usize, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE personality_id = ?1");
@@ -201,7 +177,7 @@ pub(crate) fn traces_of(
 /// Deletes message mappings older than `before` (replies to very old messages no longer
 /// resolve; keeps the table from growing forever). Returns the deleted messages' ids, with
 /// the personality that sent each.
-pub(crate) fn prune_messages(
+fn prune_messages(
     conn: &Connection,
     before: DateTime<Utc>,
 ) -> Result<Vec<(u64, PersonalityId)>, StoreError> {
@@ -222,7 +198,7 @@ pub(crate) fn prune_messages(
     Ok(pruned)
 }
 
-pub(crate) fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError> {
+fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError> {
     let mut rows = ConversationRows::default();
     let mut stmt =
         conn.prepare("SELECT message_id, channel_id, personality_id FROM conversation_messages")?;
@@ -270,4 +246,98 @@ pub(crate) fn load_all(conn: &Connection) -> Result<ConversationRows, StoreError
         rows.auto_response_users.push(parse_id(&r?)?);
     }
     Ok(rows)
+}
+
+#[async_trait]
+impl ConversationStore for Database {
+    async fn load(&self) -> Result<ConversationRows, StoreError> {
+        self.call(|conn| load_all(conn)).await
+    }
+
+    async fn record_sent(&self, sent: SentMessages) -> Result<bool, StoreError> {
+        self.write(
+            move |tx| {
+                let SentMessages {
+                    personality,
+                    channel_id,
+                    at,
+                    ..
+                } = sent;
+                for &message_id in &sent.message_ids {
+                    if !record_message(tx, message_id, channel_id, personality, at)? {
+                        return Ok(false);
+                    }
+                }
+                match sent.answering {
+                    Some(user_id) => touch_conversation(tx, user_id, channel_id, personality, at),
+                    None => Ok(true),
+                }
+            },
+            |recorded| recorded,
+        )
+        .await
+    }
+
+    async fn touch_conversation(
+        &self,
+        user_id: u64,
+        channel_id: u64,
+        personality: PersonalityId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| touch_conversation(conn, user_id, channel_id, personality, at))
+            .await
+    }
+
+    async fn end_conversation(&self, user_id: u64, channel_id: u64) -> Result<bool, StoreError> {
+        self.call(move |conn| end_conversation(conn, user_id, channel_id))
+            .await
+    }
+
+    async fn activate(
+        &self,
+        channel_id: u64,
+        personality: PersonalityId,
+        by: u64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| activate(conn, channel_id, by, personality, at))
+            .await
+    }
+
+    async fn deactivate(&self, channel_id: u64) -> Result<bool, StoreError> {
+        self.call(move |conn| deactivate(conn, channel_id)).await
+    }
+
+    async fn set_auto_response(
+        &self,
+        user_id: u64,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.call(move |conn| set_auto_response(conn, user_id, enabled, at))
+            .await
+    }
+
+    async fn forget_personality(
+        &self,
+        personality: PersonalityId,
+    ) -> Result<Forgotten, StoreError> {
+        self.write(
+            move |tx| forget_personality(tx, personality),
+            |forgotten| forgotten,
+        )
+        .await
+    }
+
+    async fn traces_of(&self, personality: PersonalityId) -> Result<Forgotten, StoreError> {
+        self.call(move |conn| traces_of(conn, personality)).await
+    }
+
+    async fn prune_messages(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(u64, PersonalityId)>, StoreError> {
+        self.call(move |conn| prune_messages(conn, before)).await
+    }
 }

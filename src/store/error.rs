@@ -1,44 +1,21 @@
-use thiserror::Error;
+//! How SQLite's errors become the application's [`StoreError`].
 
-/// A failure of the SQLite store.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// SQLite refused or failed the statement.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The aggregate changed since it was read: reload and try again.
-    #[error("the personality was changed by someone else at the same time")]
-    Conflict,
-    /// A stored row could not be read back (corruption, or a newer schema).
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
-    /// The blocking task running the work panicked or was cancelled.
-    #[error("database task failed: {0}")]
-    Task(String),
-    /// The database file or its folder could not be opened.
-    #[error("cannot open the database at {path}: {reason}")]
-    Open { path: String, reason: String },
-}
+use rusqlite::ErrorCode;
 
-impl StoreError {
-    /// True when SQLite reported that the database is busy or locked by another connection.
-    pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
-    }
-}
+pub use crate::application::StoreError;
 
-impl StoreError {
-    /// True when SQLite can't write: the disk is full or the database is read-only.
-    pub fn is_unwritable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly)
-        )
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    StoreError::Busy(e.to_string())
+                }
+                ErrorCode::DiskFull | ErrorCode::ReadOnly => StoreError::Unwritable(e.to_string()),
+                _ => StoreError::Backend(e.to_string()),
+            },
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 

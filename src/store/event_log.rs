@@ -5,7 +5,8 @@ use chrono::Utc;
 use rusqlite::{params, OptionalExtension};
 
 use super::event_rows::{self, parse_time, parse_uuid};
-use super::{Database, EventFilter};
+use super::Database;
+use crate::application::EventFilter;
 use crate::events::{DeadLetter, EventEnvelope, EventLog, LogError};
 
 #[async_trait]

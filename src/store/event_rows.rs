@@ -5,33 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{DomainEvent, EventType, PersonalityId};
+use crate::application::{EventFilter, NewEvent};
+use crate::domain::PersonalityId;
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
-
-/// An event about to be appended: everything but the sequence, which SQLite assigns.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub event_id: Uuid,
-    pub aggregate_id: PersonalityId,
-    pub aggregate_version: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub actor: String,
-    pub correlation_id: String,
-    pub causation_id: Option<String>,
-    pub event: DomainEvent,
-}
-
-/// Which events `list` returns.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub after: i64,
-    /// Only events with a smaller sequence.
-    pub before: Option<i64>,
-    pub event_type: Option<EventType>,
-    pub correlation_id: Option<String>,
-    pub aggregate_id: Option<PersonalityId>,
-    pub limit: Option<usize>,
-}
 
 const COLUMNS: &str = "sequence, event_id, aggregate_id, aggregate_version, occurred_at, actor, \
                        correlation_id, causation_id, schema_version, payload";

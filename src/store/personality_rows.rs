@@ -4,18 +4,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
+use crate::application::KeyHolder;
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, DomainEvent, ModelName, Personality, PersonalityId,
     PersonalityName, Profile, Prompt, UserId,
 };
-
-/// Who holds a name-or-alias key, for error messages that say what the key is taken by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyOwner {
-    pub personality_id: PersonalityId,
-    pub personality_name: String,
-    pub is_name: bool,
-}
 
 macro_rules! columns {
     () => {
@@ -35,6 +28,17 @@ pub(crate) fn save(
     events: &[DomainEvent],
 ) -> Result<(), StoreError> {
     let id = personality.id.to_string();
+    if expected_version > 0 {
+        // Checked before anything is written: keys of a stale or removed personality must
+        // not be touched.
+        let stored: Option<i64> = tx
+            .prepare_cached("SELECT version FROM personalities WHERE id = ?1")?
+            .query_row([&id], |r| r.get(0))
+            .optional()?;
+        if stored != Some(expected_version) {
+            return Err(StoreError::Conflict);
+        }
+    }
     for event in events {
         match event {
             DomainEvent::PersonalityCreated { name, aliases, .. } => {
@@ -45,7 +49,7 @@ pub(crate) fn save(
                 }
             }
             DomainEvent::PersonalityAliasAdded { alias } => {
-                insert_key(tx, alias.as_str(), &id, "alias")?
+                insert_key(tx, alias.as_str(), &id, "alias")?;
             }
             DomainEvent::PersonalityAliasRemoved { alias } => {
                 tx.prepare_cached(
@@ -110,7 +114,16 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Adds a key of personality `id`; refuses one another personality holds.
 fn insert_key(tx: &Connection, key: &str, id: &str, kind: &str) -> Result<(), StoreError> {
+    if let Some((holder_id, holder)) = key_holder(tx, key)? {
+        if holder_id != id {
+            return Err(StoreError::KeyTaken {
+                key: key.to_owned(),
+                holder,
+            });
+        }
+    }
     tx.prepare_cached(
         "INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)",
     )?
@@ -118,28 +131,23 @@ fn insert_key(tx: &Connection, key: &str, id: &str, kind: &str) -> Result<(), St
     Ok(())
 }
 
-/// Who holds `key` (a normalized name or alias), if anyone.
-pub(crate) fn key_owner(conn: &Connection, key: &str) -> Result<Option<KeyOwner>, StoreError> {
-    conn.prepare_cached(
-        "SELECT k.personality_id, p.name, k.kind FROM personality_keys k \
-         JOIN personalities p ON p.id = k.personality_id WHERE k.key = ?1",
-    )?
-    .query_row([key], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })
-    .optional()?
-    .map(|(id, name, kind)| {
-        Ok(KeyOwner {
-            personality_id: PersonalityId::from_uuid(parse_uuid(&id)?),
-            personality_name: name,
-            is_name: kind == "name",
+/// Who holds `key` (a normalized name or alias), if anyone: the holder's id and description.
+fn key_holder(conn: &Connection, key: &str) -> Result<Option<(String, KeyHolder)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT k.personality_id, p.name, k.kind FROM personality_keys k \
+             JOIN personalities p ON p.id = k.personality_id WHERE k.key = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                KeyHolder {
+                    personality_name: r.get(1)?,
+                    is_name: r.get::<_, String>(2)? == "name",
+                },
+            ))
         })
-    })
-    .transpose()
+        .optional()?)
 }
 
 /// The personality whose name or alias normalizes to `key`.

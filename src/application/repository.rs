@@ -1,0 +1,98 @@
+//! What the service needs from a store: personalities and their events, written together.
+//! `src/store` implements it for SQLite; the service's tests use an in-memory one.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, UserId};
+use crate::events::EventEnvelope;
+
+/// A personality's new state and the events that led to it: one unit of work.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The state after the events.
+    pub personality: Personality,
+    /// The version the change was decided on; the store refuses it if the stored version
+    /// moved on meanwhile (0 for a new personality).
+    pub expected_version: i64,
+    /// The new events, oldest first.
+    pub events: Vec<NewEvent>,
+}
+
+/// An event about to be appended: everything but the sequence, which the store assigns.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub aggregate_id: PersonalityId,
+    pub aggregate_version: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub event: DomainEvent,
+}
+
+/// Which events a query returns.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events with a greater sequence.
+    pub after: i64,
+    /// Only events with a smaller sequence.
+    pub before: Option<i64>,
+    pub event_type: Option<EventType>,
+    pub correlation_id: Option<String>,
+    pub aggregate_id: Option<PersonalityId>,
+    pub limit: Option<usize>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes every condition but the limit.
+    pub fn matches(&self, event: &EventEnvelope) -> bool {
+        event.sequence > self.after
+            && self.before.map_or(true, |before| event.sequence < before)
+            && self.event_type.map_or(true, |t| event.event_type() == t)
+            && self
+                .correlation_id
+                .as_ref()
+                .map_or(true, |c| &event.correlation_id == c)
+            && self.aggregate_id.map_or(true, |a| event.aggregate_id == a)
+    }
+}
+
+/// Every stored personality and every event, read at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub personalities: Vec<Personality>,
+    pub events: Vec<EventEnvelope>,
+}
+
+/// The personalities' state and their events. Names and aliases share one namespace of
+/// normalized keys, which the store keeps unique.
+#[async_trait]
+pub trait PersonalityRepository: Send + Sync + 'static {
+    /// The personality whose name or alias has this normalized key.
+    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError>;
+
+    /// The personality with this id.
+    async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError>;
+
+    /// Every personality, or those of one owner, by name (case-insensitively).
+    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError>;
+
+    /// Stores the change's state and appends its events in one transaction, and returns
+    /// the events with their sequence numbers. Refuses with [`StoreError::Conflict`] when
+    /// the stored version is not the expected one, and with [`StoreError::KeyTaken`] when
+    /// a name or alias it adds is another personality's; nothing is stored then.
+    async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// Stored events matching the filter, in sequence order.
+    async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// The highest sequence stored, 0 when there are no events.
+    async fn last_sequence(&self) -> Result<i64, StoreError>;
+
+    /// Every personality and every event, read together (for `events verify`).
+    async fn snapshot(&self) -> Result<Snapshot, StoreError>;
+}

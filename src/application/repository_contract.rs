@@ -1,0 +1,236 @@
+//! What every [`PersonalityRepository`] must do, checked the same way on each (the SQLite
+//! store in `src/store`, the in-memory one the service's tests use).
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Change, EventFilter, NewEvent, PersonalityRepository, StoreError};
+use crate::domain::{
+    Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId, PersonalityName,
+    Profile, ProfileChanges, Prompt, UserId,
+};
+
+fn owner(id: u64) -> UserId {
+    UserId::new(id).unwrap()
+}
+
+fn register(name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
+    let new = NewPersonality {
+        name: PersonalityName::parse(name).unwrap(),
+        owner_id: owner(owner_id),
+        profile: Profile {
+            display_name: DisplayName::parse(name).unwrap(),
+            avatar_url: None,
+            prompt: Prompt::parse("Be kind.").unwrap(),
+            model: None,
+        },
+        aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
+    };
+    Personality::register(PersonalityId::new(), new, Utc::now()).unwrap()
+}
+
+/// The personality's uncommitted events as one change, correlated by `correlation`.
+fn change(personality: &mut Personality, correlation: &str) -> Change {
+    let expected_version = personality.committed_version();
+    let events = personality
+        .take_uncommitted_events()
+        .into_iter()
+        .zip(expected_version + 1..)
+        .map(|(event, aggregate_version)| NewEvent {
+            event_id: Uuid::now_v7(),
+            aggregate_id: personality.id,
+            aggregate_version,
+            occurred_at: personality.updated_at,
+            actor: "user:7".into(),
+            correlation_id: correlation.into(),
+            causation_id: Some(correlation.into()),
+            event,
+        })
+        .collect();
+    Change {
+        personality: personality.clone(),
+        expected_version,
+        events,
+    }
+}
+
+async fn saved<R: PersonalityRepository>(repository: &R, p: &mut Personality, correlation: &str) {
+    repository.save(change(p, correlation)).await.unwrap();
+}
+
+/// Runs every check, each on a fresh repository from `make`.
+pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R) {
+    a_saved_personality_is_found_by_id_name_and_alias(&make()).await;
+    events_get_consecutive_sequences_and_answer_filters(&make()).await;
+    a_change_decided_on_a_stale_version_is_refused_and_stores_nothing(&make()).await;
+    a_taken_key_is_refused_with_its_holder_and_stores_nothing(&make()).await;
+    removing_an_alias_or_a_personality_frees_its_keys(&make()).await;
+}
+
+async fn a_saved_personality_is_found_by_id_name_and_alias<R: PersonalityRepository>(r: &R) {
+    let mut aria = register("Aria", 7, &["bard", "the singer"]);
+    let mut bran = register("bran", 8, &[]);
+    saved(r, &mut aria, "c1").await;
+    saved(r, &mut bran, "c2").await;
+    assert_eq!(r.get(aria.id).await.unwrap().as_ref(), Some(&aria));
+    for key in ["aria", "bard", "the singer"] {
+        assert_eq!(
+            r.find_by_key(key).await.unwrap().as_ref(),
+            Some(&aria),
+            "{key}"
+        );
+    }
+    assert_eq!(r.find_by_key("nobody").await.unwrap(), None);
+    let names = |list: Vec<Personality>| -> Vec<String> {
+        list.into_iter().map(|p| p.name.to_string()).collect()
+    };
+    assert_eq!(names(r.list(None).await.unwrap()), ["Aria", "bran"]);
+    assert_eq!(names(r.list(Some(owner(8))).await.unwrap()), ["bran"]);
+    assert!(r.list(Some(owner(9))).await.unwrap().is_empty());
+}
+
+async fn events_get_consecutive_sequences_and_answer_filters<R: PersonalityRepository>(r: &R) {
+    assert_eq!(r.last_sequence().await.unwrap(), 0);
+    let mut aria = register("Aria", 7, &[]);
+    saved(r, &mut aria, "c1").await;
+    aria.add_alias(Alias::parse("bard").unwrap(), Utc::now())
+        .unwrap();
+    let changes = ProfileChanges {
+        prompt: Some(Prompt::parse("Sing.").unwrap()),
+        ..Default::default()
+    };
+    aria.update_profile(changes, Utc::now()).unwrap();
+    let stored = r.save(change(&mut aria, "c2")).await.unwrap();
+    let sequences: Vec<i64> = stored.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [2, 3]);
+    assert_eq!(stored[0].aggregate_version, 2);
+    assert_eq!(stored[1].correlation_id, "c2");
+    assert_eq!(r.last_sequence().await.unwrap(), 3);
+
+    let all = r.events(EventFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(&all[1..], &stored[..]);
+    let query = |filter: EventFilter| async move {
+        let found = r.events(filter).await.unwrap();
+        found.iter().map(|e| e.sequence).collect::<Vec<_>>()
+    };
+    let after_one = EventFilter {
+        after: 1,
+        ..Default::default()
+    };
+    assert_eq!(query(after_one).await, [2, 3]);
+    let before_three = EventFilter {
+        before: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(query(before_three).await, [1, 2]);
+    let of_type = EventFilter {
+        event_type: Some(EventType::PersonalityAliasAdded),
+        ..Default::default()
+    };
+    assert_eq!(query(of_type).await, [2]);
+    let correlated = EventFilter {
+        correlation_id: Some("c1".into()),
+        ..Default::default()
+    };
+    assert_eq!(query(correlated).await, [1]);
+    let other_aggregate = EventFilter {
+        aggregate_id: Some(PersonalityId::new()),
+        ..Default::default()
+    };
+    assert!(query(other_aggregate).await.is_empty());
+    let limited = EventFilter {
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(query(limited).await, [1, 2]);
+    let snapshot = r.snapshot().await.unwrap();
+    assert_eq!(snapshot.events, all);
+    assert_eq!(snapshot.personalities, vec![aria]);
+}
+
+async fn a_change_decided_on_a_stale_version_is_refused_and_stores_nothing<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let mut aria = register("Aria", 7, &[]);
+    saved(r, &mut aria, "c1").await;
+    let mut first = aria.clone();
+    let mut second = aria.clone();
+    first
+        .add_alias(Alias::parse("bard").unwrap(), Utc::now())
+        .unwrap();
+    second
+        .add_alias(Alias::parse("singer").unwrap(), Utc::now())
+        .unwrap();
+    saved(r, &mut first, "c2").await;
+    let refused = r.save(change(&mut second, "c3")).await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    assert_eq!(r.find_by_key("singer").await.unwrap(), None);
+    assert_eq!(r.last_sequence().await.unwrap(), 2);
+    assert_eq!(r.get(aria.id).await.unwrap().unwrap().version, 2);
+}
+
+async fn a_taken_key_is_refused_with_its_holder_and_stores_nothing<R: PersonalityRepository>(
+    r: &R,
+) {
+    let mut aria = register("Aria", 7, &["bard"]);
+    saved(r, &mut aria, "c1").await;
+    // Another personality whose name is taken, and one whose alias is.
+    let mut twin = register("ARIA", 8, &["free"]);
+    match r.save(change(&mut twin, "c2")).await {
+        Err(StoreError::KeyTaken { key, holder }) => {
+            assert_eq!(key, "aria");
+            assert_eq!(holder.describe(), "the personality \"Aria\"");
+        }
+        other => panic!("expected the name to be taken, got {other:?}"),
+    }
+    let mut cora = register("Cora", 8, &["free", "bard"]);
+    match r.save(change(&mut cora, "c3")).await {
+        Err(StoreError::KeyTaken { key, holder }) => {
+            assert_eq!(key, "bard");
+            assert_eq!(holder.describe(), "an alias of \"Aria\"");
+        }
+        other => panic!("expected the alias to be taken, got {other:?}"),
+    }
+    // Nothing of either refused change is left: no row, no key, no event.
+    assert_eq!(r.find_by_key("free").await.unwrap(), None);
+    assert_eq!(r.find_by_key("cora").await.unwrap(), None);
+    assert_eq!(r.list(None).await.unwrap().len(), 1);
+    assert_eq!(r.last_sequence().await.unwrap(), 1);
+    // Adding another's key as an alias is refused the same way.
+    let mut bran = register("Bran", 8, &[]);
+    saved(r, &mut bran, "c4").await;
+    bran.add_alias(Alias::parse("aria").unwrap(), Utc::now())
+        .unwrap();
+    let refused = r.save(change(&mut bran, "c5")).await;
+    assert!(
+        matches!(refused, Err(StoreError::KeyTaken { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(r.get(bran.id).await.unwrap().unwrap().version, 1);
+}
+
+async fn removing_an_alias_or_a_personality_frees_its_keys<R: PersonalityRepository>(r: &R) {
+    let mut aria = register("Aria", 7, &["bard", "singer"]);
+    saved(r, &mut aria, "c1").await;
+    aria.remove_alias(Alias::parse("bard").unwrap(), Utc::now())
+        .unwrap();
+    saved(r, &mut aria, "c2").await;
+    assert_eq!(r.find_by_key("bard").await.unwrap(), None);
+    let stored = r.find_by_key("singer").await.unwrap().unwrap();
+    assert_eq!(stored.aliases, vec![Alias::parse("singer").unwrap()]);
+    aria.remove(Utc::now());
+    saved(r, &mut aria, "c3").await;
+    for key in ["aria", "singer"] {
+        assert_eq!(r.find_by_key(key).await.unwrap(), None, "{key}");
+    }
+    assert_eq!(r.get(aria.id).await.unwrap(), None);
+    assert!(r.snapshot().await.unwrap().personalities.is_empty());
+    // The freed keys can be taken again.
+    let mut bard = register("Bard", 8, &["aria", "singer"]);
+    saved(r, &mut bard, "c4").await;
+    assert_eq!(r.find_by_key("aria").await.unwrap().unwrap().id, bard.id);
+    assert_eq!(r.last_sequence().await.unwrap(), 4);
+}

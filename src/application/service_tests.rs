@@ -1,0 +1,520 @@
+//! The service's rules, on the in-memory repository: given these events, when this
+//! command, then these events (or this error, and nothing new).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::memory_repository::MemoryRepository;
+use super::{
+    Actor, Change, EventFilter, PersonalityRepository, PersonalityService, ProfileUpdate,
+    Registration, RequestContext, ServiceConfig, ServiceError, Snapshot, StoreError,
+};
+use crate::domain::{DomainError, DomainEvent, Personality, PersonalityId, ProfileField, UserId};
+use crate::events::{handler_fn, BusConfig, EventBus, EventEnvelope, Topic};
+
+const ALICE: u64 = 10;
+const BOB: u64 = 20;
+const ADMIN: u64 = 1;
+
+fn user(id: u64) -> UserId {
+    UserId::new(id).unwrap()
+}
+
+/// A service on an in-memory repository, with a record of what reached the bus.
+struct Scenario {
+    service: PersonalityService,
+    repository: Arc<dyn PersonalityRepository>,
+    published: Arc<Mutex<Vec<EventEnvelope>>>,
+    /// Events stored by the `given` step.
+    given: usize,
+}
+
+fn service_on(repository: Arc<dyn PersonalityRepository>) -> Scenario {
+    let bus = EventBus::new(BusConfig::default());
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&published);
+    bus.subscribe(
+        Topic::All,
+        handler_fn("recorder", move |e: &EventEnvelope| {
+            seen.lock().unwrap().push(e.clone());
+            async { Ok(()) }
+        }),
+    );
+    let config = ServiceConfig {
+        admin_ids: [user(ADMIN)].into(),
+    };
+    Scenario {
+        service: PersonalityService::new(Arc::clone(&repository), bus, config),
+        repository,
+        published,
+        given: 0,
+    }
+}
+
+/// Given these personalities (name, owner, aliases), registered by their owners.
+async fn given(personalities: &[(&str, u64, &[&str])]) -> Scenario {
+    let mut scenario = service_on(Arc::new(MemoryRepository::default()));
+    for (name, owner, aliases) in personalities {
+        scenario
+            .service
+            .register(&scenario.as_user(*owner), registration(name, aliases))
+            .await
+            .unwrap();
+    }
+    scenario.given = scenario.stored().await.len();
+    scenario
+}
+
+fn registration(name: &str, aliases: &[&str]) -> Registration {
+    Registration {
+        name: name.into(),
+        prompt: Some("Be kind.".into()),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+fn prompt(text: &str) -> ProfileUpdate {
+    ProfileUpdate {
+        prompt: Some(text.into()),
+        ..Default::default()
+    }
+}
+
+impl Scenario {
+    fn as_user(&self, id: u64) -> RequestContext {
+        RequestContext::interaction(self.service.actor_for(user(id)), 4242)
+    }
+
+    async fn stored(&self) -> Vec<EventEnvelope> {
+        self.repository
+            .events(EventFilter::default())
+            .await
+            .unwrap()
+    }
+
+    /// The events stored since the `given` step.
+    async fn then_events(&self) -> Vec<DomainEvent> {
+        self.stored()
+            .await
+            .into_iter()
+            .skip(self.given)
+            .map(|e| e.event)
+            .collect()
+    }
+
+    async fn then_nothing_new(&self) {
+        assert_eq!(self.then_events().await, vec![], "nothing may be stored");
+    }
+
+    fn published_sequences(&self) -> Vec<i64> {
+        self.published
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.sequence)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn given_nothing_when_a_member_registers_then_they_own_it_and_one_created_event_is_published()
+{
+    let t = given(&[]).await;
+    let aria = t
+        .service
+        .register(&t.as_user(ALICE), registration("Aria", &["bard"]))
+        .await
+        .unwrap();
+    assert_eq!(aria.owner_id, user(ALICE));
+    let stored = t.stored().await;
+    let [created] = stored.as_slice() else {
+        panic!("{stored:?}")
+    };
+    assert!(matches!(
+        created.event,
+        DomainEvent::PersonalityCreated { .. }
+    ));
+    assert_eq!(created.actor, "user:10");
+    assert_eq!(created.correlation_id, "4242");
+    assert_eq!(created.aggregate_version, 1);
+    assert_eq!(t.published_sequences(), vec![1]);
+    assert_eq!(t.service.last_published(), 1);
+}
+
+#[tokio::test]
+async fn a_member_may_not_register_for_someone_else_but_an_admin_may() {
+    let t = given(&[]).await;
+    let for_bob = Registration {
+        owner_id: Some(user(BOB)),
+        ..registration("Aria", &[])
+    };
+    let refused = t.service.register(&t.as_user(ALICE), for_bob.clone()).await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotOwner(_))),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+    let made = t.service.register(&t.as_user(ADMIN), for_bob).await;
+    assert_eq!(made.unwrap().owner_id, user(BOB));
+}
+
+#[tokio::test]
+async fn the_command_line_must_name_an_owner() {
+    let t = given(&[]).await;
+    let ctx = RequestContext::new(Actor::CommandLine);
+    let refused = t.service.register(&ctx, registration("Aria", &[])).await;
+    assert!(
+        matches!(refused, Err(ServiceError::OwnerRequired)),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn an_invalid_field_is_refused_naming_it_and_changes_nothing() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let bad_name = t
+        .service
+        .register(&t.as_user(ALICE), registration("a.b", &[]))
+        .await;
+    assert!(
+        matches!(&bad_name, Err(ServiceError::Invalid { field: "name", .. })),
+        "{bad_name:?}"
+    );
+    let bad_url = ProfileUpdate {
+        avatar_url: Some("javascript:alert(1)".into()),
+        ..Default::default()
+    };
+    let refused = t
+        .service
+        .update_profile(&t.as_user(ALICE), "Aria", bad_url)
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(ServiceError::Invalid {
+                field: "avatar_url",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn given_aria_with_alias_bard_when_another_takes_either_key_then_the_holder_is_named() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let name_taken = t
+        .service
+        .register(&t.as_user(BOB), registration("ARIA", &[]))
+        .await;
+    match name_taken {
+        Err(ServiceError::NameTaken { name, holder }) => {
+            assert_eq!(name, "ARIA");
+            assert_eq!(holder, "the personality \"Aria\"");
+        }
+        other => panic!("{other:?}"),
+    }
+    let name_is_alias = t
+        .service
+        .register(&t.as_user(BOB), registration("Bard", &[]))
+        .await;
+    assert!(
+        matches!(&name_is_alias, Err(ServiceError::NameTaken { holder, .. }) if holder == "an alias of \"Aria\""),
+        "{name_is_alias:?}"
+    );
+    let alias_taken = t
+        .service
+        .register(&t.as_user(BOB), registration("Bran", &["aria"]))
+        .await;
+    assert!(
+        matches!(&alias_taken, Err(ServiceError::AliasTaken { alias, .. }) if alias == "aria"),
+        "{alias_taken:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn an_alias_equal_to_the_personalitys_own_name_is_refused() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let refused = t.service.add_alias(&t.as_user(ALICE), "Aria", "ARIA").await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Invalid { field: "alias", .. })),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn given_alices_aria_when_bob_changes_her_then_he_is_refused_but_an_admin_is_not() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let bob = t.as_user(BOB);
+    let attempts = [
+        t.service
+            .update_profile(&bob, "Aria", prompt("Mine now."))
+            .await,
+        t.service.add_alias(&bob, "Aria", "thief").await,
+        t.service.remove_alias(&bob, "Aria", "bard").await,
+        t.service.remove(&bob, "bard").await,
+    ];
+    for refused in attempts {
+        assert!(
+            matches!(&refused, Err(ServiceError::NotOwner(name)) if name == "Aria"),
+            "{refused:?}"
+        );
+    }
+    t.then_nothing_new().await;
+    t.service
+        .update_profile(&t.as_user(ADMIN), "Aria", prompt("Admin edit."))
+        .await
+        .unwrap();
+    assert_eq!(t.then_events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_records_only_the_fields_that_changed_and_one_that_changes_nothing_is_refused() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let update = ProfileUpdate {
+        display_name: Some("Aria".into()),
+        prompt: Some("Sing.".into()),
+        ..Default::default()
+    };
+    let updated = t
+        .service
+        .update_profile(&t.as_user(ALICE), "@aria", update)
+        .await
+        .unwrap();
+    assert_eq!(updated.profile.prompt.as_str(), "Sing.");
+    let events = t.then_events().await;
+    let [DomainEvent::PersonalityProfileUpdated { changed, .. }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(changed, &[ProfileField::Prompt]);
+    let same = t
+        .service
+        .update_profile(&t.as_user(ALICE), "Aria", prompt("Sing."))
+        .await;
+    assert!(
+        matches!(
+            same,
+            Err(ServiceError::Rejected(DomainError::NothingToUpdate))
+        ),
+        "{same:?}"
+    );
+    assert_eq!(t.then_events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn aliases_are_added_and_removed_once_each() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let alice = t.as_user(ALICE);
+    t.service.add_alias(&alice, "Aria", "Bard").await.unwrap();
+    let again = t.service.add_alias(&alice, "Aria", "bard").await;
+    assert!(
+        matches!(
+            again,
+            Err(ServiceError::Rejected(DomainError::AliasAlreadyPresent(_)))
+        ),
+        "{again:?}"
+    );
+    t.service
+        .remove_alias(&alice, "bard", "bard")
+        .await
+        .unwrap();
+    let gone = t.service.remove_alias(&alice, "Aria", "bard").await;
+    assert!(
+        matches!(
+            gone,
+            Err(ServiceError::Rejected(DomainError::AliasNotPresent(_)))
+        ),
+        "{gone:?}"
+    );
+    let events = t.then_events().await;
+    assert!(matches!(
+        events.as_slice(),
+        [
+            DomainEvent::PersonalityAliasAdded { .. },
+            DomainEvent::PersonalityAliasRemoved { .. }
+        ]
+    ));
+}
+
+#[tokio::test]
+async fn a_personality_has_at_most_25_aliases() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let alice = t.as_user(ALICE);
+    for i in 0..25 {
+        t.service
+            .add_alias(&alice, "Aria", &format!("a{i}"))
+            .await
+            .unwrap();
+    }
+    let refused = t.service.add_alias(&alice, "Aria", "one more").await;
+    assert!(
+        matches!(
+            refused,
+            Err(ServiceError::Rejected(DomainError::TooManyAliases(25)))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(t.then_events().await.len(), 25);
+}
+
+#[tokio::test]
+async fn given_a_removal_then_its_name_and_aliases_are_free_at_once() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let removed = t.service.remove(&t.as_user(ALICE), "bard").await.unwrap();
+    assert!(removed.is_removed());
+    let events = t.then_events().await;
+    assert!(
+        matches!(events.as_slice(), [DomainEvent::PersonalityRemoved { name, aliases, .. }] if name.as_str() == "Aria" && aliases.len() == 1)
+    );
+    let gone = t.service.get("Aria").await;
+    assert!(matches!(gone, Err(ServiceError::NotFound(_))), "{gone:?}");
+    t.service
+        .register(&t.as_user(BOB), registration("Bard", &["aria"]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_reference_is_not_found_and_changes_nothing() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let missing = t
+        .service
+        .update_profile(&t.as_user(ALICE), " nobody ", prompt("x"))
+        .await;
+    assert!(
+        matches!(&missing, Err(ServiceError::NotFound(r)) if r == "nobody"),
+        "{missing:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn events_another_writer_stored_are_published_first_and_in_order() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    t.service.mark_published_up_to_now().await.unwrap();
+    // Another process registers Bran on the same store, unseen by this service.
+    let other = service_on(Arc::clone(&t.repository));
+    other
+        .service
+        .register(&other.as_user(BOB), registration("Bran", &[]))
+        .await
+        .unwrap();
+    t.service
+        .add_alias(&t.as_user(ALICE), "Aria", "bard")
+        .await
+        .unwrap();
+    assert_eq!(t.published_sequences(), vec![1, 2, 3]);
+    // The poll for other processes' events finds nothing left to publish.
+    assert_eq!(t.service.publish_external_events().await.unwrap(), 0);
+}
+
+/// A repository whose first saves fail: `conflicts` times with a conflict after letting a
+/// rival change land, then `busy` times as busy.
+struct Flaky {
+    inner: MemoryRepository,
+    conflicts: AtomicU32,
+    busy: AtomicU32,
+}
+
+#[async_trait]
+impl PersonalityRepository for Flaky {
+    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
+        self.inner.find_by_key(key).await
+    }
+    async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
+        self.inner.list(owner).await
+    }
+    async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
+        let take = |n: &AtomicU32| {
+            n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+        };
+        if take(&self.conflicts) {
+            return Err(StoreError::Conflict);
+        }
+        if take(&self.busy) {
+            return Err(StoreError::Busy("locked".into()));
+        }
+        self.inner.save(change).await
+    }
+    async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.inner.events(filter).await
+    }
+    async fn last_sequence(&self) -> Result<i64, StoreError> {
+        self.inner.last_sequence().await
+    }
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.inner.snapshot().await
+    }
+}
+
+/// Given Aria, stored through a repository whose next saves fail as `Flaky` says.
+async fn flaky(conflicts: u32, busy: u32) -> Scenario {
+    let repository = Arc::new(Flaky {
+        inner: MemoryRepository::default(),
+        conflicts: AtomicU32::new(0),
+        busy: AtomicU32::new(0),
+    });
+    let mut t = service_on(Arc::clone(&repository) as Arc<dyn PersonalityRepository>);
+    t.service
+        .register(&t.as_user(ALICE), registration("Aria", &[]))
+        .await
+        .unwrap();
+    t.given = 1;
+    repository.conflicts.store(conflicts, Ordering::Release);
+    repository.busy.store(busy, Ordering::Release);
+    t
+}
+
+#[tokio::test]
+async fn a_conflict_starts_the_command_over_from_the_stored_state() {
+    let t = flaky(2, 0).await;
+    t.service
+        .add_alias(&t.as_user(ALICE), "Aria", "bard")
+        .await
+        .unwrap();
+    assert_eq!(t.then_events().await.len(), 1, "stored once");
+    assert_eq!(t.published_sequences(), vec![1, 2]);
+}
+
+#[tokio::test]
+async fn a_conflict_that_persists_is_reported_and_stores_nothing() {
+    let t = flaky(10, 0).await;
+    let refused = t.service.add_alias(&t.as_user(ALICE), "Aria", "bard").await;
+    assert!(
+        matches!(refused, Err(ServiceError::Conflict(_))),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn a_busy_store_is_tried_again_before_the_user_sees_an_error() {
+    let t = flaky(0, 3).await;
+    t.service
+        .update_profile(&t.as_user(ALICE), "Aria", prompt("Sing."))
+        .await
+        .unwrap();
+    let t = flaky(0, 4).await;
+    let failed = t
+        .service
+        .update_profile(&t.as_user(ALICE), "Aria", prompt("Sing."))
+        .await;
+    match failed {
+        Err(e @ ServiceError::Storage(_)) => assert!(!e.is_user_error()),
+        other => panic!("{other:?}"),
+    }
+    t.then_nothing_new().await;
+}

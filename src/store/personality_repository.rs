@@ -1,0 +1,76 @@
+//! The SQLite store as the service's [`PersonalityRepository`].
+
+use async_trait::async_trait;
+
+use super::{event_rows, personality_rows, Database, StoreError};
+use crate::application::{Change, EventFilter, PersonalityRepository, Snapshot};
+use crate::domain::{Personality, PersonalityId, UserId};
+use crate::events::EventEnvelope;
+
+#[async_trait]
+impl PersonalityRepository for Database {
+    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
+        let key = key.to_owned();
+        self.call(move |conn| personality_rows::find_by_key(conn, &key))
+            .await
+    }
+
+    async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError> {
+        self.call(move |conn| personality_rows::get(conn, &id.to_string()))
+            .await
+    }
+
+    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
+        self.call(move |conn| personality_rows::list(conn, owner))
+            .await
+    }
+
+    async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.write(
+            move |tx| {
+                let events: Vec<_> = change.events.iter().map(|e| e.event.clone()).collect();
+                personality_rows::save(tx, &change.personality, change.expected_version, &events)?;
+                event_rows::append(tx, change.events)
+            },
+            |events| events,
+        )
+        .await
+    }
+
+    async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.call(move |conn| event_rows::list(conn, &filter)).await
+    }
+
+    async fn last_sequence(&self) -> Result<i64, StoreError> {
+        self.call(|conn| event_rows::last_sequence(conn)).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.call(|conn| {
+            // One read transaction: a concurrent command can't make the two disagree.
+            let tx = conn.transaction()?;
+            Ok(Snapshot {
+                events: event_rows::list(&tx, &EventFilter::default())?,
+                personalities: personality_rows::list(&tx, None)?,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::application::repository_contract;
+    use crate::store::{Database, Synchronous};
+
+    #[tokio::test]
+    async fn the_sqlite_store_keeps_the_repository_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut next = 0;
+        repository_contract::check(|| {
+            next += 1;
+            Database::open(&dir.path().join(format!("{next}.db")), Synchronous::Normal).unwrap()
+        })
+        .await;
+    }
+}
