@@ -272,14 +272,14 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
     let mut expected_keys = BTreeSet::new();
     let mut seen = HashSet::new();
     for p in &personalities {
-        let keys = std::iter::once((p.name.key(), "name"))
-            .chain(p.aliases.iter().map(|a| (a.to_string(), "alias")));
+        let keys = std::iter::once((p.name().key(), "name"))
+            .chain(p.aliases().iter().map(|a| (a.to_string(), "alias")));
         for (key, kind) in keys {
             assert!(
                 seen.insert(key.to_lowercase()),
                 "seed {seed}: {key:?} is held twice"
             );
-            expected_keys.insert((key, p.id.to_string(), kind.to_owned()));
+            expected_keys.insert((key, p.id().to_string(), kind.to_owned()));
         }
     }
     let stored_keys: BTreeSet<(String, String, String)> = app
@@ -313,8 +313,10 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
     for e in &events {
         histories.entry(e.aggregate_id).or_default().push(e);
     }
-    let live: BTreeMap<PersonalityId, i64> =
-        personalities.iter().map(|p| (p.id, p.version)).collect();
+    let live: BTreeMap<PersonalityId, i64> = personalities
+        .iter()
+        .map(|p| (p.id(), p.version()))
+        .collect();
     for (id, history) in &histories {
         let versions: Vec<i64> = history.iter().map(|e| e.aggregate_version).collect();
         let contiguous: Vec<i64> = (1..=history.len() as i64).collect();
@@ -390,12 +392,12 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
             }
         }
         for p in &personalities {
-            let found = app.cache.find(&p.name.to_string().to_uppercase());
+            let found = app.cache.find(&p.name().to_string().to_uppercase());
             assert_eq!(
                 found.map(|i| i.id),
-                Some(p.id),
+                Some(p.id()),
                 "seed {seed}: find {}",
-                p.name
+                p.name()
             );
         }
     };

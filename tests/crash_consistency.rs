@@ -366,16 +366,16 @@ impl Model {
             .iter()
             .map(|p| {
                 let entry = Entry {
-                    name: p.name.to_string(),
-                    owner: p.owner_id.get(),
-                    display_name: p.profile.display_name.to_string(),
-                    avatar_url: p.profile.avatar_url.as_ref().map(ToString::to_string),
-                    prompt: p.profile.prompt.to_string(),
-                    model: p.profile.model.as_ref().map(ToString::to_string),
-                    aliases: p.aliases.iter().map(ToString::to_string).collect(),
-                    version: p.version,
+                    name: p.name().to_string(),
+                    owner: p.owner_id().get(),
+                    display_name: p.profile().display_name.to_string(),
+                    avatar_url: p.profile().avatar_url.as_ref().map(ToString::to_string),
+                    prompt: p.profile().prompt.to_string(),
+                    model: p.profile().model.as_ref().map(ToString::to_string),
+                    aliases: p.aliases().iter().map(ToString::to_string).collect(),
+                    version: p.version(),
                 };
-                (p.name.key(), entry)
+                (p.name().key(), entry)
             })
             .collect();
         Self { by_key }
@@ -603,7 +603,7 @@ async fn crash_workload_child() {
                 if matches!(op, Op::Create { .. }) {
                     // Something for the durable conversation cleanup to clean up later.
                     app.tracker
-                        .record_message(n, 42, personality.id)
+                        .record_message(n, 42, personality.id())
                         .await
                         .expect("conversation recorded");
                 }

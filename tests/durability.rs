@@ -233,7 +233,7 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
         app.cache.find("bard").is_some(),
         "the cache handler still ran"
     );
-    assert_eq!(created.version, 1);
+    assert_eq!(created.version(), 1);
     let stats = app.bus.stats();
     assert!(
         stats.handler_failures() >= 3,
@@ -284,7 +284,7 @@ async fn an_admin_retries_a_dead_letter_from_the_command_line_and_it_is_delivere
     let aria = t.create("Aria", alice(), &[]).await;
     t.app
         .tracker
-        .record_message(5001, 6001, aria.id)
+        .record_message(5001, 6001, aria.id())
         .await
         .unwrap();
     // The conversation cleanup can't delete while this trigger exists: a real handler

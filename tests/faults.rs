@@ -238,7 +238,7 @@ async fn a_busy_database_is_waited_for_not_reported_to_the_user() {
         started.elapsed() >= Duration::from_millis(1000),
         "it did wait for the other writer"
     );
-    assert_eq!(created.version, 1);
+    assert_eq!(created.version(), 1);
     holder.join().unwrap();
 }
 

@@ -109,24 +109,26 @@ async fn every_field_refuses_or_stores_exactly_every_hostile_value() {
                 Ok(created) => {
                     accepted += 1;
                     let stored = service
-                        .get_by_id(created.id)
+                        .get_by_id(created.id())
                         .await
                         .unwrap()
                         .expect("stored");
                     assert_eq!(stored, created);
                     let got = match field {
-                        "name" => stored.name.to_string(),
-                        "display_name" => stored.profile.display_name.to_string(),
-                        "alias" => stored.aliases[0].to_string(),
+                        "name" => stored.name().to_string(),
+                        "display_name" => stored.profile().display_name.to_string(),
+                        "alias" => stored.aliases()[0].to_string(),
                         "avatar_url" => stored
-                            .profile
+                            .profile()
                             .avatar_url
+                            .as_ref()
                             .map(|u| u.to_string())
                             .unwrap_or_default(),
-                        "prompt" => stored.profile.prompt.to_string(),
+                        "prompt" => stored.profile().prompt.to_string(),
                         _ => stored
-                            .profile
+                            .profile()
                             .model
+                            .as_ref()
                             .map(|m| m.to_string())
                             .unwrap_or_default(),
                     };
@@ -137,7 +139,7 @@ async fn every_field_refuses_or_stores_exactly_every_hostile_value() {
                     };
                     assert_eq!(got, expected, "{field} = {value:?} was not stored exactly");
                     // Clean up so later names and aliases stay free.
-                    service.remove(&ctx, created.name.as_str()).await.unwrap();
+                    service.remove(&ctx, created.name().as_str()).await.unwrap();
                 }
                 Err(err) => {
                     refused += 1;
@@ -185,9 +187,9 @@ async fn hostile_updates_refuse_or_store_exactly_and_never_half_apply() {
         };
         match service.update_profile(&ctx, "Aria", update).await {
             Ok(p) => {
-                assert_eq!(p.profile.display_name.as_str(), value.trim());
+                assert_eq!(p.profile().display_name.as_str(), value.trim());
                 assert_eq!(
-                    p.profile.prompt.as_str(),
+                    p.profile().prompt.as_str(),
                     format!("prompt for {}", value.len())
                 );
             }

@@ -151,7 +151,8 @@ async fn an_alias_that_normalizes_differently_when_read_back_can_be_removed() {
     let created = t.create("Holder", alice(), &[typed]).await;
     let read = t.app.service.get("Holder").await.unwrap();
     assert_eq!(
-        read.aliases, created.aliases,
+        read.aliases(),
+        created.aliases(),
         "the alias reads back as stored"
     );
     let removed = t
@@ -262,12 +263,12 @@ proptest! {
 
 /// The fields a restart must not change.
 fn same_personality(a: &Personality, b: &Personality) -> bool {
-    a.id == b.id
-        && a.name == b.name
-        && a.owner_id == b.owner_id
-        && a.profile == b.profile
-        && a.aliases == b.aliases
-        && a.version == b.version
+    a.id() == b.id()
+        && a.name() == b.name()
+        && a.owner_id() == b.owner_id()
+        && a.profile() == b.profile()
+        && a.aliases() == b.aliases()
+        && a.version() == b.version()
 }
 
 /// Runs `property` on one application for every case, then restarts the application and
@@ -300,8 +301,8 @@ where
     rt.block_on(async {
         let t = t.restart().await;
         for expected in &stored {
-            let read = t.app.service.get_by_id(expected.id).await.unwrap();
-            let read = read.unwrap_or_else(|| panic!("{name}: {} lost", expected.name));
+            let read = t.app.service.get_by_id(expected.id()).await.unwrap();
+            let read = read.unwrap_or_else(|| panic!("{name}: {} lost", expected.name()));
             assert!(
                 same_personality(&read, expected),
                 "{name}: after a restart\n  stored {expected:?}\n  read   {read:?}"
@@ -320,8 +321,8 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
 
 /// Reads the personality back by id and by `reference`, and checks it equals `expected`.
 fn read_back(t: &TestApp, expected: &Personality, reference: &str) -> Result<(), TestCaseError> {
-    let by_id = block(t.app.service.get_by_id(expected.id)).unwrap();
-    prop_assert!(by_id.is_some(), "{:?} not stored", expected.name);
+    let by_id = block(t.app.service.get_by_id(expected.id())).unwrap();
+    prop_assert!(by_id.is_some(), "{:?} not stored", expected.name());
     let by_id = by_id.unwrap();
     prop_assert!(
         same_personality(&by_id, expected),
@@ -331,8 +332,8 @@ fn read_back(t: &TestApp, expected: &Personality, reference: &str) -> Result<(),
     );
     let by_reference = block(t.app.service.get(reference));
     prop_assert_eq!(
-        by_reference.map(|p| p.id).ok(),
-        Some(expected.id),
+        by_reference.map(|p| p.id()).ok(),
+        Some(expected.id()),
         "get({:?})",
         reference
     );
@@ -353,7 +354,7 @@ fn accepted_names_round_trip_through_the_database() {
         };
         match block(t.app.service.register(&t.as_user(alice()), registration)) {
             Ok(p) => {
-                prop_assert_eq!(&p.name, &name);
+                prop_assert_eq!(p.name(), &name);
                 read_back(t, &p, &input)?;
                 read_back(t, &p, name.as_str())?;
                 read_back(t, &p, &name.key())?;
@@ -361,7 +362,7 @@ fn accepted_names_round_trip_through_the_database() {
             }
             Err(ServiceError::NameTaken { .. }) => {
                 let holder = block(t.app.service.get(&input));
-                prop_assert!(holder.is_ok_and(|h| h.name.key() == name.key()));
+                prop_assert!(holder.is_ok_and(|h| h.name().key() == name.key()));
                 Ok(None)
             }
             Err(e) => Err(TestCaseError::fail(format!("{input:?} was refused: {e}"))),
@@ -383,14 +384,14 @@ fn accepted_aliases_round_trip_through_the_database_and_are_found_in_messages() 
         };
         match block(t.app.service.register(&t.as_user(alice()), registration)) {
             Ok(p) => {
-                prop_assert_eq!(&p.aliases, &vec![alias.clone()]);
+                prop_assert_eq!(&p.aliases(), &vec![alias.clone()]);
                 read_back(t, &p, &input)?;
                 read_back(t, &p, alias.as_str())?;
                 read_back(t, &p, &format!("@{alias}"))?;
                 // The bot's own cache, as the message router uses it.
                 let message = format!("hey @{alias}, how are you?");
                 let found = find_mention(&message, &*t.app.cache);
-                prop_assert_eq!(found.map(|m| m.target), Some(p.id), "{:?}", message);
+                prop_assert_eq!(found.map(|m| m.target), Some(p.id()), "{:?}", message);
                 Ok(Some(p))
             }
             Err(ServiceError::AliasTaken { .. }) => {
@@ -452,10 +453,10 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                 return Ok(None);
             };
             let created = result.map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
-            prop_assert_eq!(&created.profile.display_name, &d);
-            prop_assert_eq!(&created.profile.avatar_url, &a);
-            prop_assert_eq!(&created.profile.prompt, &p);
-            prop_assert_eq!(&created.profile.model, &m);
+            prop_assert_eq!(&created.profile().display_name, &d);
+            prop_assert_eq!(&created.profile().avatar_url, &a);
+            prop_assert_eq!(&created.profile().prompt, &p);
+            prop_assert_eq!(&created.profile().model, &m);
             read_back(t, &created, &name)?;
 
             // The same values through an update.
@@ -479,17 +480,17 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                 read_back(t, &created, &name)?;
                 return Ok(Some(created));
             };
-            let unchanged = d == created.profile.display_name
-                && a == created.profile.avatar_url
-                && p == created.profile.prompt
-                && m == created.profile.model;
+            let unchanged = d == created.profile().display_name
+                && a == created.profile().avatar_url
+                && p == created.profile().prompt
+                && m == created.profile().model;
             match result {
                 Ok(updated) => {
                     prop_assert!(!unchanged);
-                    prop_assert_eq!(&updated.profile.display_name, &d);
-                    prop_assert_eq!(&updated.profile.avatar_url, &a);
-                    prop_assert_eq!(&updated.profile.prompt, &p);
-                    prop_assert_eq!(&updated.profile.model, &m);
+                    prop_assert_eq!(&updated.profile().display_name, &d);
+                    prop_assert_eq!(&updated.profile().avatar_url, &a);
+                    prop_assert_eq!(&updated.profile().prompt, &p);
+                    prop_assert_eq!(&updated.profile().model, &m);
                     read_back(t, &updated, &name)?;
                     Ok(Some(updated))
                 }

@@ -150,18 +150,24 @@ async fn after_a_removal_nothing_of_the_personality_is_left_in_caches_or_convers
     let aria = t.create("Aria", alice(), &["bard", "the singer"]).await;
     let other = t.create("Other", bob(), &["oth"]).await;
     let tracker = &t.app.tracker;
-    tracker.record_message(5001, 6001, aria.id).await.unwrap();
-    tracker.record_message(5002, 6001, aria.id).await.unwrap();
-    tracker.record_message(5003, 6001, other.id).await.unwrap();
+    tracker.record_message(5001, 6001, aria.id()).await.unwrap();
+    tracker.record_message(5002, 6001, aria.id()).await.unwrap();
     tracker
-        .touch_conversation(alice().get(), 6001, aria.id)
+        .record_message(5003, 6001, other.id())
         .await
         .unwrap();
     tracker
-        .activate(6002, aria.id, alice().get())
+        .touch_conversation(alice().get(), 6001, aria.id())
         .await
         .unwrap();
-    tracker.activate(6003, other.id, bob().get()).await.unwrap();
+    tracker
+        .activate(6002, aria.id(), alice().get())
+        .await
+        .unwrap();
+    tracker
+        .activate(6003, other.id(), bob().get())
+        .await
+        .unwrap();
 
     t.app
         .service
@@ -175,7 +181,7 @@ async fn after_a_removal_nothing_of_the_personality_is_left_in_caches_or_convers
             "{reference} still cached"
         );
     }
-    assert!(t.app.cache.get(aria.id).is_none());
+    assert!(t.app.cache.get(aria.id()).is_none());
     assert_eq!(
         t.app.cache.key_count(),
         2,
@@ -184,11 +190,11 @@ async fn after_a_removal_nothing_of_the_personality_is_left_in_caches_or_convers
     assert_eq!(tracker.personality_for_message(5001), None);
     assert_eq!(tracker.activation(6002), None);
     let zero = personae::conversation::Traces::default();
-    assert_eq!(tracker.traces_in_memory(aria.id), zero);
-    assert_eq!(tracker.traces_in_database(aria.id).await.unwrap(), zero);
+    assert_eq!(tracker.traces_in_memory(aria.id()), zero);
+    assert_eq!(tracker.traces_in_database(aria.id()).await.unwrap(), zero);
     // The other personality is untouched.
-    assert_eq!(tracker.personality_for_message(5003), Some(other.id));
-    assert_eq!(tracker.activation(6003), Some(other.id));
+    assert_eq!(tracker.personality_for_message(5003), Some(other.id()));
+    assert_eq!(tracker.activation(6003), Some(other.id()));
     // The name and aliases are free at once.
     t.create("aria", bob(), &["BARD", "The Singer"]).await;
 }
@@ -314,7 +320,7 @@ async fn lookups_by_name_alias_and_owner() {
     t.create("Aria", alice(), &["bard"]).await;
     t.create("Nova", bob(), &[]).await;
     let service = &t.app.service;
-    assert_eq!(service.get("@Bard").await.unwrap().name.as_str(), "Aria");
+    assert_eq!(service.get("@Bard").await.unwrap().name().as_str(), "Aria");
     assert!(matches!(
         service.get("nobody").await.unwrap_err(),
         ServiceError::NotFound(_)
@@ -322,7 +328,7 @@ async fn lookups_by_name_alias_and_owner() {
     assert_eq!(service.list(None).await.unwrap().len(), 2);
     let mine = service.list(Some(alice())).await.unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].aliases.len(), 1);
+    assert_eq!(mine[0].aliases().len(), 1);
 }
 
 #[tokio::test]

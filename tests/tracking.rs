@@ -58,19 +58,19 @@ async fn nothing_is_tracked_for_a_personality_removed_while_it_answered() {
     // Its answer arrives after the removal and its clean-up.
     let tracker = &t.app.tracker;
     assert!(!tracker
-        .record_message(5001, CHANNEL, aria.id)
+        .record_message(5001, CHANNEL, aria.id())
         .await
         .unwrap());
     assert!(!tracker
-        .touch_conversation(alice().get(), CHANNEL, aria.id)
+        .touch_conversation(alice().get(), CHANNEL, aria.id())
         .await
         .unwrap());
     assert!(!tracker
-        .activate(6002, aria.id, alice().get())
+        .activate(6002, aria.id(), alice().get())
         .await
         .unwrap());
     assert!(!tracker
-        .record_answer(alice().get(), CHANNEL, aria.id, vec![5002, 5003])
+        .record_answer(alice().get(), CHANNEL, aria.id(), vec![5002, 5003])
         .await
         .unwrap());
 
@@ -78,8 +78,8 @@ async fn nothing_is_tracked_for_a_personality_removed_while_it_answered() {
         assert_eq!(tracker.personality_for_message(message), None);
     }
     assert_eq!(tracker.activation(6002), None);
-    assert_eq!(tracker.traces_in_memory(aria.id), Traces::default());
-    assert_memory_matches_database(&t, aria.id).await;
+    assert_eq!(tracker.traces_in_memory(aria.id()), Traces::default());
+    assert_memory_matches_database(&t, aria.id()).await;
 }
 
 #[tokio::test]
@@ -92,29 +92,29 @@ async fn memory_follows_the_database_through_every_kind_of_change() {
     tracker.assume_sole_writer();
 
     assert!(tracker
-        .record_message(5001, CHANNEL, aria.id)
+        .record_message(5001, CHANNEL, aria.id())
         .await
         .unwrap());
     assert!(tracker
-        .record_message(5002, CHANNEL, bard.id)
+        .record_message(5002, CHANNEL, bard.id())
         .await
         .unwrap());
     assert!(tracker
-        .touch_conversation(user, CHANNEL, aria.id)
+        .touch_conversation(user, CHANNEL, aria.id())
         .await
         .unwrap());
-    assert!(tracker.activate(6002, aria.id, user).await.unwrap());
+    assert!(tracker.activate(6002, aria.id(), user).await.unwrap());
     // The conversation and the activation move to Bard: Aria no longer holds them.
     assert!(tracker
-        .touch_conversation(user, CHANNEL, bard.id)
+        .touch_conversation(user, CHANNEL, bard.id())
         .await
         .unwrap());
-    assert!(tracker.activate(6002, bard.id, user).await.unwrap());
-    for personality in [aria.id, bard.id] {
+    assert!(tracker.activate(6002, bard.id(), user).await.unwrap());
+    for personality in [aria.id(), bard.id()] {
         assert_memory_matches_database(&t, personality).await;
     }
     assert_eq!(
-        tracker.traces_in_memory(aria.id),
+        tracker.traces_in_memory(aria.id()),
         Traces {
             messages: 1,
             conversations: 0,
@@ -123,18 +123,18 @@ async fn memory_follows_the_database_through_every_kind_of_change() {
     );
 
     // Removing Aria forgets her message and leaves all of Bard's.
-    let forgotten = tracker.forget_personality(aria.id).await.unwrap();
+    let forgotten = tracker.forget_personality(aria.id()).await.unwrap();
     assert_eq!(forgotten.messages, 1);
     assert_eq!(tracker.personality_for_message(5001), None);
-    assert_eq!(tracker.personality_for_message(5002), Some(bard.id));
-    assert_eq!(tracker.activation(6002), Some(bard.id));
+    assert_eq!(tracker.personality_for_message(5002), Some(bard.id()));
+    assert_eq!(tracker.activation(6002), Some(bard.id()));
     assert_eq!(
         tracker.active_conversation(user, CHANNEL, chrono::Utc::now(), Duration::from_secs(60)),
-        Some(bard.id)
+        Some(bard.id())
     );
 
     assert!(tracker.end_conversation(user, CHANNEL).await.unwrap());
-    assert_eq!(tracker.deactivate(6002).await.unwrap(), Some(bard.id));
+    assert_eq!(tracker.deactivate(6002).await.unwrap(), Some(bard.id()));
     assert_eq!(
         tracker
             .prune_messages_older_than(Duration::ZERO)
@@ -143,17 +143,19 @@ async fn memory_follows_the_database_through_every_kind_of_change() {
         1
     );
     assert_eq!(tracker.personality_for_message(5002), None);
-    for personality in [aria.id, bard.id] {
+    for personality in [aria.id(), bard.id()] {
         assert_eq!(tracker.traces_in_memory(personality), Traces::default());
         assert_memory_matches_database(&t, personality).await;
     }
     // Nothing names Bard any more, so forgetting it needs no database work.
     let release = hold_database_thread(&t).await;
-    let forgotten =
-        tokio::time::timeout(Duration::from_secs(5), tracker.forget_personality(bard.id))
-            .await
-            .expect("nothing to delete, so no wait for the database")
-            .unwrap();
+    let forgotten = tokio::time::timeout(
+        Duration::from_secs(5),
+        tracker.forget_personality(bard.id()),
+    )
+    .await
+    .expect("nothing to delete, so no wait for the database")
+    .unwrap();
     assert_eq!(forgotten, Traces::default());
     drop(release);
 }
@@ -165,26 +167,26 @@ async fn an_answer_in_several_messages_is_recorded_with_its_conversation() {
     let tracker = &t.app.tracker;
     let user = alice().get();
     assert!(tracker
-        .record_answer(user, CHANNEL, aria.id, vec![5001, 5002, 5003])
+        .record_answer(user, CHANNEL, aria.id(), vec![5001, 5002, 5003])
         .await
         .unwrap());
     for message in [5001, 5002, 5003] {
-        assert_eq!(tracker.personality_for_message(message), Some(aria.id));
+        assert_eq!(tracker.personality_for_message(message), Some(aria.id()));
         assert_eq!(tracker.channel_of_message(message), Some(CHANNEL));
     }
     assert_eq!(
         tracker.active_conversation(user, CHANNEL, chrono::Utc::now(), Duration::from_secs(60)),
-        Some(aria.id)
+        Some(aria.id())
     );
     assert_eq!(
-        tracker.traces_in_memory(aria.id),
+        tracker.traces_in_memory(aria.id()),
         Traces {
             messages: 3,
             conversations: 1,
             activations: 0
         }
     );
-    assert_memory_matches_database(&t, aria.id).await;
+    assert_memory_matches_database(&t, aria.id()).await;
 }
 
 #[tokio::test]
@@ -195,21 +197,21 @@ async fn the_bot_forgets_a_personality_that_never_talked_without_the_database() 
     let tracker = &t.app.tracker;
     tracker.assume_sole_writer();
     assert!(tracker
-        .record_message(5001, CHANNEL, talker.id)
+        .record_message(5001, CHANNEL, talker.id())
         .await
         .unwrap());
 
     let release = hold_database_thread(&t).await;
     let forgotten = tokio::time::timeout(
         Duration::from_secs(5),
-        tracker.forget_personality(silent.id),
+        tracker.forget_personality(silent.id()),
     )
     .await
     .expect("a personality with nothing tracked is forgotten without the database")
     .unwrap();
     assert_eq!(forgotten, Traces::default());
     // One with a tracked message waits for its delete.
-    let talker_forgotten = tracker.forget_personality(talker.id);
+    let talker_forgotten = tracker.forget_personality(talker.id());
     tokio::pin!(talker_forgotten);
     assert!(
         tokio::time::timeout(Duration::from_millis(300), &mut talker_forgotten)
@@ -223,7 +225,7 @@ async fn the_bot_forgets_a_personality_that_never_talked_without_the_database() 
         .expect("the delete ran once the database was free")
         .unwrap();
     assert_eq!(forgotten.messages, 1);
-    assert_memory_matches_database(&t, talker.id).await;
+    assert_memory_matches_database(&t, talker.id()).await;
 }
 
 #[tokio::test]
@@ -236,8 +238,8 @@ async fn elsewhere_a_removal_deletes_rows_the_bot_wrote_after_this_process_loade
         .await
         .unwrap();
     bot.assume_sole_writer();
-    assert!(bot.record_message(5001, CHANNEL, aria.id).await.unwrap());
-    assert_eq!(t.app.tracker.traces_in_memory(aria.id), Traces::default());
+    assert!(bot.record_message(5001, CHANNEL, aria.id()).await.unwrap());
+    assert_eq!(t.app.tracker.traces_in_memory(aria.id()), Traces::default());
 
     t.app
         .service
@@ -245,7 +247,7 @@ async fn elsewhere_a_removal_deletes_rows_the_bot_wrote_after_this_process_loade
         .await
         .unwrap();
     assert_eq!(
-        t.app.tracker.traces_in_database(aria.id).await.unwrap(),
+        t.app.tracker.traces_in_database(aria.id()).await.unwrap(),
         Traces::default(),
         "the clean-up deleted the row it had not seen"
     );
@@ -261,7 +263,7 @@ async fn concurrent_changes_to_one_conversation_leave_memory_as_they_left_the_ta
     let mut tasks = Vec::new();
     for i in 0..200u64 {
         let tracker = std::sync::Arc::clone(&tracker);
-        let personality = if i % 2 == 0 { aria.id } else { bard.id };
+        let personality = if i % 2 == 0 { aria.id() } else { bard.id() };
         tasks.push(tokio::spawn(async move {
             tracker
                 .touch_conversation(user, CHANNEL, personality)
@@ -276,7 +278,7 @@ async fn concurrent_changes_to_one_conversation_leave_memory_as_they_left_the_ta
     for task in tasks {
         task.await.unwrap();
     }
-    for personality in [aria.id, bard.id] {
+    for personality in [aria.id(), bard.id()] {
         assert_memory_matches_database(&t, personality).await;
     }
     let reloaded = ConversationTracker::load(Arc::new(t.app.db.clone()))
@@ -299,11 +301,11 @@ async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_ro
     let aria = t.create("Aria", alice(), &["bard"]).await;
     let tracker = &t.app.tracker;
     assert!(tracker
-        .record_answer(alice().get(), CHANNEL, aria.id, vec![5001, 5002])
+        .record_answer(alice().get(), CHANNEL, aria.id(), vec![5001, 5002])
         .await
         .unwrap());
     assert!(tracker
-        .activate(6002, aria.id, alice().get())
+        .activate(6002, aria.id(), alice().get())
         .await
         .unwrap());
 
@@ -311,14 +313,14 @@ async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_ro
         .await
         .unwrap();
     assert_eq!(cli.cache.key_count(), 0, "no personality read into memory");
-    assert_eq!(cli.tracker.traces_in_memory(aria.id), Traces::default());
+    assert_eq!(cli.tracker.traces_in_memory(aria.id()), Traces::default());
     cli.service
         .remove(&common::cli_ctx(), "bard")
         .await
         .unwrap();
     cli.shutdown().await;
     assert_eq!(
-        tracker.traces_in_database(aria.id).await.unwrap(),
+        tracker.traces_in_database(aria.id()).await.unwrap(),
         Traces::default(),
         "the rows the command line never loaded were deleted"
     );

@@ -299,20 +299,23 @@ async fn valid_values_at_the_limits_are_stored_exactly() {
         ..Default::default()
     };
     let created = t.app.service.register(&ctx, registration).await.unwrap();
-    let stored = t.app.service.get(created.name.as_str()).await.unwrap();
-    assert_eq!(stored.name.as_str(), format!("Élodie_{}", "n".repeat(55)));
+    let stored = t.app.service.get(created.name().as_str()).await.unwrap();
+    assert_eq!(stored.name().as_str(), format!("Élodie_{}", "n".repeat(55)));
     assert_eq!(
-        stored.profile.display_name.as_str(),
+        stored.profile().display_name.as_str(),
         format!("🦀 Zoë — {}", "d".repeat(71))
     );
-    assert_eq!(stored.profile.prompt.as_str(), prompt);
-    assert_eq!(stored.profile.avatar_url.as_ref().unwrap().as_str(), avatar);
+    assert_eq!(stored.profile().prompt.as_str(), prompt);
     assert_eq!(
-        stored.profile.model.as_ref().unwrap().as_str(),
+        stored.profile().avatar_url.as_ref().unwrap().as_str(),
+        avatar
+    );
+    assert_eq!(
+        stored.profile().model.as_ref().unwrap().as_str(),
         "openai/gpt-4o-mini:2024.07_x"
     );
     let aliases: Vec<_> = stored
-        .aliases
+        .aliases()
         .iter()
         .map(|a| a.as_str().to_owned())
         .collect();
@@ -455,5 +458,5 @@ async fn optional_fields_can_be_cleared_with_an_empty_value() {
         )
         .await
         .unwrap();
-    assert!(p.profile.model.is_none() && p.profile.avatar_url.is_none());
+    assert!(p.profile().model.is_none() && p.profile().avatar_url.is_none());
 }

@@ -145,7 +145,7 @@ impl BaselineInput {
         let mut p = seed::registered(&name, &[first_alias(i)], &seed::prompt(500))?;
         let created = p.take_uncommitted_events().remove(0);
         let alias2 = Alias::parse(&second_alias(i))?;
-        let mut profile = p.profile.clone();
+        let mut profile = p.profile().clone();
         profile.prompt = personae::domain::Prompt::parse(&updated_prompt())?;
         let events = [
             created,
@@ -157,19 +157,19 @@ impl BaselineInput {
                 profile: profile.clone(),
             },
             DomainEvent::PersonalityRemoved {
-                name: p.name.clone(),
-                display_name: p.profile.display_name.clone(),
+                name: p.name().clone(),
+                display_name: p.profile().display_name.clone(),
                 aliases: vec![Alias::parse(&first_alias(i))?, alias2.clone()],
             },
         ];
         let json = |e: &DomainEvent| serde_json::to_string(e);
         Ok(Self {
-            id: p.id.to_string(),
-            name_key: p.name.key(),
+            id: p.id().to_string(),
+            name_key: p.name().key(),
             name,
             alias1: first_alias(i),
             alias2: alias2.as_str().to_owned(),
-            prompt: p.profile.prompt.as_str().to_owned(),
+            prompt: p.profile().prompt.as_str().to_owned(),
             new_prompt: profile.prompt.as_str().to_owned(),
             owner: seed::OWNER.to_string(),
             now: Utc::now().to_rfc3339(),

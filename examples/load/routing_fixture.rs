@@ -81,7 +81,7 @@ pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
     let personalities: Vec<_> = (0..size)
         .map(|k| seed::registered(&format!("p{k}"), &[alias(k)], &prompt).expect("valid input"))
         .collect();
-    let ids: Vec<PersonalityId> = personalities.iter().map(|p| p.id).collect();
+    let ids: Vec<PersonalityId> = personalities.iter().map(|p| p.id()).collect();
     for p in &personalities {
         cache.put(ProfileInfo::of(p));
     }

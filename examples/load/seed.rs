@@ -111,7 +111,7 @@ pub async fn personalities(
             let events = p.take_uncommitted_events();
             insert_personality(&tx, &p)?;
             for event in &events {
-                insert_event(&tx, p.id, 1, event, &format!("seed-{i}"))?;
+                insert_event(&tx, p.id(), 1, event, &format!("seed-{i}"))?;
             }
         }
         set_checkpoints_to_end(&tx)?;
@@ -124,22 +124,22 @@ pub async fn personalities(
 
 /// The state row and keys of a freshly registered personality.
 pub fn insert_personality(tx: &Transaction<'_>, p: &Personality) -> rusqlite::Result<()> {
-    let id = p.id.to_string();
+    let id = p.id().to_string();
     tx.prepare_cached(INSERT_PERSONALITY)?.execute(params![
         id,
-        p.name.as_str(),
-        p.owner_id.to_string(),
-        p.profile.display_name.as_str(),
+        p.name().as_str(),
+        p.owner_id().to_string(),
+        p.profile().display_name.as_str(),
         Option::<&str>::None,
-        p.profile.prompt.as_str(),
+        p.profile().prompt.as_str(),
         Option::<&str>::None,
-        p.version,
-        p.created_at.to_rfc3339(),
-        p.updated_at.to_rfc3339(),
+        p.version(),
+        p.created_at().to_rfc3339(),
+        p.updated_at().to_rfc3339(),
     ])?;
     let mut key = tx.prepare_cached(INSERT_KEY)?;
-    key.execute(params![p.name.key(), id, "name"])?;
-    for a in &p.aliases {
+    key.execute(params![p.name().key(), id, "name"])?;
+    for a in p.aliases() {
         key.execute(params![a.as_str(), id, "alias"])?;
     }
     Ok(())
@@ -211,7 +211,7 @@ pub async fn event_histories(
         },
         DomainEvent::PersonalityProfileUpdated {
             changed: vec![ProfileField::Prompt],
-            profile: template.profile.clone(),
+            profile: template.profile().clone(),
         },
         DomainEvent::PersonalityAliasRemoved { alias: second },
     ];

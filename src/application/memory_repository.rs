@@ -34,7 +34,7 @@ impl State {
         match self.keys.get(&key) {
             Some((holder, holder_is_name)) if *holder != id => Err(StoreError::KeyTaken {
                 holder: KeyHolder {
-                    personality_name: self.personalities[holder].name.to_string(),
+                    personality_name: self.personalities[holder].name().to_string(),
                     is_name: *holder_is_name,
                 },
                 key,
@@ -48,8 +48,8 @@ impl State {
 
     fn apply(&mut self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
         let personality = change.personality;
-        let id = personality.id;
-        let stored_version = self.personalities.get(&id).map_or(0, |p| p.version);
+        let id = personality.id();
+        let stored_version = self.personalities.get(&id).map_or(0, |p| p.version());
         if stored_version != change.expected_version {
             return Err(StoreError::Conflict);
         }
@@ -124,10 +124,10 @@ impl PersonalityRepository for MemoryRepository {
             .state()
             .personalities
             .values()
-            .filter(|p| owner.map_or(true, |o| p.owner_id == o))
+            .filter(|p| owner.map_or(true, |o| p.owner_id() == o))
             .cloned()
             .collect();
-        listed.sort_by_key(|p| p.name.as_str().to_lowercase());
+        listed.sort_by_key(|p| p.name().as_str().to_lowercase());
         Ok(listed)
     }
 

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::{EventFilter, PersonalityRepository, StoreError};
 use crate::events::{EventBus, EventEnvelope};
 
@@ -45,8 +47,21 @@ impl Publisher {
     }
 
     /// Publishes `committed` (events just committed, in order), after any event committed
-    /// before them that is not published yet.
-    pub(crate) async fn publish(&self, committed: Vec<EventEnvelope>) {
+    /// before them that is not published yet. The publication runs in a task of its own:
+    /// if the caller stops waiting (an abandoned interaction), it still finishes, so every
+    /// handler sees each event once.
+    pub(crate) async fn publish(self: &Arc<Self>, committed: Vec<EventEnvelope>) {
+        let publisher = Arc::clone(self);
+        let publication = tokio::spawn(
+            async move { publisher.publish_after_earlier(committed).await }
+                .instrument(tracing::Span::current()),
+        );
+        if let Err(error) = publication.await {
+            tracing::error!(%error, "publishing committed events failed");
+        }
+    }
+
+    async fn publish_after_earlier(&self, committed: Vec<EventEnvelope>) {
         let Some(first) = committed.first().map(|e| e.sequence) else {
             return;
         };
@@ -95,8 +110,8 @@ impl Publisher {
             }
             let sequence = event.sequence;
             self.bus.publish(Arc::new(event)).await;
-            // Moved after the handlers ran: a publication cut short (its caller gave up) is
-            // resumed from this event by the next one, and handlers are idempotent.
+            // Moved after the handlers ran: a publication cut short (the runtime stopping) is
+            // resumed from this event by the next one; handlers are idempotent.
             *published = sequence;
             self.last.store(sequence, Ordering::Release);
         }

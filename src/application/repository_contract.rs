@@ -38,9 +38,9 @@ fn change(personality: &mut Personality, correlation: &str) -> Change {
         .zip(expected_version + 1..)
         .map(|(event, aggregate_version)| NewEvent {
             event_id: Uuid::now_v7(),
-            aggregate_id: personality.id,
+            aggregate_id: personality.id(),
             aggregate_version,
-            occurred_at: personality.updated_at,
+            occurred_at: personality.updated_at(),
             actor: "user:7".into(),
             correlation_id: correlation.into(),
             causation_id: Some(correlation.into()),
@@ -72,7 +72,7 @@ async fn a_saved_personality_is_found_by_id_name_and_alias<R: PersonalityReposit
     let mut bran = register("bran", 8, &[]);
     saved(r, &mut aria, "c1").await;
     saved(r, &mut bran, "c2").await;
-    assert_eq!(r.get(aria.id).await.unwrap().as_ref(), Some(&aria));
+    assert_eq!(r.get(aria.id()).await.unwrap().as_ref(), Some(&aria));
     for key in ["aria", "bard", "the singer"] {
         assert_eq!(
             r.find_by_key(key).await.unwrap().as_ref(),
@@ -82,7 +82,7 @@ async fn a_saved_personality_is_found_by_id_name_and_alias<R: PersonalityReposit
     }
     assert_eq!(r.find_by_key("nobody").await.unwrap(), None);
     let names = |list: Vec<Personality>| -> Vec<String> {
-        list.into_iter().map(|p| p.name.to_string()).collect()
+        list.into_iter().map(|p| p.name().to_string()).collect()
     };
     assert_eq!(names(r.list(None).await.unwrap()), ["Aria", "bran"]);
     assert_eq!(names(r.list(Some(owner(8))).await.unwrap()), ["bran"]);
@@ -169,7 +169,7 @@ async fn a_change_decided_on_a_stale_version_is_refused_and_stores_nothing<
     assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
     assert_eq!(r.find_by_key("singer").await.unwrap(), None);
     assert_eq!(r.last_sequence().await.unwrap(), 2);
-    assert_eq!(r.get(aria.id).await.unwrap().unwrap().version, 2);
+    assert_eq!(r.get(aria.id()).await.unwrap().unwrap().version(), 2);
 }
 
 async fn a_taken_key_is_refused_with_its_holder_and_stores_nothing<R: PersonalityRepository>(
@@ -209,7 +209,7 @@ async fn a_taken_key_is_refused_with_its_holder_and_stores_nothing<R: Personalit
         matches!(refused, Err(StoreError::KeyTaken { .. })),
         "{refused:?}"
     );
-    assert_eq!(r.get(bran.id).await.unwrap().unwrap().version, 1);
+    assert_eq!(r.get(bran.id()).await.unwrap().unwrap().version(), 1);
 }
 
 async fn removing_an_alias_or_a_personality_frees_its_keys<R: PersonalityRepository>(r: &R) {
@@ -220,17 +220,20 @@ async fn removing_an_alias_or_a_personality_frees_its_keys<R: PersonalityReposit
     saved(r, &mut aria, "c2").await;
     assert_eq!(r.find_by_key("bard").await.unwrap(), None);
     let stored = r.find_by_key("singer").await.unwrap().unwrap();
-    assert_eq!(stored.aliases, vec![Alias::parse("singer").unwrap()]);
+    assert_eq!(stored.aliases(), vec![Alias::parse("singer").unwrap()]);
     aria.remove(Utc::now());
     saved(r, &mut aria, "c3").await;
     for key in ["aria", "singer"] {
         assert_eq!(r.find_by_key(key).await.unwrap(), None, "{key}");
     }
-    assert_eq!(r.get(aria.id).await.unwrap(), None);
+    assert_eq!(r.get(aria.id()).await.unwrap(), None);
     assert!(r.snapshot().await.unwrap().personalities.is_empty());
     // The freed keys can be taken again.
     let mut bard = register("Bard", 8, &["aria", "singer"]);
     saved(r, &mut bard, "c4").await;
-    assert_eq!(r.find_by_key("aria").await.unwrap().unwrap().id, bard.id);
+    assert_eq!(
+        r.find_by_key("aria").await.unwrap().unwrap().id(),
+        bard.id()
+    );
     assert_eq!(r.last_sequence().await.unwrap(), 4);
 }

@@ -29,7 +29,7 @@ pub struct ServiceConfig {
 /// returns once the bus's handlers (the caches among them) have run.
 pub struct PersonalityService {
     repository: Arc<dyn PersonalityRepository>,
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
     bus: EventBus,
     config: ServiceConfig,
 }
@@ -42,7 +42,7 @@ impl PersonalityService {
         config: ServiceConfig,
     ) -> Self {
         Self {
-            publisher: Publisher::new(bus.clone(), Arc::clone(&repository)),
+            publisher: Arc::new(Publisher::new(bus.clone(), Arc::clone(&repository))),
             repository,
             bus,
             config,
@@ -217,8 +217,8 @@ impl PersonalityService {
                     .find_by_key(&key)
                     .await?
                     .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))?;
-                if !ctx.actor.may_change(personality.owner_id) {
-                    return Err(ServiceError::NotOwner(personality.name.to_string()));
+                if !ctx.actor.may_change(personality.owner_id()) {
+                    return Err(ServiceError::NotOwner(personality.name().to_string()));
                 }
                 command(&mut personality)?;
                 match self.commit(ctx, personality).await {
@@ -249,7 +249,7 @@ impl PersonalityService {
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
                 }
                 Err(StoreError::Conflict) => {
-                    return Err(ServiceError::Conflict(personality.name.to_string()))
+                    return Err(ServiceError::Conflict(personality.name().to_string()))
                 }
                 Err(StoreError::KeyTaken { key, holder }) => {
                     return Err(key_taken(&personality, key, &holder.describe()))
@@ -258,7 +258,7 @@ impl PersonalityService {
                 Ok(events) => break events,
             }
         };
-        debug!(personality = %personality.name, events = events.len(), "committed");
+        debug!(personality = %personality.name(), events = events.len(), "committed");
         self.publisher.publish(events).await;
         Ok(personality)
     }
@@ -287,14 +287,14 @@ fn command_span(operation: &'static str, ctx: &RequestContext) -> tracing::Span 
 /// The aggregate's uncommitted events, with who caused them and why.
 fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) -> Change {
     let expected_version = personality.committed_version();
-    let now = personality.updated_at;
+    let now = personality.updated_at();
     let events = personality
         .take_uncommitted_events()
         .into_iter()
         .zip(expected_version + 1..)
         .map(|(event, aggregate_version)| NewEvent {
             event_id: Uuid::now_v7(),
-            aggregate_id: personality.id,
+            aggregate_id: personality.id(),
             aggregate_version,
             occurred_at: now,
             actor: ctx.actor.to_string(),
@@ -312,9 +312,9 @@ fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) -> Change {
 
 /// The error for a key the store found taken: the name's, or one of the aliases'.
 fn key_taken(personality: &Personality, key: String, holder: &str) -> ServiceError {
-    if key == personality.name.key() {
+    if key == personality.name().key() {
         ServiceError::NameTaken {
-            name: personality.name.to_string(),
+            name: personality.name().to_string(),
             holder: holder.to_owned(),
         }
     } else {

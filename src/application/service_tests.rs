@@ -128,7 +128,7 @@ async fn given_nothing_when_a_member_registers_then_they_own_it_and_one_created_
         .register(&t.as_user(ALICE), registration("Aria", &["bard"]))
         .await
         .unwrap();
-    assert_eq!(aria.owner_id, user(ALICE));
+    assert_eq!(aria.owner_id(), user(ALICE));
     let stored = t.stored().await;
     let [created] = stored.as_slice() else {
         panic!("{stored:?}")
@@ -158,7 +158,7 @@ async fn a_member_may_not_register_for_someone_else_but_an_admin_may() {
     );
     t.then_nothing_new().await;
     let made = t.service.register(&t.as_user(ADMIN), for_bob).await;
-    assert_eq!(made.unwrap().owner_id, user(BOB));
+    assert_eq!(made.unwrap().owner_id(), user(BOB));
 }
 
 #[tokio::test]
@@ -288,7 +288,7 @@ async fn an_update_records_only_the_fields_that_changed_and_one_that_changes_not
         .update_profile(&t.as_user(ALICE), "@aria", update)
         .await
         .unwrap();
-    assert_eq!(updated.profile.prompt.as_str(), "Sing.");
+    assert_eq!(updated.profile().prompt.as_str(), "Sing.");
     let events = t.then_events().await;
     let [DomainEvent::PersonalityProfileUpdated { changed, .. }] = events.as_slice() else {
         panic!("{events:?}")

@@ -36,7 +36,7 @@ pub(crate) fn verify(snapshot: &Snapshot) -> VerifyReport {
         ..Default::default()
     };
     let mut stored_by_id: BTreeMap<PersonalityId, &Personality> =
-        snapshot.personalities.iter().map(|p| (p.id, p)).collect();
+        snapshot.personalities.iter().map(|p| (p.id(), p)).collect();
     for (id, history) in &by_aggregate {
         report.personalities += 1;
         let versions_contiguous = history
@@ -54,15 +54,17 @@ pub(crate) fn verify(snapshot: &Snapshot) -> VerifyReport {
             (None, None) => report.removed += 1,
             (Some(f), None) => report.mismatches.push(format!(
                 "{id} ({}): events say it exists, but it is not stored",
-                f.name
+                f.name()
             )),
             (None, Some(s)) => report.mismatches.push(format!(
                 "{id} ({}): stored, but its events say it was removed",
-                s.name
+                s.name()
             )),
             (Some(f), Some(s)) => {
                 if let Some(diff) = difference(&f, s) {
-                    report.mismatches.push(format!("{id} ({}): {diff}", s.name));
+                    report
+                        .mismatches
+                        .push(format!("{id} ({}): {diff}", s.name()));
                 }
             }
         }
@@ -71,32 +73,37 @@ pub(crate) fn verify(snapshot: &Snapshot) -> VerifyReport {
         report.personalities += 1;
         report
             .mismatches
-            .push(format!("{id} ({}): stored, but has no events", s.name));
+            .push(format!("{id} ({}): stored, but has no events", s.name()));
     }
     report
 }
 
 fn difference(folded: &Personality, stored: &Personality) -> Option<String> {
     let mut diffs = Vec::new();
-    if folded.name != stored.name {
-        diffs.push(format!("name {} ≠ {}", stored.name, folded.name));
+    if folded.name() != stored.name() {
+        diffs.push(format!("name {} ≠ {}", stored.name(), folded.name()));
     }
-    if folded.owner_id != stored.owner_id {
+    if folded.owner_id() != stored.owner_id() {
         diffs.push("owner differs".to_owned());
     }
-    if folded.profile != stored.profile {
+    if folded.profile() != stored.profile() {
         diffs.push("profile differs".to_owned());
     }
-    if folded.aliases != stored.aliases {
+    if folded.aliases() != stored.aliases() {
         diffs.push(format!(
             "aliases {:?} ≠ {:?}",
-            stored.aliases, folded.aliases
+            stored.aliases(),
+            folded.aliases()
         ));
     }
-    if folded.version != stored.version {
-        diffs.push(format!("version {} ≠ {}", stored.version, folded.version));
+    if folded.version() != stored.version() {
+        diffs.push(format!(
+            "version {} ≠ {}",
+            stored.version(),
+            folded.version()
+        ));
     }
-    if folded.created_at != stored.created_at || folded.updated_at != stored.updated_at {
+    if folded.created_at() != stored.created_at() || folded.updated_at() != stored.updated_at() {
         diffs.push("timestamps differ".to_owned());
     }
     (!diffs.is_empty())

@@ -28,21 +28,12 @@ pub struct ProfileInfo {
 impl ProfileInfo {
     /// The cached view of a stored personality.
     pub fn of(p: &Personality) -> Self {
-        Self {
-            id: p.id,
-            name: p.name.clone(),
-            owner_id: p.owner_id,
-            display_name: p.profile.display_name.clone(),
-            avatar_url: p.profile.avatar_url.clone(),
-            prompt: p.profile.prompt.clone(),
-            model: p.profile.model.clone(),
-            aliases: p.aliases.clone(),
-            version: p.version,
-        }
+        Self::from_personality(p.clone())
     }
 
     /// The cached view of a stored personality, taking its fields rather than copying them.
     pub fn from_personality(p: Personality) -> Self {
+        let p = p.into_stored();
         Self {
             id: p.id,
             name: p.name,
@@ -382,9 +373,9 @@ mod tests {
         assert_eq!(cache.keys().len(), 2);
         assert_eq!(cache.lookup_key("the bard"), None);
         assert!(cache.key_entry("the bard").longer);
-        assert_eq!(cache.lookup_key("the bard of avon"), Some(bard.id));
+        assert_eq!(cache.lookup_key("the bard of avon"), Some(bard.id()));
         let found = find_mention("@The Bard of Avon, speak", &cache).unwrap();
-        assert_eq!(found.target, bard.id);
+        assert_eq!(found.target, bard.id());
     }
 
     #[test]
@@ -394,13 +385,13 @@ mod tests {
         let cache = ProfileCache::from_personalities([&short, &long]);
         assert_eq!(
             find_mention("@the bard hi", &cache).unwrap().target,
-            long.id
+            long.id()
         );
         assert_eq!(
             find_mention("@the bardic hi", &cache).unwrap().target,
-            short.id
+            short.id()
         );
-        assert_eq!(find_mention("@the, hi", &cache).unwrap().target, short.id);
+        assert_eq!(find_mention("@the, hi", &cache).unwrap().target, short.id());
     }
 
     #[test]
@@ -408,17 +399,17 @@ mod tests {
         let short = personality("Short", &["the"]);
         let long = personality("Long", &["the bard of avon"]);
         let cache = ProfileCache::from_personalities([&short, &long]);
-        cache.remove(long.id, &long.name, &long.aliases);
-        assert_eq!(cache.lookup_key("the"), Some(short.id));
+        cache.remove(long.id(), long.name(), long.aliases());
+        assert_eq!(cache.lookup_key("the"), Some(short.id()));
         assert!(!cache.key_entry("the").longer);
         assert!(cache.read_keys().longer.is_empty());
         assert!(cache.read_keys().table.get("the bard").is_none());
-        assert!(!cache.contains(long.id));
+        assert!(!cache.contains(long.id()));
         assert_eq!(
             find_mention("@the bard of avon", &cache).unwrap().target,
-            short.id
+            short.id()
         );
-        cache.remove(short.id, &short.name, &short.aliases);
+        cache.remove(short.id(), short.name(), short.aliases());
         assert!(cache.read_keys().table.is_empty());
     }
 
@@ -428,8 +419,8 @@ mod tests {
         let short = personality("Short", &["ab"]);
         let longer = personality("Longer", &[&long]);
         let cache = ProfileCache::from_personalities([&short, &longer]);
-        assert_eq!(cache.lookup_key("ab"), Some(short.id));
-        assert_eq!(cache.lookup_key(&long), Some(longer.id));
+        assert_eq!(cache.lookup_key("ab"), Some(short.id()));
+        assert_eq!(cache.lookup_key(&long), Some(longer.id()));
         assert_eq!(cache.lookup_key(&long[..INLINE_KEY_BYTES]), None);
     }
 
@@ -441,7 +432,7 @@ mod tests {
         let cache = ProfileCache::from_personalities([&long]);
         assert_eq!(cache.max_chars(), 64);
         let message = format!("@{name}, hello");
-        assert_eq!(find_mention(&message, &cache).unwrap().target, long.id);
+        assert_eq!(find_mention(&message, &cache).unwrap().target, long.id());
         let longer = format!("@{name}x hello");
         assert!(find_mention(&longer, &cache).is_none());
     }
@@ -452,6 +443,6 @@ mod tests {
         let cache = ProfileCache::from_personalities([&first]);
         let other = PersonalityId::new();
         cache.unindex("shared", other);
-        assert_eq!(cache.lookup_key("shared"), Some(first.id));
+        assert_eq!(cache.lookup_key("shared"), Some(first.id()));
     }
 }

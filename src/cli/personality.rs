@@ -26,7 +26,7 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
                 aliases,
             };
             let p = service.register(&ctx, registration).await?;
-            println!("Created {} ({}).", p.name, p.id);
+            println!("Created {} ({}).", p.name(), p.id());
         }
         PersonalityCommand::Update {
             personality,
@@ -48,19 +48,23 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
                 ));
             }
             let p = service.update_profile(&ctx, &personality, update).await?;
-            println!("Updated {} (version {}).", p.name, p.version);
+            println!("Updated {} (version {}).", p.name(), p.version());
         }
         PersonalityCommand::Alias { personality, alias } => {
             let p = service.add_alias(&ctx, &personality, &alias).await?;
-            println!("{} now answers to: {}.", p.name, aliases(&p));
+            println!("{} now answers to: {}.", p.name(), aliases(&p));
         }
         PersonalityCommand::Unalias { personality, alias } => {
             let p = service.remove_alias(&ctx, &personality, &alias).await?;
-            println!("Removed the alias; {} answers to: {}.", p.name, aliases(&p));
+            println!(
+                "Removed the alias; {} answers to: {}.",
+                p.name(),
+                aliases(&p)
+            );
         }
         PersonalityCommand::Remove { personality } => {
             let p = service.remove(&ctx, &personality).await?;
-            println!("Removed {}.", p.name);
+            println!("Removed {}.", p.name());
         }
         PersonalityCommand::List { owner, json } => {
             let owner = owner.as_deref().map(parse_user).transpose()?;
@@ -74,9 +78,9 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
                 for p in &list {
                     println!(
                         "{:<24} {:<24} owner {:<20} aliases: {}",
-                        p.name.as_str(),
-                        p.profile.display_name.as_str(),
-                        p.owner_id,
+                        p.name().as_str(),
+                        p.profile().display_name.as_str(),
+                        p.owner_id(),
                         aliases(p)
                     );
                 }
@@ -100,10 +104,10 @@ fn parse_user(text: &str) -> Result<UserId, CliError> {
 }
 
 fn aliases(p: &Personality) -> String {
-    if p.aliases.is_empty() {
+    if p.aliases().is_empty() {
         "(no aliases)".to_owned()
     } else {
-        p.aliases
+        p.aliases()
             .iter()
             .map(|a| format!("@{a}"))
             .collect::<Vec<_>>()

@@ -25,17 +25,17 @@ pub struct PersonalityView {
 impl From<&Personality> for PersonalityView {
     fn from(p: &Personality) -> Self {
         Self {
-            id: p.id.to_string(),
-            name: p.name.to_string(),
-            display_name: p.profile.display_name.to_string(),
-            avatar_url: p.profile.avatar_url.as_ref().map(ToString::to_string),
-            prompt: p.profile.prompt.to_string(),
-            model: p.profile.model.as_ref().map(ToString::to_string),
-            owner_id: p.owner_id.to_string(),
-            aliases: p.aliases.iter().map(ToString::to_string).collect(),
-            version: p.version,
-            created_at: time(p.created_at),
-            updated_at: time(p.updated_at),
+            id: p.id().to_string(),
+            name: p.name().to_string(),
+            display_name: p.profile().display_name.to_string(),
+            avatar_url: p.profile().avatar_url.as_ref().map(ToString::to_string),
+            prompt: p.profile().prompt.to_string(),
+            model: p.profile().model.as_ref().map(ToString::to_string),
+            owner_id: p.owner_id().to_string(),
+            aliases: p.aliases().iter().map(ToString::to_string).collect(),
+            version: p.version(),
+            created_at: time(p.created_at()),
+            updated_at: time(p.updated_at()),
         }
     }
 }

@@ -20,5 +20,5 @@ pub use events::{DomainEvent, EventType, Profile, ProfileField};
 pub use ids::{PersonalityId, UserId};
 pub use model::ModelName;
 pub use name::PersonalityName;
-pub use personality::{NewPersonality, Personality, ProfileChanges};
+pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersonality};
 pub use prompt::Prompt;

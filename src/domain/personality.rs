@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{
     Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, ModelName, PersonalityId,
@@ -25,24 +25,38 @@ pub struct ProfileChanges {
     pub model: Option<Option<ModelName>>,
 }
 
-/// The Personality aggregate. Every change goes through a method that records an event;
-/// the state is only ever changed by applying events, so state and history can't diverge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The Personality aggregate. Its fields are private: every change goes through a method
+/// that checks the rule and records an event, and the state is only ever changed by
+/// applying events, so state and history can't diverge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Personality {
-    pub id: PersonalityId,
-    pub name: PersonalityName,
-    pub owner_id: UserId,
-    pub profile: Profile,
+    id: PersonalityId,
+    name: PersonalityName,
+    owner_id: UserId,
+    profile: Profile,
     /// Sorted, no duplicates.
-    pub aliases: Vec<Alias>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    aliases: Vec<Alias>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     /// The number of events applied; the version of the last one.
-    pub version: i64,
+    version: i64,
     #[serde(skip)]
     removed: bool,
     #[serde(skip)]
     uncommitted: Vec<DomainEvent>,
+}
+
+/// A personality as a store keeps it: the state the fold of its events produced.
+#[derive(Debug, Clone)]
+pub struct StoredPersonality {
+    pub id: PersonalityId,
+    pub name: PersonalityName,
+    pub owner_id: UserId,
+    pub profile: Profile,
+    pub aliases: Vec<Alias>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
 }
 
 impl Personality {
@@ -78,30 +92,75 @@ impl Personality {
     }
 
     /// Restores a personality from its stored state (a snapshot of the fold of its events).
-    #[allow(clippy::too_many_arguments)]
-    pub fn restore(
-        id: PersonalityId,
-        name: PersonalityName,
-        owner_id: UserId,
-        profile: Profile,
-        mut aliases: Vec<Alias>,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
-        version: i64,
-    ) -> Self {
+    pub fn restore(stored: StoredPersonality) -> Self {
+        let mut aliases = stored.aliases;
         aliases.sort();
         aliases.dedup();
         Self {
-            id,
-            name,
-            owner_id,
-            profile,
+            id: stored.id,
+            name: stored.name,
+            owner_id: stored.owner_id,
+            profile: stored.profile,
             aliases,
-            created_at,
-            updated_at,
-            version,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+            version: stored.version,
             removed: false,
             uncommitted: Vec::new(),
+        }
+    }
+
+    /// The personality's identity.
+    pub fn id(&self) -> PersonalityId {
+        self.id
+    }
+
+    /// Its unique name, as its creator typed it.
+    pub fn name(&self) -> &PersonalityName {
+        &self.name
+    }
+
+    /// The member who owns it.
+    pub fn owner_id(&self) -> UserId {
+        self.owner_id
+    }
+
+    /// What it looks and sounds like.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Its aliases, sorted.
+    pub fn aliases(&self) -> &[Alias] {
+        &self.aliases
+    }
+
+    /// When it was registered.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// When its last event happened.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    /// The number of events applied: the version of the last one.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Its state as a store keeps it.
+    pub fn into_stored(self) -> StoredPersonality {
+        StoredPersonality {
+            id: self.id,
+            name: self.name,
+            owner_id: self.owner_id,
+            profile: self.profile,
+            aliases: self.aliases,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
         }
     }
 

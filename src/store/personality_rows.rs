@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::application::KeyHolder;
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, DomainEvent, ModelName, Personality, PersonalityId,
-    PersonalityName, Profile, Prompt, UserId,
+    PersonalityName, Profile, Prompt, StoredPersonality, UserId,
 };
 
 macro_rules! columns {
@@ -27,7 +27,7 @@ pub(crate) fn save(
     expected_version: i64,
     events: &[DomainEvent],
 ) -> Result<(), StoreError> {
-    let id = personality.id.to_string();
+    let id = personality.id().to_string();
     if expected_version > 0 {
         // Checked before anything is written: keys of a stale or removed personality must
         // not be touched.
@@ -77,12 +77,12 @@ pub(crate) fn save(
                  version = ?5, updated_at = ?6 WHERE id = ?7 AND version = ?8",
             )?
             .execute(params![
-                personality.profile.display_name.as_str(),
-                personality.profile.avatar_url.as_ref().map(AvatarUrl::as_str),
-                personality.profile.prompt.as_str(),
-                personality.profile.model.as_ref().map(ModelName::as_str),
-                personality.version,
-                personality.updated_at.to_rfc3339(),
+                personality.profile().display_name.as_str(),
+                personality.profile().avatar_url.as_ref().map(AvatarUrl::as_str),
+                personality.profile().prompt.as_str(),
+                personality.profile().model.as_ref().map(ModelName::as_str),
+                personality.version(),
+                personality.updated_at().to_rfc3339(),
                 id,
                 expected_version,
             ])?;
@@ -100,16 +100,16 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?
     .execute(params![
-        p.id.to_string(),
-        p.name.as_str(),
-        p.owner_id.to_string(),
-        p.profile.display_name.as_str(),
-        p.profile.avatar_url.as_ref().map(AvatarUrl::as_str),
-        p.profile.prompt.as_str(),
-        p.profile.model.as_ref().map(ModelName::as_str),
-        p.version,
-        p.created_at.to_rfc3339(),
-        p.updated_at.to_rfc3339(),
+        p.id().to_string(),
+        p.name().as_str(),
+        p.owner_id().to_string(),
+        p.profile().display_name.as_str(),
+        p.profile().avatar_url.as_ref().map(AvatarUrl::as_str),
+        p.profile().prompt.as_str(),
+        p.profile().model.as_ref().map(ModelName::as_str),
+        p.version(),
+        p.created_at().to_rfc3339(),
+        p.updated_at().to_rfc3339(),
     ])?;
     Ok(())
 }
@@ -173,9 +173,9 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
         .query_row([id], read_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let mut personality = row?;
-    personality.aliases = aliases_of(conn, id)?;
-    Ok(Some(personality))
+    let mut stored = row?;
+    stored.aliases = aliases_of(conn, id)?;
+    Ok(Some(Personality::restore(stored)))
 }
 
 /// A stored personality as read, not yet parsed: its columns and every key (name and
@@ -240,7 +240,7 @@ impl StoredRow {
     /// the name's (an alias never equals its personality's name).
     pub(crate) fn parse(self) -> Result<(Personality, String), StoreError> {
         let text = |column| self.column(column).unwrap_or_default();
-        let mut personality = Fields {
+        let mut stored = Fields {
             id: text(0),
             name: text(1),
             owner: text(2),
@@ -253,15 +253,15 @@ impl StoredRow {
             updated_at: text(8),
         }
         .parse()?;
-        let name_key = name_key(&personality.name);
-        personality.aliases = self
+        let name_key = name_key(&stored.name);
+        stored.aliases = self
             .keys
             .iter()
             .map(|&(start, end)| &self.text[start..end])
             .filter(|k| *k != name_key)
             .map(parse_alias)
             .collect::<Result<_, _>>()?;
-        Ok((personality, name_key))
+        Ok((Personality::restore(stored), name_key))
     }
 }
 
@@ -348,12 +348,14 @@ pub(crate) fn list(
             .query_map([], read_row)?
             .collect::<Result<Vec<_>, _>>()?,
     };
-    let mut personalities: Vec<Personality> = rows.into_iter().collect::<Result<_, _>>()?;
     let mut aliases = all_aliases(conn)?;
-    for p in &mut personalities {
-        p.aliases = aliases.remove(&p.id.to_string()).unwrap_or_default();
-    }
-    Ok(personalities)
+    rows.into_iter()
+        .map(|row| {
+            let mut stored = row?;
+            stored.aliases = aliases.remove(&stored.id.to_string()).unwrap_or_default();
+            Ok(Personality::restore(stored))
+        })
+        .collect()
 }
 
 fn aliases_of(conn: &Connection, id: &str) -> Result<Vec<Alias>, StoreError> {
@@ -383,7 +385,7 @@ fn parse_alias(key: &str) -> Result<Alias, StoreError> {
     Alias::parse(key).map_err(|e| StoreError::Corrupt(format!("alias {key:?}: {e}")))
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Personality, StoreError>> {
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredPersonality, StoreError>> {
     Ok(Fields::of(row)?.parse())
 }
 
@@ -420,18 +422,19 @@ impl<'a> Fields<'a> {
     }
 
     /// The personality, without aliases; every value checked as when it was written.
-    fn parse(&self) -> Result<Personality, StoreError> {
+    fn parse(&self) -> Result<StoredPersonality, StoreError> {
         let id = self.id;
         let corrupt = |field: &str, e: crate::domain::DomainError| {
             StoreError::Corrupt(format!("personality {id}: {field}: {e}"))
         };
-        Ok(Personality::restore(
-            PersonalityId::from_uuid(parse_uuid(id)?),
-            PersonalityName::parse(self.name).map_err(|e| corrupt("name", e))?,
-            self.owner
+        Ok(StoredPersonality {
+            id: PersonalityId::from_uuid(parse_uuid(id)?),
+            name: PersonalityName::parse(self.name).map_err(|e| corrupt("name", e))?,
+            owner_id: self
+                .owner
                 .parse::<UserId>()
                 .map_err(|e| corrupt("owner", e))?,
-            Profile {
+            profile: Profile {
                 display_name: DisplayName::parse(self.display_name)
                     .map_err(|e| corrupt("display_name", e))?,
                 avatar_url: self
@@ -446,11 +449,11 @@ impl<'a> Fields<'a> {
                     .transpose()
                     .map_err(|e| corrupt("model", e))?,
             },
-            Vec::new(),
-            parse_time(self.created_at)?,
-            parse_time(self.updated_at)?,
-            self.version,
-        ))
+            aliases: Vec::new(),
+            created_at: parse_time(self.created_at)?,
+            updated_at: parse_time(self.updated_at)?,
+            version: self.version,
+        })
     }
 }
 
@@ -551,7 +554,7 @@ mod tests {
                 assert_eq!(count, rows.len());
                 for row in rows {
                     let (p, name_key) = row.parse()?;
-                    assert_eq!(name_key, p.name.key());
+                    assert_eq!(name_key, p.name().key());
                     streamed.push(p);
                 }
                 Ok((listed, streamed))
@@ -559,7 +562,7 @@ mod tests {
             .await
             .unwrap();
         let by_id = |mut v: Vec<Personality>| {
-            v.sort_by_key(|p| p.id);
+            v.sort_by_key(|p| p.id());
             v
         };
         assert_eq!(by_id(streamed), by_id(listed.clone()));

@@ -29,10 +29,10 @@ pub async fn activate(
     let chosen = app.service.get(&personality).await?;
     let channel = ctx.channel_id().get();
     let previous = app.tracker.activation(channel);
-    let name = escape_markdown(chosen.name.as_str());
+    let name = escape_markdown(chosen.name().as_str());
     let activated = app
         .tracker
-        .activate(channel, chosen.id, author_id(ctx)?.get())
+        .activate(channel, chosen.id(), author_id(ctx)?.get())
         .await?;
     if !activated {
         return Err(BotError::user(format!(
@@ -40,7 +40,7 @@ pub async fn activate(
         )));
     }
     let replaced = previous
-        .filter(|id| *id != chosen.id)
+        .filter(|id| *id != chosen.id())
         .and_then(|id| app.cache.get(id))
         .map(|p| format!(" instead of **{}**", escape_markdown(p.name.as_str())))
         .unwrap_or_default();

@@ -47,11 +47,11 @@ pub async fn prompt(
     let request = request(ctx.into())?;
     let service = &ctx.data().app.service;
     let current = service.get(&personality).await?;
-    if !request.actor.may_change(current.owner_id) {
-        return Err(ServiceError::NotOwner(current.name.to_string()).into());
+    if !request.actor.may_change(current.owner_id()) {
+        return Err(ServiceError::NotOwner(current.name().to_string()).into());
     }
 
-    let (first, rest) = split_prompt(current.profile.prompt.as_str());
+    let (first, rest) = split_prompt(current.profile().prompt.as_str());
     // An input without a value shows its placeholder; an empty value would hide it.
     let defaults = PromptModal {
         prompt: Some(first).filter(|p| !p.is_empty()),
@@ -84,7 +84,7 @@ pub async fn prompt(
                 ..Default::default()
             };
             match service
-                .update_profile(&request, current.name.as_str(), update)
+                .update_profile(&request, current.name().as_str(), update)
                 .await
             {
                 Ok(updated) => view::prompt_updated(&updated),

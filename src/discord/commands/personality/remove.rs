@@ -27,8 +27,8 @@ pub async fn remove(
     let service = &ctx.data().app.service;
     let target = service.get(&personality).await?;
     // Refuse at once rather than after a confirmation; the service checks again on removal.
-    if !request.actor.may_change(target.owner_id) {
-        return Err(ServiceError::NotOwner(target.name.to_string()).into());
+    if !request.actor.may_change(target.owner_id()) {
+        return Err(ServiceError::NotOwner(target.name().to_string()).into());
     }
 
     let confirm_id = format!("personality-remove-{}-confirm", ctx.id());
@@ -64,7 +64,7 @@ pub async fn remove(
     let text = if answer.data.custom_id != confirm_id {
         view::remove_cancelled(&target)
     } else {
-        match service.remove(&request, target.name.as_str()).await {
+        match service.remove(&request, target.name().as_str()).await {
             Ok(removed) => view::removed(&removed),
             Err(e) => error_text(&e.into(), ctx),
         }

@@ -23,8 +23,8 @@ fn bold(text: &str) -> String {
 
 /// How to talk to a personality: `@aria` (or `@aria` / `@bard` with aliases).
 fn mentions(p: &Personality) -> String {
-    let mut names = vec![format!("@{}", p.name.key())];
-    names.extend(p.aliases.iter().map(|a| format!("@{a}")));
+    let mut names = vec![format!("@{}", p.name().key())];
+    names.extend(p.aliases().iter().map(|a| format!("@{a}")));
     escape_markdown(&names.join(" or "))
 }
 
@@ -32,7 +32,7 @@ fn mentions(p: &Personality) -> String {
 pub fn created(p: &Personality) -> String {
     format!(
         "Created {} — talk to it with {}.",
-        bold(p.name.as_str()),
+        bold(p.name().as_str()),
         mentions(p)
     )
 }
@@ -43,34 +43,38 @@ pub fn updated(p: &Personality, update: &ProfileUpdate) -> String {
     if update.display_name.is_some() {
         changes.push(format!(
             "display name {}",
-            bold(p.profile.display_name.as_str())
+            bold(p.profile().display_name.as_str())
         ));
     }
     if update.prompt.is_some() {
         changes.push(prompt_size(p));
     }
     if update.model.is_some() {
-        changes.push(match &p.profile.model {
+        changes.push(match &p.profile().model {
             Some(model) => format!("model `{model}`"),
             None => "model back to the default".to_owned(),
         });
     }
     if update.avatar_url.is_some() {
-        changes.push(match &p.profile.avatar_url {
+        changes.push(match &p.profile().avatar_url {
             Some(_) => "new avatar".to_owned(),
             None => "avatar removed".to_owned(),
         });
     }
-    format!("Updated {}: {}.", bold(p.name.as_str()), changes.join(", "))
+    format!(
+        "Updated {}: {}.",
+        bold(p.name().as_str()),
+        changes.join(", ")
+    )
 }
 
 /// `/personality prompt` succeeded.
 pub fn prompt_updated(p: &Personality) -> String {
-    format!("Updated {}: {}.", bold(p.name.as_str()), prompt_size(p))
+    format!("Updated {}: {}.", bold(p.name().as_str()), prompt_size(p))
 }
 
 fn prompt_size(p: &Personality) -> String {
-    match p.profile.prompt.as_str().chars().count() {
+    match p.profile().prompt.as_str().chars().count() {
         0 => "prompt cleared".to_owned(),
         n => format!("prompt of {n} characters"),
     }
@@ -80,7 +84,7 @@ fn prompt_size(p: &Personality) -> String {
 pub fn alias_added(p: &Personality, alias: &str) -> String {
     format!(
         "{} now also answers to @{}.",
-        bold(p.name.as_str()),
+        bold(p.name().as_str()),
         normalized_alias(alias)
     )
 }
@@ -89,7 +93,7 @@ pub fn alias_added(p: &Personality, alias: &str) -> String {
 pub fn alias_removed(p: &Personality, alias: &str) -> String {
     format!(
         "{} no longer answers to @{}.",
-        bold(p.name.as_str()),
+        bold(p.name().as_str()),
         normalized_alias(alias)
     )
 }
@@ -105,25 +109,25 @@ fn normalized_alias(alias: &str) -> String {
 pub fn remove_question(p: &Personality) -> String {
     format!(
         "Remove {} for good? Its name and aliases become free, and it stops answering everywhere.",
-        bold(p.name.as_str())
+        bold(p.name().as_str())
     )
 }
 
 /// `/personality remove` was confirmed and done.
 pub fn removed(p: &Personality) -> String {
-    format!("Removed {}.", bold(p.name.as_str()))
+    format!("Removed {}.", bold(p.name().as_str()))
 }
 
 /// `/personality remove` was cancelled.
 pub fn remove_cancelled(p: &Personality) -> String {
-    format!("Cancelled: {} was not removed.", bold(p.name.as_str()))
+    format!("Cancelled: {} was not removed.", bold(p.name().as_str()))
 }
 
 /// Nobody answered the question of `/personality remove` in time.
 pub fn remove_timed_out(p: &Personality) -> String {
     format!(
         "No answer in time: {} was not removed. Run /personality remove again to remove it.",
-        bold(p.name.as_str())
+        bold(p.name().as_str())
     )
 }
 
@@ -140,43 +144,43 @@ pub fn preview(text: &str, max_chars: usize) -> String {
 
 /// `/personality info`: everything about one personality but the whole prompt.
 pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
-    let prompt = p.profile.prompt.as_str();
-    let description = if p.profile.prompt.is_empty() {
+    let prompt = p.profile().prompt.as_str();
+    let description = if p.profile().prompt.is_empty() {
         "*No prompt yet: set one with /personality prompt.*".to_owned()
     } else {
         preview(prompt, PROMPT_PREVIEW_CHARS)
     };
-    let aliases = if p.aliases.is_empty() {
+    let aliases = if p.aliases().is_empty() {
         "none".to_owned()
     } else {
-        p.aliases
+        p.aliases()
             .iter()
             .map(|a| format!("@{a}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
     let model = p
-        .profile
+        .profile()
         .model
         .as_ref()
         .map_or_else(|| "default".to_owned(), |m| format!("`{m}`"));
     let mut embed = serenity::CreateEmbed::new()
-        .title(p.profile.display_name.as_str())
+        .title(p.profile().display_name.as_str())
         .description(description)
         .colour(COLOUR)
-        .field("Name", escape_markdown(p.name.as_str()), true)
+        .field("Name", escape_markdown(p.name().as_str()), true)
         .field(
             "Aliases",
             preview(&escape_markdown(&aliases), FIELD_VALUE_CHARS - 1),
             true,
         )
-        .field("Owner", format!("<@{}>", p.owner_id), true)
+        .field("Owner", format!("<@{}>", p.owner_id()), true)
         .field("Model", model, true)
         .footer(serenity::CreateEmbedFooter::new(format!(
             "Prompt: {} characters",
             prompt.chars().count()
         )));
-    if let Some(avatar) = &p.profile.avatar_url {
+    if let Some(avatar) = &p.profile().avatar_url {
         embed = embed.thumbnail(avatar.as_str());
     }
     embed
@@ -184,18 +188,18 @@ pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
 
 /// One line of `/personality list`.
 fn list_line(p: &Personality) -> String {
-    let mut line = bold(p.name.as_str());
-    if p.profile.display_name.as_str() != p.name.as_str() {
+    let mut line = bold(p.name().as_str());
+    if p.profile().display_name.as_str() != p.name().as_str() {
         line.push_str(&format!(
             " · {}",
-            escape_markdown(p.profile.display_name.as_str())
+            escape_markdown(p.profile().display_name.as_str())
         ));
     }
-    if !p.aliases.is_empty() {
-        let aliases: Vec<String> = p.aliases.iter().map(|a| format!("@{a}")).collect();
+    if !p.aliases().is_empty() {
+        let aliases: Vec<String> = p.aliases().iter().map(|a| format!("@{a}")).collect();
         line.push_str(&format!(" — {}", escape_markdown(&aliases.join(", "))));
     }
-    let owner = format!(" — <@{}>", p.owner_id);
+    let owner = format!(" — <@{}>", p.owner_id());
     // The owner always shows: cut the aliases, never the mention.
     let room = LIST_LINE_CHARS.saturating_sub(owner.chars().count());
     let mut line = preview(&line, room);
@@ -252,7 +256,7 @@ mod tests {
     use super::*;
     use crate::domain::{
         Alias, AvatarUrl, DisplayName, ModelName, NewPersonality, PersonalityId, PersonalityName,
-        Profile, Prompt, UserId,
+        Profile, ProfileChanges, Prompt, UserId,
     };
 
     fn personality(name: &str, display: &str, prompt: &str, aliases: &[&str]) -> Personality {
@@ -291,7 +295,11 @@ mod tests {
     #[test]
     fn an_update_names_each_given_field() {
         let mut p = personality("Aria", "Aria the Bard", "You sing.", &[]);
-        p.profile.model = Some(ModelName::parse("gpt-4o").unwrap());
+        let model = ProfileChanges {
+            model: Some(Some(ModelName::parse("gpt-4o").unwrap())),
+            ..Default::default()
+        };
+        p.update_profile(model, chrono::Utc::now()).unwrap();
         let update = ProfileUpdate {
             display_name: Some("Aria the Bard".into()),
             model: Some("gpt-4o".into()),
@@ -312,7 +320,11 @@ mod tests {
             &"x".repeat(500),
             &["bard", "singer"],
         );
-        p.profile.avatar_url = Some(AvatarUrl::parse("https://example.com/a.png").unwrap());
+        let avatar = ProfileChanges {
+            avatar_url: Some(Some(AvatarUrl::parse("https://example.com/a.png").unwrap())),
+            ..Default::default()
+        };
+        p.update_profile(avatar, chrono::Utc::now()).unwrap();
         let embed = json(info_embed(&p));
         assert_eq!(embed["title"], "Aria the Bard");
         assert_eq!(
