@@ -1,15 +1,18 @@
-//! Builds the application from the library: database, bus, caches, handlers, service.
-//! `personae run`, the command line and the tests all start here.
+//! Builds the application from the library: database, bus, caches, handlers, services.
+//! `personae run`, the command line and the tests all start here; this is the one place
+//! that knows which store, which handlers and which front end go together.
 
+use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Context as _;
 use rusqlite::Connection;
 
-use crate::application::{PersonalityService, ServiceConfig};
+use crate::application::{ConversationService, PersonalityService, ServiceConfig};
 use crate::cache::{ProfileCache, ProfileInfo};
-use crate::config::Config;
+use crate::config::{Config, DiscordConfig};
 use crate::conversation::ConversationTracker;
+use crate::discord::DiscordError;
 use crate::events::{BusConfig, EventBus};
 use crate::handlers;
 use crate::store::personality_rows::{self, StoredRow};
@@ -20,6 +23,7 @@ pub struct App {
     pub db: Database,
     pub bus: EventBus,
     pub service: Arc<PersonalityService>,
+    pub conversations: ConversationService,
     pub cache: Arc<ProfileCache>,
     pub tracker: Arc<ConversationTracker>,
     pub subscribers: handlers::Subscribers,
@@ -71,11 +75,13 @@ impl App {
             },
         ));
         service.mark_published_up_to_now().await?;
+        let conversations = ConversationService::new(Arc::new(db.clone()), Arc::clone(&tracker));
         let subscribers = handlers::register_handlers(&bus, &db, &cache, &tracker).await?;
         Ok(Self {
             db,
             bus,
             service,
+            conversations,
             cache,
             tracker,
             subscribers,
@@ -88,6 +94,40 @@ impl App {
             tracing::error!(error = %e, "a durable subscriber did not save its checkpoint");
         }
     }
+}
+
+/// Why `personae run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The application could not start (the database, the handlers).
+    #[error("{0:#}")]
+    Start(anyhow::Error),
+    /// Serving Discord failed.
+    #[error(transparent)]
+    Discord(#[from] DiscordError),
+}
+
+impl RunError {
+    /// True when the host can fix it in the configuration.
+    pub fn is_configuration_mistake(&self) -> bool {
+        matches!(self, RunError::Discord(e) if e.is_configuration_mistake())
+    }
+}
+
+/// `personae run`: starts the application, serves Discord until `shutdown` completes, then
+/// lets the durable subscribers save their checkpoints.
+pub async fn run(
+    config: &Config,
+    discord: &DiscordConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
+    // Only the bot records conversations.
+    app.tracker.assume_sole_writer();
+    let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
+    app.shutdown().await;
+    tracing::info!("personae stopped");
+    Ok(served?)
 }
 
 /// Opens (and migrates) the configured database off the runtime's threads.

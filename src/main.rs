@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use personae::cli::{self, Cli, CliError, Command};
-use personae::config::{process_env, Config, LogFormat};
+use personae::config::{process_env, Config, DiscordConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -37,7 +37,17 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         if is_run {
-            personae::discord::run(&config).await
+            let discord =
+                DiscordConfig::from_env(&process_env).map_err(|e| CliError::User(e.to_string()))?;
+            personae::app::run(&config, &discord, personae::discord::shutdown_signal())
+                .await
+                .map_err(|e| {
+                    if e.is_configuration_mistake() {
+                        CliError::User(e.to_string())
+                    } else {
+                        CliError::Other(e.into())
+                    }
+                })
         } else {
             let app = personae::app::App::start_command_line(&config)
                 .await

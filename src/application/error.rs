@@ -28,6 +28,12 @@ pub enum ServiceError {
     /// The owner must be named (the command line has no user of its own).
     #[error("owner: give the Discord user id of the owner (--owner)")]
     OwnerRequired,
+    /// The personality was removed while the command was on its way.
+    #[error("\"{0}\" was removed a moment ago.")]
+    Removed(String),
+    /// Only a Discord member can do this (not the command line).
+    #[error("only a Discord member can do this")]
+    MemberOnly,
     /// Someone changed the personality at the same moment: try again.
     #[error("\"{0}\" was changed by someone else at the same moment; try again.")]
     Conflict(String),

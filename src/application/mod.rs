@@ -2,6 +2,7 @@
 //! repository it stores personalities and events through.
 
 mod actor;
+mod conversations;
 mod error;
 mod inputs;
 mod publication;
@@ -18,6 +19,7 @@ pub(crate) mod repository_contract;
 mod service_tests;
 
 pub use actor::{Actor, RequestContext};
+pub use conversations::{Activation, ConversationService};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{Change, EventFilter, NewEvent, PersonalityRepository, Snapshot};

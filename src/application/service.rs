@@ -275,7 +275,7 @@ const EXTERNAL_BATCH: usize = 1000;
 
 /// The span every command runs in: the correlation id and the actor follow it into the
 /// store and every handler it causes.
-fn command_span(operation: &'static str, ctx: &RequestContext) -> tracing::Span {
+pub(crate) fn command_span(operation: &'static str, ctx: &RequestContext) -> tracing::Span {
     tracing::info_span!(
         "command",
         operation,

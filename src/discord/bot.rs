@@ -1,4 +1,5 @@
-//! Starting and stopping the bot: `personae run` and the end-to-end tests both come here.
+//! Serving Discord with a running application: the gateway, commands, messages, and a
+//! clean stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,10 +12,9 @@ use url::Url;
 use super::inflight::InFlight;
 use super::limiter::CallLimiter;
 use super::webhooks::WebhookManager;
-use super::{commands, error::on_error, messages, BotError, Data};
+use super::{commands, error::on_error, messages, BotError, Data, DiscordError};
 use crate::app::App;
-use crate::cli::CliError;
-use crate::config::{process_env, Config, DiscordConfig};
+use crate::config::DiscordConfig;
 use crate::llm::{LlmClient, LlmConfig};
 
 /// How often the bot looks for changes made by the command line in another process.
@@ -24,41 +24,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Sent-message mappings older than this are forgotten (replies to them no longer resolve).
 const MESSAGE_MAPPING_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
-/// `personae run`: reads the Discord settings, starts the bot and runs until SIGINT or
-/// SIGTERM, then shuts down cleanly.
-pub async fn run(config: &Config) -> Result<(), CliError> {
-    let discord =
-        DiscordConfig::from_env(&process_env).map_err(|e| CliError::User(e.to_string()))?;
-    run_until(config, &discord, shutdown_signal()).await
-}
-
-/// Runs the bot until `shutdown` completes or the gateway fails for good.
-pub async fn run_until(
-    config: &Config,
-    discord: &DiscordConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), CliError> {
-    let app = Arc::new(App::start(config).await.map_err(CliError::Other)?);
-    // Only the bot records conversations.
-    app.tracker.assume_sole_writer();
-    let result = serve(Arc::clone(&app), discord, shutdown).await;
-    app.shutdown().await;
-    info!("personae stopped");
-    result
-}
-
-async fn serve(
+/// Connects to Discord and answers commands and messages with `app` until `shutdown`
+/// completes (then it waits for work in progress) or the gateway fails for good.
+pub async fn serve(
     app: Arc<App>,
     discord: &DiscordConfig,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), CliError> {
+) -> Result<(), DiscordError> {
     let llm = LlmClient::new(LlmConfig {
         base_url: discord.llm_base_url.clone(),
         api_key: discord.llm_api_key.clone(),
         default_model: discord.llm_model.clone(),
         timeout: discord.llm_timeout,
     })
-    .map_err(|e| CliError::Other(e.into()))?;
+    .map_err(DiscordError::Llm)?;
 
     let mut http = serenity::HttpBuilder::new(&discord.token);
     let api_base = match &discord.api_url {
@@ -70,7 +49,7 @@ async fn serve(
                 .ratelimiter_disabled(true);
             url.clone()
         }
-        None => Url::parse("https://discord.com/").map_err(|e| CliError::Other(e.into()))?,
+        None => Url::parse("https://discord.com/").map_err(|e| DiscordError::Setup(e.into()))?,
     };
     let http = http.build();
 
@@ -129,7 +108,7 @@ async fn serve(
     let mut client = serenity::ClientBuilder::new_with_http(http, intents)
         .framework(framework)
         .await
-        .map_err(|e| CliError::Other(e.into()))?;
+        .map_err(DiscordError::Gateway)?;
 
     let background = spawn_background(Arc::clone(&app));
     let shard_manager = Arc::clone(&client.shard_manager);
@@ -151,10 +130,10 @@ async fn serve(
     background.abort();
     match result {
         Ok(()) => Ok(()),
-        Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => Err(CliError::User(
-            "DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env".into(),
-        )),
-        Err(e) => Err(CliError::Other(anyhow::anyhow!("the Discord connection failed: {e}"))),
+        Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => {
+            Err(DiscordError::InvalidToken)
+        }
+        Err(e) => Err(DiscordError::Gateway(e)),
     }
 }
 

@@ -42,8 +42,32 @@ impl BotError {
     }
 }
 
-impl From<crate::store::StoreError> for BotError {
-    fn from(e: crate::store::StoreError) -> Self {
+/// Why serving Discord stopped or could not start.
+#[derive(Debug, Error)]
+pub enum DiscordError {
+    /// The token is wrong or was reset: the host's to fix.
+    #[error("DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env")]
+    InvalidToken,
+    /// The gateway connection failed for good.
+    #[error("the Discord connection failed: {0}")]
+    Gateway(#[source] poise::serenity_prelude::Error),
+    /// The LLM client could not be built from its settings.
+    #[error("cannot set up the LLM client: {0}")]
+    Llm(#[source] crate::llm::LlmError),
+    /// Anything else while setting up.
+    #[error("cannot set up the Discord client: {0:#}")]
+    Setup(anyhow::Error),
+}
+
+impl DiscordError {
+    /// True when the host can fix it in the configuration.
+    pub fn is_configuration_mistake(&self) -> bool {
+        matches!(self, DiscordError::InvalidToken)
+    }
+}
+
+impl From<crate::application::StoreError> for BotError {
+    fn from(e: crate::application::StoreError) -> Self {
         BotError::Service(ServiceError::Storage(e))
     }
 }

@@ -12,7 +12,7 @@ mod reply;
 mod split;
 mod webhooks;
 
-pub use bot::{run, run_until, shutdown_signal};
+pub use bot::{serve, shutdown_signal};
 pub use data::{Context, Data, Error};
-pub use error::BotError;
+pub use error::{BotError, DiscordError};
 pub use split::split_message;

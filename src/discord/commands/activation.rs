@@ -2,8 +2,8 @@
 //! Both need Manage Messages: by default in Discord (server admins can change who sees the
 //! commands in Server Settings → Integrations), and checked again on every use.
 
-use super::author_id;
 use super::autocomplete::any_personality;
+use super::request;
 use crate::discord::reply::{self, escape_markdown};
 use crate::discord::{BotError, Context, Data, Error};
 
@@ -26,21 +26,13 @@ pub async fn activate(
     personality: String,
 ) -> Result<(), Error> {
     let app = &ctx.data().app;
-    let chosen = app.service.get(&personality).await?;
-    let channel = ctx.channel_id().get();
-    let previous = app.tracker.activation(channel);
-    let name = escape_markdown(chosen.name().as_str());
-    let activated = app
-        .tracker
-        .activate(channel, chosen.id(), author_id(ctx)?.get())
+    let activation = app
+        .conversations
+        .activate(&request(ctx)?, ctx.channel_id().get(), &personality)
         .await?;
-    if !activated {
-        return Err(BotError::user(format!(
-            "**{name}** was removed a moment ago, so it can't be activated."
-        )));
-    }
-    let replaced = previous
-        .filter(|id| *id != chosen.id())
+    let name = escape_markdown(activation.personality.name().as_str());
+    let replaced = activation
+        .replaced
         .and_then(|id| app.cache.get(id))
         .map(|p| format!(" instead of **{}**", escape_markdown(p.name.as_str())))
         .unwrap_or_default();
@@ -60,7 +52,11 @@ pub async fn activate(
 )]
 pub async fn deactivate(ctx: Context<'_>) -> Result<(), Error> {
     let app = &ctx.data().app;
-    let Some(stopped) = app.tracker.deactivate(ctx.channel_id().get()).await? else {
+    let stopped = app
+        .conversations
+        .deactivate(&request(ctx)?, ctx.channel_id().get())
+        .await?;
+    let Some(stopped) = stopped else {
         return Err(BotError::user("No personality is active in this channel."));
     };
     let text = match app.cache.get(stopped) {

@@ -1,6 +1,6 @@
 //! `/autorespond` and `/reset`: how a user's conversations with personalities go on.
 
-use super::author_id;
+use super::request;
 use crate::conversation::{DM_CONVERSATION_TTL, GUILD_CONVERSATION_TTL};
 use crate::discord::{reply, Context, Data, Error};
 
@@ -16,11 +16,10 @@ pub async fn autorespond(
     #[description = "True: the last personality keeps answering you. False: only when mentioned or replied to"]
     enabled: bool,
 ) -> Result<(), Error> {
-    let user = author_id(ctx)?.get();
     ctx.data()
         .app
-        .tracker
-        .set_auto_response(user, enabled)
+        .conversations
+        .set_auto_response(&request(ctx)?, enabled)
         .await?;
     let text = if enabled {
         format!(
@@ -38,12 +37,11 @@ pub async fn autorespond(
 /// End your current conversation in this channel.
 #[poise::command(slash_command)]
 pub async fn reset(ctx: Context<'_>) -> Result<(), Error> {
-    let user = author_id(ctx)?.get();
     let ended = ctx
         .data()
         .app
-        .tracker
-        .end_conversation(user, ctx.channel_id().get())
+        .conversations
+        .reset(&request(ctx)?, ctx.channel_id().get())
         .await?;
     let text = if ended {
         "Your conversation in this channel has ended: the next message starts afresh."
