@@ -1,5 +1,5 @@
-//! The in-process bus: routing by type and `*`, unsubscribe, middleware, and isolation of
-//! failing handlers.
+//! The in-process bus: routing by type and `*`, unsubscribe, and isolation of failing
+//! handlers.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,8 +11,8 @@ use personae::domain::{
     Alias, DisplayName, DomainEvent, EventType, PersonalityId, PersonalityName,
 };
 use personae::events::{
-    handler_fn, middleware_fn, BusConfig, EventBus, EventEnvelope, EventHandler, FailureKind,
-    Topic, SCHEMA_VERSION,
+    handler_fn, BusConfig, EventBus, EventEnvelope, EventHandler, FailureKind, Topic,
+    SCHEMA_VERSION,
 };
 use tokio::time::timeout;
 
@@ -166,74 +166,6 @@ async fn unsubscribing_stops_delivery_but_dropping_the_handle_does_not() {
     assert_eq!(seen(&kept_seen), vec![1, 2]);
     assert_eq!(seen(&removed_seen), vec![1]);
     assert_eq!(bus.subscriptions(), vec![(Topic::All, "kept".to_owned())]);
-}
-
-#[tokio::test]
-async fn middleware_can_transform_events_in_the_order_it_was_added() {
-    let bus = EventBus::default();
-    let tag = |suffix: &'static str| {
-        middleware_fn(suffix, move |event: Arc<EventEnvelope>| {
-            let mut changed = (*event).clone();
-            changed.correlation_id.push_str(suffix);
-            Some(Arc::new(changed))
-        })
-    };
-    bus.add_middleware(tag("-a"));
-    bus.add_middleware(tag("-b"));
-    let correlations = Arc::new(Mutex::new(Vec::new()));
-    let sink = correlations.clone();
-    bus.subscribe(
-        Topic::All,
-        handler_fn("reader", move |event| {
-            sink.lock().unwrap().push(event.correlation_id.clone());
-            async { Ok(()) }
-        }),
-    );
-
-    bus.publish(alias_added(1, "corr")).await;
-
-    assert_eq!(*correlations.lock().unwrap(), vec!["corr-a-b".to_owned()]);
-}
-
-#[tokio::test]
-async fn middleware_can_drop_events() {
-    let bus = EventBus::default();
-    bus.add_middleware(middleware_fn("no-removals", |event: Arc<EventEnvelope>| {
-        (event.event_type() != EventType::PersonalityRemoved).then_some(event)
-    }));
-    let (handler, handler_seen) = recorder("h");
-    bus.subscribe(Topic::All, handler);
-
-    let dropped = bus.publish(removed(1)).await;
-    let kept = bus.publish(alias_added(2, "c")).await;
-
-    assert!(dropped.dropped);
-    assert_eq!(dropped.handlers_run, 0);
-    assert!(!kept.dropped);
-    assert_eq!(seen(&handler_seen), vec![2]);
-    assert_eq!(bus.stats().dropped, 1);
-    assert_eq!(bus.stats().published, 2);
-}
-
-#[tokio::test]
-async fn a_panicking_middleware_is_skipped_and_the_event_still_delivered() {
-    let logs = CapturedLogs::start();
-    let bus = EventBus::default();
-    bus.add_middleware(middleware_fn("broken", |_| panic!("middleware bug")));
-    let (handler, handler_seen) = recorder("h");
-    bus.subscribe(Topic::All, handler);
-    let event = alias_added(1, "interaction-mw");
-
-    let report = bus.publish(event.clone()).await;
-
-    assert!(!report.dropped);
-    assert_eq!(seen(&handler_seen), vec![1]);
-    assert_eq!(bus.stats().middleware_panics, 1);
-    let line = logs.line_with(&event, "middleware panicked");
-    assert!(
-        line.contains("interaction-mw") && line.contains("broken"),
-        "{line}"
-    );
 }
 
 #[tokio::test]
@@ -479,8 +411,7 @@ async fn publish_is_safe_from_many_tasks_while_subscriptions_change() {
 
 #[tokio::test]
 async fn several_handlers_panicking_at_once_are_each_recorded_and_the_others_still_run() {
-    // All four finish on their first poll, where one `catch_unwind` covers the round: each
-    // panic must still be pinned on its own handler, and the round go on after it.
+    // Each panic or error is pinned on its own handler, and the handlers after it still run.
     let bus = EventBus::default();
     let (first, first_seen) = recorder("first");
     let (last, last_seen) = recorder("last");
@@ -533,8 +464,8 @@ async fn several_handlers_panicking_at_once_are_each_recorded_and_the_others_sti
 
 #[tokio::test]
 async fn handlers_that_fail_after_an_await_are_isolated_too() {
-    // Past the first poll, the pending handlers are polled on their own: a panic or an
-    // error there is still pinned on the handler, and a quick handler is not held up.
+    // A panic or an error after an await is pinned on the handler too, and a quick handler
+    // still finishes.
     let bus = bus_with_timeout(Duration::from_secs(2));
     let (quick, quick_seen) = recorder("quick");
     bus.subscribe(
@@ -577,7 +508,7 @@ async fn handlers_that_fail_after_an_await_are_isolated_too() {
 
 #[tokio::test]
 async fn a_handler_timing_out_after_the_others_finished_at_once_is_stopped() {
-    // The quick handlers are done in the first round; only the slow one arms the timer.
+    // Only the slow handler is stopped; the quick ones around it succeed.
     let bus = bus_with_timeout(Duration::from_millis(30));
     let (quick, quick_seen) = recorder("quick");
     bus.subscribe(Topic::All, quick);
@@ -608,8 +539,7 @@ async fn a_handler_timing_out_after_the_others_finished_at_once_is_stopped() {
 
 #[tokio::test]
 async fn subscriptions_changed_on_another_thread_reach_the_next_publish() {
-    // This thread caches the snapshot it publishes with; a change made elsewhere must
-    // still be seen by its very next publish.
+    // A change made on another thread is seen by this thread's very next publish.
     let bus = EventBus::default();
     let (first, first_seen) = recorder("first");
     bus.subscribe(Topic::All, first);
@@ -692,7 +622,7 @@ async fn publishes_from_every_thread_are_counted() {
 }
 
 #[tokio::test]
-async fn unsubscribing_or_dropping_the_bus_lets_go_of_the_handler_on_this_thread() {
+async fn unsubscribing_or_dropping_the_bus_lets_go_of_the_handler() {
     let bus = EventBus::default();
     let handler = handler_fn("h", |_| async { Ok(()) });
     let subscription = bus.subscribe(Topic::All, handler.clone());

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{alice, spawn_app, test_config};
 use personae::app::App;
 use personae::application::ProfileUpdate;
-use personae::events::{handler_fn, DurableConfig, EventEnvelope, EventLog, RetryPolicy};
+use personae::events::{handler_fn, DurableConfig, EventEnvelope, EventLog, RetryPolicy, Topic};
 
 const CHILD_ENV: &str = "PERSONAE_TEST_CRASH_CHILD_DIR";
 const EVENTS_BEFORE_KILL: usize = 5;
@@ -48,7 +48,7 @@ async fn crash_child() {
     });
     let app = Arc::new(app);
     app.subscribers
-        .register_with(hang, fast_retries())
+        .register_with(&[Topic::All], hang, fast_retries())
         .await
         .unwrap();
     let service = Arc::clone(&app.service);
@@ -147,7 +147,7 @@ async fn crash_between_commit_and_handling_loses_nothing() {
     // Registering catches up from the probe's checkpoint before it returns.
     let subscriber = app
         .subscribers
-        .register_with(probe, fast_retries())
+        .register_with(&[Topic::All], probe, fast_retries())
         .await
         .unwrap();
     let expected: Vec<i64> = (1..=EVENTS_BEFORE_KILL as i64).collect();
@@ -215,12 +215,12 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
     let failing: [std::sync::Arc<dyn personae::events::EventHandler>; 3] = [errors, panics, hangs];
     for h in failing {
         app.subscribers
-            .register_with(h, fast_retries())
+            .register_with(&[Topic::All], h, fast_retries())
             .await
             .unwrap();
     }
     app.subscribers
-        .register_with(healthy, fast_retries())
+        .register_with(&[Topic::All], healthy, fast_retries())
         .await
         .unwrap();
 

@@ -1,20 +1,28 @@
-//! Durable subscribers: catch-up from the checkpoint, once-and-in-order delivery, retries with
-//! back-off, dead letters, replay, lazy checkpoints, and the dispatcher.
+//! Durable subscribers: catch-up from the checkpoint, once-and-in-order delivery, topics,
+//! retries with back-off, dead letters, replay, lazy checkpoints, and the dispatcher.
+
+#[path = "common/memory_log.rs"]
+mod memory_log;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use personae::domain::{Alias, DomainEvent, EventType, PersonalityId};
+use memory_log::InMemoryEventLog;
+use personae::domain::{
+    Alias, DisplayName, DomainEvent, EventType, PersonalityId, PersonalityName,
+};
 use personae::events::{
-    handler_fn, middleware_fn, BusConfig, DispatchError, Dispatcher, DurableConfig,
-    DurableSubscriber, EventBus, EventEnvelope, EventHandler, EventLog, InMemoryEventLog,
-    RetryPolicy, SCHEMA_VERSION,
+    handler_fn, BusConfig, DispatchError, Dispatcher, DurableConfig, DurableSubscriber, EventBus,
+    EventEnvelope, EventHandler, EventLog, RetryPolicy, Topic, SCHEMA_VERSION,
 };
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// Every event: what most subscribers here react to.
+const ALL: &[Topic] = &[Topic::All];
 
 fn envelope(correlation_id: &str) -> EventEnvelope {
     EventEnvelope {
@@ -30,6 +38,18 @@ fn envelope(correlation_id: &str) -> EventEnvelope {
         event: DomainEvent::PersonalityAliasAdded {
             alias: Alias::parse("buddy").unwrap(),
         },
+    }
+}
+
+/// An event of another type than [`envelope`]'s.
+fn removal(correlation_id: &str) -> EventEnvelope {
+    EventEnvelope {
+        event: DomainEvent::PersonalityRemoved {
+            name: PersonalityName::parse("friend").unwrap(),
+            display_name: DisplayName::parse("Friend").unwrap(),
+            aliases: vec![],
+        },
+        ..envelope(correlation_id)
     }
 }
 
@@ -156,7 +176,7 @@ async fn live_events_are_handled_once_in_order_and_before_publish_returns() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -177,7 +197,7 @@ async fn concurrent_publishers_still_get_each_event_once_and_in_order() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -209,7 +229,7 @@ async fn a_new_subscriber_catches_up_from_the_checkpoint_after_a_restart() {
     let log = Arc::new(InMemoryEventLog::new());
     let bus = bus();
     let (handler, first) = Recorder::new("notifications");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     for _ in 0..5 {
@@ -225,7 +245,7 @@ async fn a_new_subscriber_catches_up_from_the_checkpoint_after_a_restart() {
 
     let bus = self::bus();
     let (handler, second) = Recorder::new("notifications");
-    let restarted = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let restarted = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     // Caught up before `start` returned.
@@ -238,11 +258,60 @@ async fn a_new_subscriber_catches_up_from_the_checkpoint_after_a_restart() {
 }
 
 #[tokio::test]
+async fn live_events_outside_the_topics_move_the_checkpoint_without_calling_the_handler() {
+    let bus = bus();
+    let log = Arc::new(InMemoryEventLog::new());
+    let (handler, recorder) = Recorder::new("cleanup");
+    let removals = [Topic::Type(EventType::PersonalityRemoved)];
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), &removals, handler, config(3))
+        .await
+        .unwrap();
+
+    for (expected, event) in [envelope("c"), removal("c"), envelope("c")]
+        .into_iter()
+        .enumerate()
+    {
+        let event = log.append(event);
+        bus.publish(event).await;
+        // Inline, whether the handler was called or not.
+        assert_eq!(subscriber.checkpoint(), expected as i64 + 1);
+    }
+
+    assert_eq!(recorder.seen(), vec![2]);
+    subscriber.shutdown().await.unwrap();
+    assert_eq!(log.checkpoint("cleanup").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn catch_up_and_replay_call_the_handler_only_for_its_topics() {
+    let log = Arc::new(InMemoryEventLog::new());
+    for event in [removal("c"), envelope("c"), envelope("c"), removal("c")] {
+        log.append(event);
+    }
+    let bus = bus();
+    let (handler, recorder) = Recorder::new("cleanup");
+    let removals = [Topic::Type(EventType::PersonalityRemoved)];
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), &removals, handler, config(3))
+        .await
+        .unwrap();
+    assert_eq!(recorder.seen(), vec![1, 4]);
+    assert_eq!(subscriber.checkpoint(), 4);
+
+    let replayed = subscriber.replay_from(2).await.unwrap();
+
+    // Skipped events count as handled: the checkpoint moves over them all the same.
+    assert_eq!(replayed.handled, 3);
+    assert_eq!(replayed.checkpoint, 4);
+    assert_eq!(recorder.seen(), vec![1, 4, 4]);
+    subscriber.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_gap_in_the_published_events_is_filled_from_the_log_in_order() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -261,7 +330,7 @@ async fn holes_in_the_sequence_numbers_are_skipped() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -281,7 +350,7 @@ async fn a_handler_failing_a_few_times_is_retried_with_back_off_and_delivered() 
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, flaky) = Flaky::new("webhook", 2, 3);
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(5))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(5))
         .await
         .unwrap();
 
@@ -310,7 +379,7 @@ async fn a_handler_that_keeps_failing_parks_a_dead_letter_and_the_subscriber_mov
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, flaky) = Flaky::new("webhook", 2, 0);
     flaky.broken.store(true, Ordering::SeqCst);
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -351,7 +420,7 @@ async fn dead_letters_are_delivered_when_retried_after_the_handler_is_fixed() {
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, flaky) = Flaky::new("webhook", 1, 0);
     flaky.broken.store(true, Ordering::SeqCst);
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(2))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(2))
         .await
         .unwrap();
     commit_and_publish(&bus, &log, "c").await;
@@ -379,7 +448,7 @@ async fn replay_from_a_sequence_delivers_those_events_again_in_order() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("search-index");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     for _ in 0..5 {
@@ -401,7 +470,7 @@ async fn replay_never_skips_events_that_were_not_handled() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("search-index");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     commit_and_publish(&bus, &log, "c").await;
@@ -419,7 +488,7 @@ async fn checkpoints_are_written_lazily_and_on_shutdown() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, _recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -449,7 +518,7 @@ async fn the_worker_flushes_the_checkpoint_every_interval() {
         flush_interval: Duration::from_millis(20),
         ..config(3)
     };
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config)
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config)
         .await
         .unwrap();
     for _ in 0..3 {
@@ -484,7 +553,7 @@ async fn a_hanging_durable_handler_times_out_and_is_retried() {
             Ok(())
         }
     });
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -512,7 +581,7 @@ async fn a_panicking_durable_handler_is_counted_by_the_bus_and_retried() {
             Ok(())
         }
     });
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -529,7 +598,7 @@ async fn the_worker_survives_a_log_that_fails_to_read() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
 
@@ -543,28 +612,11 @@ async fn the_worker_survives_a_log_that_fails_to_read() {
 }
 
 #[tokio::test]
-async fn durable_subscribers_see_events_as_stored_whatever_the_middleware_does() {
-    let bus = bus();
-    bus.add_middleware(middleware_fn("drop-all", |_| None));
-    let log = Arc::new(InMemoryEventLog::new());
-    let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
-        .await
-        .unwrap();
-
-    let report = bus.publish(log.append(envelope("c"))).await;
-
-    assert!(report.dropped);
-    assert_eq!(recorder.seen(), vec![1]);
-    subscriber.shutdown().await.unwrap();
-}
-
-#[tokio::test]
 async fn after_shutdown_live_events_wait_for_the_next_start() {
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler.clone(), config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler.clone(), config(3))
         .await
         .unwrap();
     commit_and_publish(&bus, &log, "c").await;
@@ -573,7 +625,7 @@ async fn after_shutdown_live_events_wait_for_the_next_start() {
     commit_and_publish(&bus, &log, "c").await;
     assert_eq!(recorder.seen(), vec![1]);
 
-    let restarted = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let restarted = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     assert_eq!(recorder.seen(), vec![1, 2]);
@@ -588,11 +640,11 @@ async fn the_dispatcher_finds_subscribers_by_name_and_refuses_duplicates() {
     let (audit, audit_seen) = Recorder::new("audit");
     let (webhook, flaky) = Flaky::new("webhook", 2, 0);
     flaky.broken.store(true, Ordering::SeqCst);
-    dispatcher.register(audit).await.unwrap();
-    dispatcher.register(webhook).await.unwrap();
+    dispatcher.register(ALL, audit).await.unwrap();
+    dispatcher.register(ALL, webhook).await.unwrap();
     let (again, _) = Recorder::new("audit");
     assert!(matches!(
-        dispatcher.register(again).await,
+        dispatcher.register(ALL, again).await,
         Err(DispatchError::DuplicateName(name)) if name == "audit"
     ));
     assert_eq!(dispatcher.names(), vec!["audit", "webhook"]);
@@ -630,7 +682,7 @@ async fn dropping_the_last_handle_stops_live_delivery_and_still_writes_the_check
     let bus = bus();
     let log = Arc::new(InMemoryEventLog::new());
     let (handler, recorder) = Recorder::new("audit");
-    let subscriber = DurableSubscriber::start(&bus, log.clone(), handler, config(3))
+    let subscriber = DurableSubscriber::start(&bus, log.clone(), ALL, handler, config(3))
         .await
         .unwrap();
     commit_and_publish(&bus, &log, "c").await;
@@ -663,7 +715,7 @@ async fn an_opened_subscriber_handles_nothing_live_but_replays_and_catches_up_on
     log.save_checkpoint("audit", 1, false).await.unwrap();
     let (handler, recorder) = Recorder::new("audit");
     let dispatcher = Dispatcher::new(bus.clone(), log.clone(), config(3));
-    let opened = dispatcher.register_passive(handler).await.unwrap();
+    let opened = dispatcher.register_passive(ALL, handler).await.unwrap();
 
     commit_and_publish(&bus, &log, "c").await;
     assert!(recorder.seen().is_empty(), "no live subscription");

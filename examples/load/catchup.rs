@@ -9,7 +9,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use personae::events::{
     BusConfig, DurableConfig, DurableSubscriber, EventBus, EventEnvelope, EventHandler, EventLog,
-    HandlerError,
+    HandlerError, Topic,
 };
 
 use crate::seed;
@@ -92,8 +92,14 @@ pub async fn run(events: usize, prompt_chars: usize) -> anyhow::Result<()> {
     let bus = EventBus::new(BusConfig::default());
     let counter = Arc::new(Counter(AtomicU64::new(0)));
     let started = Instant::now();
-    let subscriber =
-        DurableSubscriber::start(&bus, log, counter.clone(), DurableConfig::default()).await?;
+    let subscriber = DurableSubscriber::start(
+        &bus,
+        log,
+        &[Topic::All],
+        counter.clone(),
+        DurableConfig::default(),
+    )
+    .await?;
     let handled = counter.0.load(Ordering::Relaxed);
     report("durable subscriber catch-up", handled, started);
     anyhow::ensure!(

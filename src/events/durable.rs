@@ -1,35 +1,18 @@
 //! Durable subscribers: named handlers with a checkpoint in the event log, which catch up
 //! from the events table on start, retry failures with back-off, park what keeps failing as
 //! dead letters, and can replay from any sequence.
-//!
-//! # Delivery
-//! A durable subscriber listens on the bus like a wildcard handler (but past the
-//! middleware: it sees events as stored). When a published event is the next one after its
-//! checkpoint and nothing else is in progress, it is handled *inline*, inside `publish`, so
-//! it is done before the command answers. Anything else — a gap (an earlier event not yet
-//! handled), an inline failure, a busy subscriber — is handed to the subscriber's background
-//! worker, which reads the events table in order from the checkpoint, retries each failing
-//! event with exponential back-off and parks it as a dead letter after the last attempt.
-//! Inline and worker processing both hold the subscriber's cursor lock while a handler runs,
-//! and re-check the checkpoint under it, so in normal operation every event is handled once
-//! and in order.
-//!
-//! # Checkpoints
-//! The checkpoint moves in memory as soon as an event is handled; the worker writes it to
-//! the log every `flush_interval` and [`DurableSubscriber::shutdown`] writes the last one.
-//! That keeps the command path free of a write; the price is that a crash re-delivers up to
-//! `flush_interval` worth of events, which idempotent handlers absorb (at-least-once).
 
 mod dispatcher;
 mod retry;
 
 use std::fmt;
-use std::panic::resume_unwind;
+use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -38,8 +21,9 @@ use tracing::Instrument;
 pub use dispatcher::{DispatchError, Dispatcher};
 pub use retry::RetryPolicy;
 
-use super::bus::{outcome, panic_message, start_handler, EventBus, FailureKind, Subscription};
-use super::handler::{EventHandler, HandlerError};
+use super::bus::{EventBus, Subscription};
+use super::handler::{EventHandler, HandlerError, Topic};
+use super::isolation::{panic_message, run_isolated, FailureKind};
 use super::{EventEnvelope, EventLog, LogError};
 
 /// Settings of a durable subscriber.
@@ -125,6 +109,26 @@ pub struct DurableStatus {
 
 /// A named, checkpointed subscriber on an [`EventBus`]; cheap to clone (clones share it).
 ///
+/// # Delivery
+/// It reacts to the topics it was started with, but its checkpoint moves over every event in
+/// the log: an event of another type counts as handled without calling the handler. So it
+/// listens on the bus as a wildcard handler, which lets the checkpoint follow the live
+/// events. When a published event is the next one after the checkpoint and nothing else is
+/// in progress, it is handled *inline*, inside `publish`, so it is done before the command
+/// answers. Anything else — a gap (an earlier event not yet handled), an inline failure, a
+/// busy subscriber — is handed to the background worker, which reads the events table in
+/// order from the checkpoint, retries each failing event with exponential back-off and
+/// parks it as a dead letter after the last attempt. Inline and worker processing both hold
+/// the cursor lock while a handler runs, and re-check the checkpoint under it, so in normal
+/// operation every event is handled once and in order.
+///
+/// # Checkpoints
+/// The checkpoint moves in memory as soon as an event is handled; the worker writes it to
+/// the log every `flush_interval` and [`DurableSubscriber::shutdown`] writes the last one.
+/// That keeps the command path free of a write; the price is that a crash re-delivers up to
+/// `flush_interval` worth of events, which idempotent handlers absorb (at-least-once).
+///
+/// # Lifecycle
 /// Start it with [`DurableSubscriber::start`] (or through a [`Dispatcher`]) and stop it with
 /// [`DurableSubscriber::shutdown`], which writes the last checkpoint. Dropping the last
 /// clone stops it too (no more live events, the worker writes the checkpoint as it ends),
@@ -160,6 +164,8 @@ impl Drop for SubscriberInner {
 /// The state the bus-side handler, the worker and the public methods share.
 struct Shared {
     name: String,
+    /// What the handler reacts to; other events count as handled without calling it.
+    topics: Vec<Topic>,
     handler: Arc<dyn EventHandler>,
     log: Arc<dyn EventLog>,
     config: DurableConfig,
@@ -213,9 +219,9 @@ enum Step {
 }
 
 impl DurableSubscriber {
-    /// Starts `handler` as a durable subscriber named after it: loads its checkpoint,
-    /// subscribes to the bus, catches up from the log to its end, then starts the
-    /// background worker. The handler time-out is the bus's.
+    /// Starts `handler` as a durable subscriber of `topics`, named after the handler: loads
+    /// its checkpoint, subscribes to the bus, catches up from the log to its end, then
+    /// starts the background worker. The handler time-out is the bus's.
     ///
     /// Catching up does not wait out back-offs: the first event that fails is left to the
     /// worker, so a broken handler can't hold up start-up. Fails only if the log can't be
@@ -223,17 +229,20 @@ impl DurableSubscriber {
     pub async fn start(
         bus: &EventBus,
         log: Arc<dyn EventLog>,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
         config: DurableConfig,
     ) -> Result<Self, LogError> {
-        let (shared, stop_rx) =
-            Shared::load(log, handler, config, bus.config().handler_timeout).await?;
+        let timeout = bus.config().handler_timeout;
+        let (shared, stop_rx) = Shared::load(log, topics, handler, config, timeout).await?;
         let from = shared.checkpoint.load(Ordering::Acquire);
         // Subscribe before catching up: an event committed meanwhile is either read by the
-        // catch-up or handed to the worker, never missed.
-        let subscription = bus.subscribe_raw(Arc::new(LiveHandler {
+        // catch-up or handed to the worker, never missed. Every event, whatever `topics`
+        // say: the checkpoint moves over all of them.
+        let live = Arc::new(LiveHandler {
             shared: Arc::clone(&shared),
-        }));
+        });
+        let subscription = bus.subscribe(Topic::All, live);
         match shared.drain(false).await {
             Ok(report) => {
                 tracing::info!(
@@ -264,11 +273,13 @@ impl DurableSubscriber {
     /// ([`Self::catch_up`], [`Self::replay_from`], [`Self::retry_dead_letters`]).
     pub async fn open(
         log: Arc<dyn EventLog>,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
         config: DurableConfig,
         handler_timeout: Duration,
     ) -> Result<Self, LogError> {
-        let (shared, _stop_rx) = Shared::load(log, handler, config, handler_timeout).await?;
+        let (shared, _stop_rx) =
+            Shared::load(log, topics, handler, config, handler_timeout).await?;
         Ok(Self::assemble(shared, None, None))
     }
 
@@ -467,6 +478,7 @@ impl Shared {
     /// Builds the state from the checkpoint stored in the log.
     async fn load(
         log: Arc<dyn EventLog>,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
         config: DurableConfig,
         handler_timeout: Duration,
@@ -476,6 +488,7 @@ impl Shared {
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Self {
             name,
+            topics: topics.to_vec(),
             handler,
             log,
             config,
@@ -504,14 +517,24 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// Whether the handler is called for `event`.
+    fn reacts_to(&self, event: &EventEnvelope) -> bool {
+        let event_type = event.event_type();
+        self.topics.iter().any(|topic| topic.matches(event_type))
+    }
+
     fn advance(&self, cursor: &mut Cursor, sequence: i64) {
         cursor.checkpoint = sequence;
         cursor.failing = None;
         self.checkpoint.store(sequence, Ordering::Release);
     }
 
-    /// Runs the handler once on an event, bounded by the time-out, panics caught.
+    /// Runs the handler once on an event, bounded by the time-out, panics caught; an event
+    /// outside the subscriber's topics succeeds without calling it.
     async fn run(&self, event: &EventEnvelope) -> Result<(), FailureKind> {
+        if !self.reacts_to(event) {
+            return Ok(());
+        }
         let span = tracing::info_span!(
             "durable",
             subscriber = %self.name,
@@ -519,14 +542,9 @@ impl Shared {
             correlation_id = %event.correlation_id,
             sequence = event.sequence,
         );
-        let call = start_handler(&*self.handler, event)?;
-        match tokio::time::timeout(self.handler_timeout, call)
+        run_isolated(&*self.handler, event, self.handler_timeout)
             .instrument(span)
             .await
-        {
-            Ok(result) => outcome(result),
-            Err(_) => Err(FailureKind::TimedOut(self.handler_timeout)),
-        }
     }
 
     async fn drain(&self, retry: bool) -> Result<CatchUpReport, LogError> {
@@ -800,9 +818,14 @@ impl EventHandler for LiveHandler {
         if event.sequence != cursor.checkpoint + 1 || cursor.failing.is_some() {
             return Ok(());
         }
-        let result = match start_handler(&*shared.handler, event) {
-            Ok(call) => call.await,
-            Err(kind) => Ok(Err(anyhow::anyhow!("{kind}"))),
+        // No time-out here: the bus bounds this whole call, and stopping it hands the event
+        // over (see `HandOverOnDrop`).
+        let result = if shared.reacts_to(event) {
+            AssertUnwindSafe(async { shared.handler.handle(event).await })
+                .catch_unwind()
+                .await
+        } else {
+            Ok(Ok(()))
         };
         match result {
             Ok(Ok(())) => {
@@ -858,13 +881,14 @@ mod tests {
         assert_send(&DurableSubscriber::start(
             bus,
             log,
+            &[Topic::All],
             handler.clone(),
             DurableConfig::default(),
         ));
         assert_send(&subscriber.replay_from(1));
         assert_send(&subscriber.retry_dead_letters());
         assert_send(&subscriber.shutdown());
-        assert_send(&dispatcher.register(handler));
+        assert_send(&dispatcher.register(&[Topic::All], handler));
         assert_send(&dispatcher.retry_dead_letters(None));
         assert_send(&dispatcher.shutdown_all());
     }

@@ -1,17 +1,16 @@
-//! The event bus, its middleware, and the durable dispatcher with checkpoints and dead letters.
+//! Committed domain events and who reacts to them: the in-process bus, handlers and topics,
+//! and durable subscribers with checkpoints, retries and dead letters.
 
 mod bus;
 mod durable;
 mod envelope;
 mod handler;
+mod isolation;
 mod log;
-mod memory_log;
-mod middleware;
 mod stats;
 
 pub use bus::{
-    BusConfig, EventBus, FailureKind, HandlerFailure, PublishReport, Subscription,
-    DEFAULT_HANDLER_TIMEOUT,
+    BusConfig, EventBus, HandlerFailure, PublishReport, Subscription, DEFAULT_HANDLER_TIMEOUT,
 };
 pub use durable::{
     CatchUpReport, DispatchError, Dispatcher, DurableConfig, DurableStatus, DurableSubscriber,
@@ -19,7 +18,7 @@ pub use durable::{
 };
 pub use envelope::{EventEnvelope, SCHEMA_VERSION};
 pub use handler::{handler_fn, EventHandler, FnHandler, HandlerError, Topic};
+pub(crate) use isolation::panic_message;
+pub use isolation::FailureKind;
 pub use log::{DeadLetter, EventLog, LogError};
-pub use memory_log::InMemoryEventLog;
-pub use middleware::{middleware_fn, FnMiddleware, Middleware};
 pub use stats::BusStats;

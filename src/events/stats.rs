@@ -4,21 +4,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use super::FailureKind;
+
 /// A snapshot of the bus's counters since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BusStats {
     /// Events handed to `publish`.
     pub published: u64,
-    /// Events a middleware dropped (live handlers did not see them).
-    pub dropped: u64,
     /// Handlers that returned an error.
     pub handler_errors: u64,
     /// Handlers that panicked.
     pub handler_panics: u64,
     /// Handlers stopped because they ran past the time-out.
     pub handler_timeouts: u64,
-    /// Middleware that panicked (the event went on unchanged).
-    pub middleware_panics: u64,
 }
 
 impl BusStats {
@@ -30,32 +28,38 @@ impl BusStats {
 
 /// The live counters behind [`BusStats`]. Relaxed ordering: they are statistics, not
 /// synchronisation, and nothing reads one counter to decide about another.
-/// (Events published are counted per thread by the bus itself: see `bus/local.rs`.)
 #[derive(Debug, Default)]
 pub(crate) struct StatsCounters {
-    pub(crate) dropped: AtomicU64,
-    pub(crate) handler_errors: AtomicU64,
-    pub(crate) handler_panics: AtomicU64,
-    pub(crate) handler_timeouts: AtomicU64,
-    pub(crate) middleware_panics: AtomicU64,
+    published: AtomicU64,
+    handler_errors: AtomicU64,
+    handler_panics: AtomicU64,
+    handler_timeouts: AtomicU64,
 }
 
 impl StatsCounters {
-    /// Adds `n` to a counter.
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Counts one published event.
+    pub(crate) fn count_published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Reads every counter; `published` is left at 0 for the bus to fill in.
+    /// Counts one handler failure under its kind.
+    pub(crate) fn count_failure(&self, kind: &FailureKind) {
+        let counter = match kind {
+            FailureKind::Error(_) => &self.handler_errors,
+            FailureKind::Panicked(_) => &self.handler_panics,
+            FailureKind::TimedOut(_) => &self.handler_timeouts,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
     pub(crate) fn snapshot(&self) -> BusStats {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BusStats {
-            published: 0,
-            dropped: read(&self.dropped),
+            published: read(&self.published),
             handler_errors: read(&self.handler_errors),
             handler_panics: read(&self.handler_panics),
             handler_timeouts: read(&self.handler_timeouts),
-            middleware_panics: read(&self.middleware_panics),
         }
     }
 }

@@ -9,9 +9,10 @@ use crate::conversation::ConversationTracker;
 use crate::domain::DomainEvent;
 use crate::events::{EventEnvelope, EventHandler, HandlerError};
 
-/// On `PersonalityRemoved`: deletes the personality's sent-message map, users' active
-/// conversations with it and its channel activations, in the database and in memory.
-/// Idempotent, so a redelivery after a crash does no harm.
+/// On `PersonalityRemoved` (the only type it is registered for): deletes the
+/// personality's sent-message map, users' active conversations with it and its channel
+/// activations, in the database and in memory. Idempotent, so a redelivery after a crash
+/// does no harm.
 pub struct ConversationCleanupHandler {
     tracker: Arc<ConversationTracker>,
 }
@@ -30,6 +31,7 @@ impl EventHandler for ConversationCleanupHandler {
     }
 
     async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
+        // Registered for removals only; anything else would not be ours to clean up.
         let DomainEvent::PersonalityRemoved { name, .. } = &envelope.event else {
             return Ok(());
         };

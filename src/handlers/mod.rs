@@ -13,14 +13,15 @@ use std::sync::Arc;
 
 use crate::cache::ProfileCache;
 use crate::conversation::ConversationTracker;
+use crate::domain::EventType;
 use crate::events::{DispatchError, Dispatcher, DurableConfig, EventBus, Topic};
 use crate::store::Database;
 
 /// The durable subscribers of a running application, by name.
 pub type Subscribers = Arc<Dispatcher>;
 
-/// Wires every handler to the bus the service publishes on — the step the first version
-/// never took. The profile cache is a plain subscriber (it is rebuilt from the database at
+/// Wires every handler to the bus the service publishes on, each to the event types it
+/// reacts to. The profile cache is a plain subscriber (it is rebuilt from the database at
 /// every start); conversation cleanup and the audit trail are durable: checkpointed, caught
 /// up after a crash, retried, and parked as dead letters when they keep failing.
 pub async fn register_handlers(
@@ -29,16 +30,24 @@ pub async fn register_handlers(
     cache: &Arc<ProfileCache>,
     tracker: &Arc<ConversationTracker>,
 ) -> Result<Subscribers, DispatchError> {
-    bus.subscribe(
-        Topic::All,
-        Arc::new(ProfileCacheHandler::new(Arc::clone(cache))),
-    );
+    let profile_cache = Arc::new(ProfileCacheHandler::new(Arc::clone(cache)));
+    for event_type in [
+        EventType::PersonalityCreated,
+        EventType::PersonalityProfileUpdated,
+        EventType::PersonalityAliasAdded,
+        EventType::PersonalityAliasRemoved,
+        EventType::PersonalityRemoved,
+    ] {
+        bus.subscribe(Topic::Type(event_type), profile_cache.clone());
+    }
+
     let dispatcher = Dispatcher::new(bus.clone(), Arc::new(db.clone()), DurableConfig::default());
+    let cleanup = Arc::new(ConversationCleanupHandler::new(Arc::clone(tracker)));
     dispatcher
-        .register(Arc::new(ConversationCleanupHandler::new(Arc::clone(
-            tracker,
-        ))))
+        .register(&[Topic::Type(EventType::PersonalityRemoved)], cleanup)
         .await?;
-    dispatcher.register(Arc::new(AuditHandler)).await?;
+    dispatcher
+        .register(&[Topic::All], Arc::new(AuditHandler))
+        .await?;
     Ok(Arc::new(dispatcher))
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::{CatchUpReport, DurableConfig, DurableStatus, DurableSubscriber, RetryReport};
-use crate::events::{DeadLetter, EventBus, EventHandler, EventLog, LogError};
+use crate::events::{DeadLetter, EventBus, EventHandler, EventLog, LogError, Topic};
 
 /// Why a dispatcher operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,18 +55,20 @@ impl Dispatcher {
         &self.log
     }
 
-    /// Starts `handler` as a durable subscriber (see [`DurableSubscriber::start`]) with the
-    /// dispatcher's settings.
+    /// Starts `handler` as a durable subscriber of `topics` (see
+    /// [`DurableSubscriber::start`]) with the dispatcher's settings.
     pub async fn register(
         &self,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
     ) -> Result<DurableSubscriber, DispatchError> {
-        self.register_with(handler, self.config).await
+        self.register_with(topics, handler, self.config).await
     }
 
-    /// Starts `handler` as a durable subscriber with its own settings.
+    /// Starts `handler` as a durable subscriber of `topics` with its own settings.
     pub async fn register_with(
         &self,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
         config: DurableConfig,
     ) -> Result<DurableSubscriber, DispatchError> {
@@ -75,8 +77,8 @@ impl Dispatcher {
         if self.read().contains_key(&name) {
             return Err(DispatchError::DuplicateName(name));
         }
-        let subscriber =
-            DurableSubscriber::start(&self.bus, Arc::clone(&self.log), handler, config).await?;
+        let log = Arc::clone(&self.log);
+        let subscriber = DurableSubscriber::start(&self.bus, log, topics, handler, config).await?;
         self.write().insert(name, subscriber.clone());
         Ok(subscriber)
     }
@@ -86,6 +88,7 @@ impl Dispatcher {
     /// while the bot owns the live subscription.
     pub async fn register_passive(
         &self,
+        topics: &[Topic],
         handler: Arc<dyn EventHandler>,
     ) -> Result<DurableSubscriber, DispatchError> {
         let _registering = self.registering.lock().await;
@@ -94,8 +97,9 @@ impl Dispatcher {
             return Err(DispatchError::DuplicateName(name));
         }
         let timeout = self.bus.config().handler_timeout;
+        let log = Arc::clone(&self.log);
         let subscriber =
-            DurableSubscriber::open(Arc::clone(&self.log), handler, self.config, timeout).await?;
+            DurableSubscriber::open(log, topics, handler, self.config, timeout).await?;
         self.write().insert(name, subscriber.clone());
         Ok(subscriber)
     }

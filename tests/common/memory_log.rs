@@ -1,4 +1,7 @@
-//! An [`EventLog`] kept in memory, for tests and benchmarks (the bot uses the SQLite store).
+//! An [`EventLog`] kept in memory for the durable-subscriber tests and the bus benchmark (the
+//! bot uses the SQLite store). Included by path where needed rather than from `common`, so
+//! the test binaries that don't use it don't build and run its own tests.
+#![allow(dead_code)] // each user of this module needs a different part of it
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -8,7 +11,7 @@ use anyhow::{anyhow, bail};
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{DeadLetter, EventEnvelope, EventLog, LogError};
+use personae::events::{DeadLetter, EventEnvelope, EventLog, LogError};
 
 /// An event log in memory with the same rules as the SQLite one: events in sequence order,
 /// checkpoints that only move forward unless forced, dead letters with increasing ids.
@@ -200,7 +203,7 @@ impl EventLog for InMemoryEventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Alias, DomainEvent, PersonalityId};
+    use personae::domain::{Alias, DomainEvent, PersonalityId};
 
     fn envelope(sequence: i64) -> EventEnvelope {
         EventEnvelope {
@@ -212,7 +215,7 @@ mod tests {
             actor: "admin:cli".into(),
             correlation_id: "test".into(),
             causation_id: None,
-            schema_version: crate::events::SCHEMA_VERSION,
+            schema_version: personae::events::SCHEMA_VERSION,
             event: DomainEvent::PersonalityAliasAdded {
                 alias: Alias::parse("x").unwrap(),
             },
