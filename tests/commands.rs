@@ -866,6 +866,53 @@ async fn remove_asks_first_and_removes_on_confirm() {
     bot.assert_valid_requests();
 }
 
+/// The JSON log lines whose message is `message`.
+fn log_lines(logs: &str, message: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == message)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_correlation_id_follows_a_command_from_the_interaction_to_every_handler() {
+    let bot = Bot::start_with(BotOptions {
+        env: vec![("LOG_FORMAT".into(), "json".into())],
+        ..Default::default()
+    })
+    .await;
+    let (id, _) = run(
+        &bot,
+        personality(ALICE, "create", vec![text_option("name", "Aria")]),
+    )
+    .await;
+    let logs = bot.logs();
+    let actor = format!("user:{ALICE}");
+    // The service's own line, then each handler's: the profile cache and the audit trail.
+    for message in ["committed", "profile cache refreshed", "domain event"] {
+        let lines = log_lines(&logs, message);
+        assert_eq!(lines.len(), 1, "one {message:?} line:\n{logs}");
+        let spans = lines[0]["spans"].as_array().expect("the spans of the line");
+        let command = spans
+            .iter()
+            .find(|s| s["name"] == "command")
+            .unwrap_or_else(|| panic!("{message:?} runs in the command's span: {}", lines[0]));
+        assert_eq!(command["correlation_id"], id.as_str(), "{}", lines[0]);
+        assert_eq!(command["actor"], actor.as_str(), "{}", lines[0]);
+        assert_eq!(command["operation"], "register", "{}", lines[0]);
+        if message != "committed" {
+            let handler = &lines[0]["span"];
+            assert_eq!(handler["name"], "handler", "{}", lines[0]);
+            assert_eq!(handler["correlation_id"], id.as_str(), "{}", lines[0]);
+            assert_eq!(handler["actor"], actor.as_str(), "{}", lines[0]);
+        }
+    }
+    assert_eq!(
+        log_lines(&logs, "domain event")[0]["span"]["handler"],
+        "audit"
+    );
+}
+
 #[tokio::test]
 async fn a_cancelled_remove_keeps_the_personality() {
     let bot = bot_with(vec![create_step("Aria", &[])]).await;

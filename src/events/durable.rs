@@ -16,7 +16,6 @@ use futures::FutureExt;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 pub use dispatcher::{DispatchError, Dispatcher};
 pub use retry::RetryPolicy;
@@ -535,16 +534,7 @@ impl Shared {
         if !self.reacts_to(event) {
             return Ok(());
         }
-        let span = tracing::info_span!(
-            "durable",
-            subscriber = %self.name,
-            event_id = %event.event_id,
-            correlation_id = %event.correlation_id,
-            sequence = event.sequence,
-        );
-        run_isolated(&*self.handler, event, self.handler_timeout)
-            .instrument(span)
-            .await
+        run_isolated(&*self.handler, event, self.handler_timeout).await
     }
 
     async fn drain(&self, retry: bool) -> Result<CatchUpReport, LogError> {

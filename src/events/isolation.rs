@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tracing::Instrument;
 
 use super::{EventEnvelope, EventHandler};
 
@@ -31,7 +32,9 @@ impl fmt::Display for FailureKind {
     }
 }
 
-/// Runs `handler` on `event`, stopping it (dropping its future) after `timeout`.
+/// Runs `handler` on `event`, stopping it (dropping its future) after `timeout`, in a
+/// span that carries the event's correlation id and actor: whatever the handler logs can
+/// be followed back to the command that caused it.
 ///
 /// `handle` is called inside the caught future, so a panic while building the handler's
 /// future is caught like one while polling it. Unwind safety is asserted because a handler
@@ -42,8 +45,16 @@ pub(crate) async fn run_isolated(
     event: &EventEnvelope,
     timeout: Duration,
 ) -> Result<(), FailureKind> {
+    let span = tracing::info_span!(
+        "handler",
+        handler = handler.name(),
+        sequence = event.sequence,
+        event_id = %event.event_id,
+        correlation_id = %event.correlation_id,
+        actor = %event.actor,
+    );
     let call = AssertUnwindSafe(async { handler.handle(event).await }).catch_unwind();
-    match tokio::time::timeout(timeout, call).await {
+    match tokio::time::timeout(timeout, call).instrument(span).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(error))) => Err(FailureKind::Error(format!("{error:#}"))),
         Ok(Err(panic)) => Err(FailureKind::Panicked(panic_message(&*panic))),

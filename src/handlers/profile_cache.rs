@@ -50,6 +50,7 @@ impl EventHandler for ProfileCacheHandler {
                 self.cache.remove(id, name, aliases)
             }
         }
+        tracing::debug!(personality_id = %id, version, "profile cache refreshed");
         Ok(())
     }
 }
