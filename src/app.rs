@@ -3,7 +3,7 @@
 //! that knows which store, which handlers and which front end go together.
 
 use std::future::Future;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use rusqlite::Connection;
@@ -15,7 +15,7 @@ use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
 use crate::events::{BusConfig, EventBus};
 use crate::handlers;
-use crate::store::personality_rows::{self, StoredRow};
+use crate::store::personality_rows;
 use crate::store::{Database, StoreError};
 
 /// The wired application.
@@ -141,61 +141,10 @@ async fn open(config: &Config) -> anyhow::Result<Database> {
     )
 }
 
-/// How many rows the start-up load hands to a parsing thread at a time.
-const LOAD_BATCH: usize = 512;
-
-/// Reads every personality into a new profile cache. The rows stream from the table into
-/// the cache, so the personalities are never all held twice (which would double the peak
-/// memory of a large start-up), and they are parsed and indexed on one thread per core
-/// while this one reads: checking every stored value again costs more than reading it.
+/// Reads every personality into a new profile cache, one row at a time.
 fn load_profiles(conn: &mut Connection) -> Result<ProfileCache, StoreError> {
     let (personalities, keys) = personality_rows::counts(conn)?;
     let cache = ProfileCache::with_capacity(personalities, keys);
-    let parsers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let failure: Mutex<Option<StoreError>> = Mutex::new(None);
-    let (batches, incoming) = mpsc::sync_channel::<Vec<StoredRow>>(parsers * 2);
-    let incoming = Mutex::new(incoming);
-    let read = std::thread::scope(|scope| {
-        for _ in 0..parsers {
-            scope.spawn(|| loop {
-                // Poisoning can't leave a receiver or an `Option` half-changed.
-                let batch = incoming.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok(batch) = batch else { return };
-                for row in batch {
-                    match row.parse() {
-                        Ok((personality, name_key)) => {
-                            cache.put_keyed(ProfileInfo::from_personality(personality), name_key)
-                        }
-                        Err(error) => {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(error);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-        let mut batch = Vec::with_capacity(LOAD_BATCH);
-        let read = personality_rows::for_each_stored(conn, |row| {
-            batch.push(row);
-            if batch.len() < LOAD_BATCH {
-                return true;
-            }
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
-            // Sending fails only when every parser stopped on a failure.
-            batches.send(full).is_ok()
-        });
-        if !batch.is_empty() {
-            let _ = batches.send(batch);
-        }
-        drop(batches);
-        read
-    });
-    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(error);
-    }
-    read?;
+    personality_rows::for_each(conn, |p| cache.put(ProfileInfo::from_personality(p)))?;
     Ok(cache)
 }

@@ -178,140 +178,39 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
     Ok(Some(Personality::restore(stored)))
 }
 
-/// A stored personality as read, not yet parsed: its columns and every key (name and
-/// aliases), copied into one buffer. The start-up load reads these on the database's
-/// thread and parses them on others; one allocation a row keeps the reader fast.
-pub(crate) struct StoredRow {
-    text: String,
-    /// Where each text column of `COLUMNS` is in `text` (`None`: NULL), `version` aside.
-    columns: [Option<(usize, usize)>; 9],
-    version: i64,
-    /// Where each key is in `text`, sorted.
-    keys: Vec<(usize, usize)>,
-}
-
-impl StoredRow {
-    fn of(row: &Row<'_>) -> rusqlite::Result<Self> {
-        let f = Fields::of(row)?;
-        let texts = [
-            Some(f.id),
-            Some(f.name),
-            Some(f.owner),
-            Some(f.display_name),
-            f.avatar_url,
-            Some(f.prompt),
-            f.model,
-            Some(f.created_at),
-            Some(f.updated_at),
-        ];
-        // Room for the keys too: a few short ones.
-        let size = texts.iter().flatten().map(|t| t.len()).sum::<usize>() + 64;
-        let mut text = String::with_capacity(size);
-        let columns = texts.map(|t| {
-            t.map(|t| {
-                let start = text.len();
-                text.push_str(t);
-                (start, text.len())
-            })
-        });
-        Ok(Self {
-            text,
-            columns,
-            version: f.version,
-            keys: Vec::with_capacity(4),
-        })
-    }
-
-    fn push_key(&mut self, key: &str) {
-        let start = self.text.len();
-        self.text.push_str(key);
-        self.keys.push((start, self.text.len()));
-    }
-
-    fn column(&self, column: usize) -> Option<&str> {
-        self.columns[column].map(|(start, end)| &self.text[start..end])
-    }
-
-    fn id(&self) -> &str {
-        self.column(0).unwrap_or_default()
-    }
-
-    /// The personality and the normalized key of its name. Its aliases are its keys but
-    /// the name's (an alias never equals its personality's name).
-    pub(crate) fn parse(self) -> Result<(Personality, String), StoreError> {
-        let text = |column| self.column(column).unwrap_or_default();
-        let mut stored = Fields {
-            id: text(0),
-            name: text(1),
-            owner: text(2),
-            display_name: text(3),
-            avatar_url: self.column(4),
-            prompt: text(5),
-            model: self.column(6),
-            version: self.version,
-            created_at: text(7),
-            updated_at: text(8),
-        }
-        .parse()?;
-        let name_key = name_key(&stored.name);
-        stored.aliases = self
-            .keys
-            .iter()
-            .map(|&(start, end)| &self.text[start..end])
-            .filter(|k| *k != name_key)
-            .map(parse_alias)
-            .collect::<Result<_, _>>()?;
-        Ok((Personality::restore(stored), name_key))
-    }
-}
-
-/// `name.key()`, without running the Unicode normalizer when it can't change anything:
-/// NFKC leaves ASCII as it is, so a trimmed ASCII name with single spaces only needs
-/// lowercasing. Every other name goes through `key()`.
-fn name_key(name: &PersonalityName) -> String {
-    let text = name.as_str();
-    let plain = text.is_ascii()
-        && !text.contains("  ")
-        && !text.bytes().any(|b| b.is_ascii_whitespace() && b != b' ');
-    if plain {
-        text.to_ascii_lowercase()
-    } else {
-        name.key()
-    }
-}
-
-/// Hands every stored personality to `visit`, unparsed and one at a time, keeping none,
-/// until `visit` returns false. Returns how many were visited.
-pub(crate) fn for_each_stored(
+/// Hands every stored personality to `visit`, one at a time and keeping none (a start-up
+/// load of many personalities holds each once, in the cache). Returns how many there were.
+pub(crate) fn for_each(
     conn: &Connection,
-    mut visit: impl FnMut(StoredRow) -> bool,
+    mut visit: impl FnMut(Personality),
 ) -> Result<usize, StoreError> {
-    // Both in id order, merged as they stream: no sort, no map of all aliases. The keys
-    // come from the index on personality_id alone, which holds (personality_id, key):
-    // asking for `kind` too would cost a look-up in the table for every key.
+    // Both in id order, merged as they stream: no map of every alias.
     let mut rows_stmt =
         conn.prepare(&format!("SELECT {COLUMNS} FROM personalities ORDER BY id"))?;
-    let mut keys_stmt = conn
-        .prepare("SELECT personality_id, key FROM personality_keys ORDER BY personality_id, key")?;
+    let mut aliases_stmt = conn.prepare(
+        "SELECT personality_id, key FROM personality_keys WHERE kind = 'alias' \
+         ORDER BY personality_id, key",
+    )?;
     let mut rows = rows_stmt.query([])?;
-    let mut keys = keys_stmt.query([])?;
-    let mut key = keys.next()?;
+    let mut aliases = aliases_stmt.query([])?;
+    let mut alias = aliases.next()?;
     let mut count = 0;
     while let Some(row) = rows.next()? {
-        let mut stored = StoredRow::of(row)?;
-        while let Some(k) = key {
-            match str_at(k, 0)?.cmp(stored.id()) {
-                std::cmp::Ordering::Greater => break,
-                // Keys of an id without a row can't exist (foreign key); skip them anyway.
-                std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => stored.push_key(str_at(k, 1)?),
+        let mut stored = Fields::of(row)?.parse()?;
+        let id = stored.id.to_string();
+        while let Some(a) = alias {
+            let owner = str_at(a, 0)?;
+            if owner > id.as_str() {
+                break;
             }
-            key = keys.next()?;
+            // Keys of an id without a row can't exist (foreign key); skip them anyway.
+            if owner == id {
+                stored.aliases.push(parse_alias(str_at(a, 1)?)?);
+            }
+            alias = aliases.next()?;
         }
+        visit(Personality::restore(stored));
         count += 1;
-        if !visit(stored) {
-            break;
-        }
     }
     Ok(count)
 }
@@ -389,8 +288,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredPersonality, StoreEr
     Ok(Fields::of(row)?.parse())
 }
 
-/// The columns of a personality row, borrowed: from SQLite's buffers (no copy before the
-/// value objects make theirs) or from a [`StoredRow`].
+/// The columns of a personality row, borrowed from SQLite's buffers until the value
+/// objects make their own copies.
 struct Fields<'a> {
     id: &'a str,
     name: &'a str,
@@ -506,21 +405,6 @@ mod tests {
         Personality::register(PersonalityId::new(), new, Utc::now()).unwrap()
     }
 
-    #[test]
-    fn the_fast_name_key_is_the_name_key() {
-        for name in [
-            "Aria",
-            "The Bard",
-            "the  bard",
-            "ÄRIA",
-            "Zoë of Ｔown",
-            "x-y_z 9",
-        ] {
-            let name = PersonalityName::parse(name).unwrap();
-            assert_eq!(name_key(&name), name.key(), "{name}");
-        }
-    }
-
     #[tokio::test]
     async fn every_stored_personality_streams_back_as_listed() {
         let dir = tempfile::tempdir().unwrap();
@@ -546,17 +430,8 @@ mod tests {
             .call(|conn| {
                 let listed = list(conn, None)?;
                 let mut streamed = Vec::new();
-                let mut rows = Vec::new();
-                let count = for_each_stored(conn, |row| {
-                    rows.push(row);
-                    true
-                })?;
-                assert_eq!(count, rows.len());
-                for row in rows {
-                    let (p, name_key) = row.parse()?;
-                    assert_eq!(name_key, p.name().key());
-                    streamed.push(p);
-                }
+                let count = for_each(conn, |p| streamed.push(p))?;
+                assert_eq!(count, streamed.len());
                 Ok((listed, streamed))
             })
             .await
