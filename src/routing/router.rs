@@ -50,10 +50,6 @@ pub struct Route {
 impl AliasLookup for ProfileCache {
     type Target = PersonalityId;
 
-    fn lookup(&self, key: &str) -> Option<PersonalityId> {
-        self.lookup_key(key)
-    }
-
     fn lookup_prefix(&self, key: &str) -> Found<PersonalityId> {
         let entry = self.key_entry(key);
         Found {
