@@ -54,7 +54,7 @@ impl AliasLookup for ProfileCache {
         let entry = self.key_entry(key);
         Found {
             target: entry.id,
-            longer: entry.longer,
+            longer: entry.longer > 0,
         }
     }
 
