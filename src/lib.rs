@@ -1,7 +1,5 @@
 //! personae: a self-hosted Discord bot for AI personalities, on a durable domain-event core.
-// One measured exception: src/cache/huge_pages.rs advises the kernel (madvise) where to use
-// huge pages. Everything else stays safe code.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod application;

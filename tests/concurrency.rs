@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::plain_index::PlainIndex;
 use common::{admin, alice, bob, spawn_app};
 use personae::application::{
     PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
@@ -21,7 +22,7 @@ use personae::application::{
 use personae::cache::{ProfileCache, ProfileInfo};
 use personae::domain::{DomainEvent, EventType, PersonalityId};
 use personae::events::{handler_fn, EventEnvelope, EventLog, Topic};
-use personae::routing::mention::{find_mention, AliasIndex};
+use personae::routing::mention::find_mention;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -375,7 +376,7 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
         assert_eq!(cached_keys, stored, "seed {seed}: cached keys {when}");
         // The cache answers the mention parser itself: after all those changes it must find
         // what a plain index of the same keys finds.
-        let index: AliasIndex<PersonalityId> = app.cache.keys().into_iter().collect();
+        let index: PlainIndex<PersonalityId> = app.cache.keys().into_iter().collect();
         for (key, id) in app.cache.keys() {
             for suffix in ["", " the 1", ", hi", " alias-1 x"] {
                 let message = format!("hey @{key}{suffix}");

@@ -1,30 +1,13 @@
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
-use super::text::{collapse_whitespace, is_name_char, require_length, string_value_object};
+use super::key::normalize_key;
+use super::text::{is_name_char, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "alias";
 const MAX_LEN: usize = 50;
 /// How many aliases one personality may have.
 pub const MAX_ALIASES: usize = 25;
-
-/// NFKC, lowercase, trimmed, inner whitespace collapsed: the form names and aliases are
-/// unique and matched in.
-pub fn normalize_key(input: &str) -> String {
-    if input.is_ascii() {
-        // ASCII text is its own NFKC form, and stays ASCII when lowercased.
-        return collapse_whitespace(&input.to_ascii_lowercase());
-    }
-    normalize_unicode_key(input)
-}
-
-fn normalize_unicode_key(input: &str) -> String {
-    // NFKC again after lowercasing: lowercase can leave text NFKC would still change
-    // ("Ω\u{345}\u{301}"), and a key must normalize to itself.
-    let folded: String = input.nfkc().flat_map(char::to_lowercase).nfkc().collect();
-    collapse_whitespace(&folded)
-}
 
 /// Another name a personality answers to (`@alias`), stored normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,13 +72,6 @@ mod tests {
         ] {
             let err = Alias::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("alias: "), "{bad:?}: {err}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn the_ascii_shortcut_folds_as_the_unicode_path_does(input in "[\\x00-\\x7f]{0,40}") {
-            proptest::prop_assert_eq!(normalize_key(&input), normalize_unicode_key(&input));
         }
     }
 

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::alias::normalize_key;
+use super::key::normalize_key;
 use super::text::{is_name_char, require_length, string_value_object};
 use super::DomainError;
 

@@ -33,18 +33,6 @@ pub(crate) fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || c == '-' || c == '_'
 }
 
-/// Replaces every run of whitespace with one space and trims the ends.
-pub(crate) fn collapse_whitespace(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
-
 /// Checks that `text` holds 1 to `max` characters, with the field's user-facing message.
 pub(crate) fn require_length(
     field: &'static str,

@@ -1,45 +1,31 @@
 //! Finds the `@alias` a message is addressed to. This runs on every message the bot sees,
 //! so its cost depends only on the message and the longest alias, never on how many
-//! aliases exist: after each '@' it looks the next words up as keys of a hash map, one word
+//! aliases exist: after each '@' it looks the next words up as normalized keys, one word
 //! more only while a longer alias can still match (one look-up for a one-word alias).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
-use unicode_normalization::UnicodeNormalization;
 
-/// The longest alias in characters, as `Alias::parse` allows.
-pub const MAX_ALIAS_CHARS: usize = 50;
+use crate::domain::push_key;
 
-/// Where the parser looks aliases up. Keys are given normalized like `Alias::parse`
-/// does: NFKC, lowercase, words separated by one space.
+/// Where the parser looks aliases up. Keys are given in the normal form of
+/// [`crate::domain::lookup_key`].
 pub trait AliasLookup {
     /// What an alias points at, e.g. a personality id.
     type Target;
 
-    /// The target of this normalized alias, if any.
-    fn lookup(&self, key: &str) -> Option<Self::Target>;
-
-    /// The target of this normalized key, and whether a longer alias starts with the key and
-    /// a space. The parser adds words after an '@' only while one does, so an index that
-    /// knows answers a one-word mention in one look-up; this default says "maybe" and lets
-    /// the parser try every span up to [`AliasLookup::max_words`].
-    fn lookup_prefix(&self, key: &str) -> Found<Self::Target> {
-        Found {
-            target: self.lookup(key),
-            longer: true,
-        }
-    }
+    /// The target of this key, and whether a longer alias starts with the key and a space.
+    /// The parser adds words after an '@' only while one does, so a one-word mention costs
+    /// one look-up; an index that can't tell answers `longer: true`.
+    fn lookup_prefix(&self, key: &str) -> Found<Self::Target>;
 
     /// The most words any alias has; the parser never tries longer spans.
     fn max_words(&self) -> usize;
 
     /// The most characters any alias has; longer spans are never looked up.
-    fn max_chars(&self) -> usize {
-        MAX_ALIAS_CHARS
-    }
+    fn max_chars(&self) -> usize;
 }
 
 /// What one look-up of [`AliasLookup::lookup_prefix`] found.
@@ -113,113 +99,20 @@ where
     if max_words == 0 {
         return None;
     }
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => scan(content, lookup, &mut scratch),
+    KEY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut key) => scan(content, lookup, &mut key),
         // Only reachable if a lookup itself parses mentions; correct, just not reused.
-        Err(_) => scan(content, lookup, &mut Scratch::default()),
+        Err(_) => scan(content, lookup, &mut String::new()),
     })
 }
 
-/// A `HashMap`-backed [`AliasLookup`] that normalizes aliases on insert.
-#[derive(Debug, Clone)]
-pub struct AliasIndex<T> {
-    map: HashMap<String, T>,
-    max_words: usize,
-    max_chars: usize,
-}
-
-impl<T> Default for AliasIndex<T> {
-    fn default() -> Self {
-        Self {
-            map: HashMap::new(),
-            max_words: 0,
-            max_chars: 0,
-        }
-    }
-}
-
-impl<T> AliasIndex<T> {
-    /// An empty index.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Points `alias` (normalized like `Alias::parse`, a leading '@' dropped) at
-    /// `target`; returns the target it pointed at before, if any.
-    pub fn insert(&mut self, alias: &str, target: T) -> Option<T> {
-        let key = normalize_key(alias);
-        // Removals never shrink these: an over-estimate only costs a few lookups.
-        self.max_words = self.max_words.max(key.split(' ').count());
-        self.max_chars = self.max_chars.max(key.chars().count());
-        self.map.insert(key, target)
-    }
-
-    /// Forgets `alias`; returns what it pointed at.
-    pub fn remove(&mut self, alias: &str) -> Option<T> {
-        self.map.remove(&normalize_key(alias))
-    }
-
-    /// How many aliases the index holds.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// True when the index holds no alias.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-impl<T: Clone> AliasLookup for AliasIndex<T> {
-    type Target = T;
-
-    fn lookup(&self, key: &str) -> Option<T> {
-        self.map.get(key).cloned()
-    }
-
-    fn max_words(&self) -> usize {
-        self.max_words
-    }
-
-    fn max_chars(&self) -> usize {
-        self.max_chars
-    }
-}
-
-impl<S: AsRef<str>, T> FromIterator<(S, T)> for AliasIndex<T> {
-    fn from_iter<I: IntoIterator<Item = (S, T)>>(iter: I) -> Self {
-        let mut index = Self::new();
-        for (alias, target) in iter {
-            index.insert(alias.as_ref(), target);
-        }
-        index
-    }
-}
-
-/// The same normal form as `Alias::parse`: NFKC, lowercase, whitespace collapsed, a
-/// leading '@' dropped.
-fn normalize_key(input: &str) -> String {
-    let trimmed = input.trim();
-    let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
-    let mut key = String::with_capacity(without_at.len());
-    push_normalized(without_at, &mut key);
-    key
-}
-
-/// The buffers one scan needs, kept per thread so a scan allocates nothing once warm.
-#[derive(Default)]
-struct Scratch {
-    /// The normalized words after the current '@', separated by single spaces.
-    key: String,
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { key: String::new() })
-    };
+    /// The normalized words after the current '@', kept per thread so that a scan
+    /// allocates nothing once warm.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-fn scan<L>(content: &str, lookup: &L, scratch: &mut Scratch) -> Option<Mention<L::Target>>
+fn scan<L>(content: &str, lookup: &L, key: &mut String) -> Option<Mention<L::Target>>
 where
     L: AliasLookup + ?Sized,
 {
@@ -231,11 +124,11 @@ where
         }
         // Shortest span first, one more word only while a longer alias may still match;
         // the longest span that is an alias wins.
-        scratch.key.clear();
+        key.clear();
         let mut words = Words::new(content, at + 1, max_words, max_chars);
         let mut found = None;
-        while let Some(end) = words.next(&mut scratch.key) {
-            let step = lookup.lookup_prefix(&scratch.key);
+        while let Some(end) = words.next(key) {
+            let step = lookup.lookup_prefix(key);
             if let Some(target) = step.target {
                 found = Some(Mention {
                     target,
@@ -320,7 +213,7 @@ impl<'a> Words<'a> {
             key.push(' ');
             self.key_chars += 1;
         }
-        self.key_chars += push_normalized(&rest[..word_len], key);
+        self.key_chars += push_key(&rest[..word_len], key);
         if self.key_chars > self.max_chars {
             return None;
         }
@@ -335,36 +228,6 @@ impl<'a> Words<'a> {
         }
         Some(word_end)
     }
-}
-
-/// Appends `text` NFKC-normalized, lowercased, with whitespace runs collapsed to one
-/// space and no trailing space; returns how many characters it appended.
-fn push_normalized(text: &str, out: &mut String) -> usize {
-    let mut added = 0;
-    if text.is_ascii() && !text.bytes().any(|b| char::from(b).is_whitespace()) {
-        // ASCII is already NFKC: the common case skips the normalizer entirely.
-        for b in text.bytes() {
-            out.push(char::from(b.to_ascii_lowercase()));
-        }
-        return text.len();
-    }
-    // The same folding as `Alias::parse`: NFKC, lowercase, NFKC again.
-    for c in text.nfkc().flat_map(char::to_lowercase).nfkc() {
-        if c.is_whitespace() {
-            if !out.is_empty() && !out.ends_with(' ') {
-                out.push(' ');
-                added += 1;
-            }
-        } else {
-            out.push(c);
-            added += 1;
-        }
-    }
-    if out.ends_with(' ') {
-        out.pop();
-        added -= 1;
-    }
-    added
 }
 
 /// A character that can be part of an alias word, before normalization: letters, digits,
@@ -387,15 +250,49 @@ fn is_word_char(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
-    use crate::domain::Alias;
+    use crate::domain::{lookup_key, Alias};
     use proptest::prelude::*;
 
-    fn index(aliases: &[&str]) -> AliasIndex<String> {
-        aliases
-            .iter()
-            .map(|a| (*a, normalize_key(a)))
-            .collect::<AliasIndex<String>>()
+    /// Normalized keys, each its own target.
+    struct Keys(HashMap<String, String>);
+
+    impl AliasLookup for Keys {
+        type Target = String;
+
+        fn lookup_prefix(&self, key: &str) -> Found<String> {
+            let longer = self.0.keys().any(|k| {
+                k.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(' '))
+            });
+            Found {
+                target: self.0.get(key).cloned(),
+                longer,
+            }
+        }
+
+        fn max_words(&self) -> usize {
+            self.0
+                .keys()
+                .map(|k| k.split(' ').count())
+                .max()
+                .unwrap_or(0)
+        }
+
+        fn max_chars(&self) -> usize {
+            self.0.keys().map(|k| k.chars().count()).max().unwrap_or(0)
+        }
+    }
+
+    fn index(aliases: &[&str]) -> Keys {
+        Keys(
+            aliases
+                .iter()
+                .map(|a| (lookup_key(a), lookup_key(a)))
+                .collect(),
+        )
     }
 
     fn found(content: &str, aliases: &[&str]) -> Option<(String, String)> {
@@ -532,21 +429,6 @@ mod tests {
     }
 
     #[test]
-    fn index_keys_are_normalized_like_alias_parse() {
-        for input in [
-            "  The   BARD ",
-            "@Aria",
-            "ＡＲＩＡ",
-            "ﬁdo",
-            "Zoe\u{0308}",
-            "x_y-z 9",
-        ] {
-            let parsed = Alias::parse(input).unwrap();
-            assert_eq!(normalize_key(input), parsed.as_str(), "{input:?}");
-        }
-    }
-
-    #[test]
     fn the_mention_is_stripped_tidily() {
         let aliases = index(&["aria"]);
         for (text, stripped) in [
@@ -573,48 +455,23 @@ mod tests {
 
     #[test]
     fn a_lookup_that_parses_mentions_itself_still_works() {
-        struct Nested(AliasIndex<String>);
+        struct Nested(Keys);
         impl AliasLookup for Nested {
             type Target = String;
-            fn lookup(&self, key: &str) -> Option<String> {
-                // Re-entrant use of the thread's scratch buffer.
+            fn lookup_prefix(&self, key: &str) -> Found<String> {
+                // Re-entrant use of the thread's key buffer.
                 let _ = find_mention("@inner", &self.0);
-                self.0.lookup(key)
+                self.0.lookup_prefix(key)
             }
             fn max_words(&self) -> usize {
                 self.0.max_words()
             }
+            fn max_chars(&self) -> usize {
+                self.0.max_chars()
+            }
         }
         let nested = Nested(index(&["aria", "inner"]));
         assert_eq!(find_mention("@aria", &nested).unwrap().target, "aria");
-    }
-
-    /// Prints the median time per call; run with
-    /// `cargo test --release --lib mention -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing, not correctness"]
-    fn median_time_stays_flat_as_aliases_grow() {
-        use std::time::Instant;
-        let text = format!(
-            "{} @the bard of avon tell me more {}",
-            "x".repeat(80),
-            "y ".repeat(40)
-        );
-        for count in [10usize, 1_000, 100_000] {
-            let mut idx: AliasIndex<usize> =
-                (0..count).map(|i| (format!("alias {i}"), i)).collect();
-            idx.insert("the bard of avon", usize::MAX);
-            let mut samples = Vec::new();
-            for _ in 0..200 {
-                let start = Instant::now();
-                for _ in 0..100 {
-                    std::hint::black_box(find_mention(std::hint::black_box(&text), &idx));
-                }
-                samples.push(start.elapsed() / 100);
-            }
-            samples.sort();
-            println!("{count} aliases: median {:?}", samples[samples.len() / 2]);
-        }
     }
 
     proptest! {

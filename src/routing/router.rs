@@ -50,15 +50,11 @@ pub struct Route {
 impl AliasLookup for ProfileCache {
     type Target = PersonalityId;
 
-    fn lookup(&self, key: &str) -> Option<PersonalityId> {
-        self.lookup_key(key)
-    }
-
     fn lookup_prefix(&self, key: &str) -> Found<PersonalityId> {
         let entry = self.key_entry(key);
         Found {
             target: entry.id,
-            longer: entry.longer,
+            longer: entry.longer > 0,
         }
     }
 

@@ -135,4 +135,5 @@ pub fn open_db(path: &std::path::Path) -> Database {
     Database::open(path, Synchronous::Normal).expect("database opens")
 }
 pub mod bot;
+pub mod plain_index;
 pub mod users;
