@@ -26,13 +26,13 @@ fn bench_publish(c: &mut Criterion) {
     let handlers = three_handlers();
     c.bench_function("baseline: await 3 handlers directly", |b| {
         b.to_async(&rt)
-            .iter(|| async { await_directly(&handlers, &event).await })
+            .iter(|| async { await_directly(&handlers, &event).await });
     });
 
     let bus = wired_bus(&handlers);
     c.bench_function("publish: 2 typed + 1 wildcard", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(bus.publish(Arc::clone(&event)).await) })
+            .iter(|| async { black_box(bus.publish(Arc::clone(&event)).await) });
     });
 
     // A durable subscriber on the live path: the event is the next one, handled inline.
@@ -56,7 +56,7 @@ fn bench_publish(c: &mut Criterion) {
             let event = Arc::new(next.clone());
             let bus = &with_durable;
             async move { black_box(bus.publish(event).await) }
-        })
+        });
     });
     // The durable subscriber's checkpoint ran ahead of this log on purpose.
     let _ = rt.block_on(durable.shutdown());

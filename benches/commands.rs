@@ -58,7 +58,7 @@ fn bench_commands(c: &mut Criterion) {
                     }
                     start.elapsed()
                 }
-            })
+            });
         });
         rt.block_on(app.shutdown());
         // Closes the service's database before the baseline runs: its checkpointer would
@@ -84,7 +84,7 @@ fn bench_commands(c: &mut Criterion) {
                     Ok(start.elapsed())
                 }))
                 .expect("the cycle succeeds")
-            })
+            });
         });
     }
     group.finish();

@@ -83,9 +83,8 @@ impl Config {
     /// Reads DATABASE_PATH, DATABASE_SYNCHRONOUS, BOT_ADMIN_IDS, LOG_FORMAT and
     /// EVENT_HANDLER_TIMEOUT_SECS.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
-        let database_path = env("DATABASE_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("data/personae.db"));
+        let database_path =
+            env("DATABASE_PATH").map_or_else(|| PathBuf::from("data/personae.db"), PathBuf::from);
         let database_synchronous = match env("DATABASE_SYNCHRONOUS") {
             Some(v) => v
                 .parse()
@@ -244,7 +243,7 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect();
         move |k| map.get(k).cloned()
     }

@@ -37,7 +37,7 @@ fn as_actor(actor: Actor, mut spec: CommandSpec) -> CommandSpec {
         Actor::Admin => (ADMIN, spec.permissions.clone()),
         Actor::WithoutPermission => (NO_PERMISSION_USER, VIEW_ONLY.to_owned()),
     };
-    spec.user_id = id.to_owned();
+    id.clone_into(&mut spec.user_id);
     spec.user_name = format!("user{id}");
     spec.permissions = perms;
     spec

@@ -154,7 +154,7 @@ async fn bot_with(steps: Vec<Vec<String>>) -> Bot {
 fn owned_by(owner: &str, name: &str) -> Vec<String> {
     ["personality", "create", name, "--owner", owner]
         .iter()
-        .map(|s| s.to_string())
+        .map(|s| (*s).to_string())
         .collect()
 }
 
@@ -182,7 +182,7 @@ fn options_of(command: &Value) -> Vec<(String, u64, bool, bool)> {
 fn expect_options(command: &Value, expected: &[OptionSpec]) {
     let expected: Vec<(String, u64, bool, bool)> = expected
         .iter()
-        .map(|(n, t, r, a)| (n.to_string(), *t, *r, *a))
+        .map(|(n, t, r, a)| ((*n).to_string(), *t, *r, *a))
         .collect();
     assert_eq!(
         options_of(command),
@@ -218,7 +218,7 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    names.sort();
+    names.sort_unstable();
     assert_eq!(
         names,
         [
@@ -261,41 +261,47 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             .unwrap()
             .clone()
     };
-    const S: u64 = 3;
-    const B: u64 = 5;
+    // Discord's option types: 3 string, 5 boolean.
+    let (string, boolean) = (3, 5);
     expect_options(
         &sub("create"),
         &[
-            ("name", S, true, false),
-            ("display_name", S, false, false),
-            ("prompt", S, false, false),
-            ("model", S, false, false),
-            ("avatar_url", S, false, false),
-            ("alias", S, false, false),
+            ("name", string, true, false),
+            ("display_name", string, false, false),
+            ("prompt", string, false, false),
+            ("model", string, false, false),
+            ("avatar_url", string, false, false),
+            ("alias", string, false, false),
         ],
     );
     expect_options(
         &sub("update"),
         &[
-            ("personality", S, true, true),
-            ("display_name", S, false, false),
-            ("prompt", S, false, false),
-            ("model", S, false, false),
-            ("avatar_url", S, false, false),
+            ("personality", string, true, true),
+            ("display_name", string, false, false),
+            ("prompt", string, false, false),
+            ("model", string, false, false),
+            ("avatar_url", string, false, false),
         ],
     );
-    expect_options(&sub("prompt"), &[("personality", S, true, true)]);
+    expect_options(&sub("prompt"), &[("personality", string, true, true)]);
     expect_options(
         &sub("alias"),
-        &[("personality", S, true, true), ("alias", S, true, false)],
+        &[
+            ("personality", string, true, true),
+            ("alias", string, true, false),
+        ],
     );
     expect_options(
         &sub("unalias"),
-        &[("personality", S, true, true), ("alias", S, true, true)],
+        &[
+            ("personality", string, true, true),
+            ("alias", string, true, true),
+        ],
     );
-    expect_options(&sub("remove"), &[("personality", S, true, true)]);
-    expect_options(&sub("list"), &[("mine", B, false, false)]);
-    expect_options(&sub("info"), &[("personality", S, true, true)]);
+    expect_options(&sub("remove"), &[("personality", string, true, true)]);
+    expect_options(&sub("list"), &[("mine", boolean, false, false)]);
+    expect_options(&sub("info"), &[("personality", string, true, true)]);
     let create = sub("create");
     let max_length = |option: &str| {
         create["options"]
@@ -341,9 +347,9 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         );
         assert_eq!(c["contexts"], json!([0]), "/{name} is for servers only");
     }
-    expect_options(&find("activate"), &[("personality", S, true, true)]);
+    expect_options(&find("activate"), &[("personality", string, true, true)]);
     expect_options(&find("deactivate"), &[]);
-    expect_options(&find("autorespond"), &[("enabled", B, true, false)]);
+    expect_options(&find("autorespond"), &[("enabled", boolean, true, false)]);
     expect_options(&find("reset"), &[]);
     for name in ["autorespond", "reset", "help"] {
         assert!(

@@ -297,7 +297,11 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
     assert_eq!(stored_keys, expected_keys, "seed {seed}: personality_keys");
 
     // Events: versions 1..=n per personality, one event per successful command, by kind.
-    let events = app.service.events(Default::default()).await.unwrap();
+    let events = app
+        .service
+        .events(personae::application::EventFilter::default())
+        .await
+        .unwrap();
     assert_eq!(
         events.len() as u64,
         total_ok,

@@ -495,13 +495,13 @@ impl Model {
                 let entry = next.by_key.get_mut(&key).unwrap();
                 let before = entry.clone();
                 if let Some(d) = display_name {
-                    entry.display_name = d.trim().to_owned();
+                    d.trim().clone_into(&mut entry.display_name);
                 }
                 if let Some(a) = avatar_url {
                     entry.avatar_url = non_empty(Some(a.trim().to_owned()));
                 }
                 if let Some(p) = prompt {
-                    entry.prompt = p.clone();
+                    entry.prompt.clone_from(p);
                 }
                 if let Some(m) = model {
                     entry.model = non_empty(Some(m.trim().to_owned()));

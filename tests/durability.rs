@@ -267,7 +267,12 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let event = &t.app.service.events(Default::default()).await.unwrap()[0];
+    let event = &t
+        .app
+        .service
+        .events(personae::application::EventFilter::default())
+        .await
+        .unwrap()[0];
     for name in ["always-errors", "always-panics", "always-hangs"] {
         let line = logged
             .lines()

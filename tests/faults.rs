@@ -235,7 +235,7 @@ async fn a_busy_database_is_waited_for_not_reported_to_the_user() {
     let started = std::time::Instant::now();
     let created = t.create("Aria", alice(), &[]).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(1000),
+        started.elapsed() >= Duration::from_secs(1),
         "it did wait for the other writer"
     );
     assert_eq!(created.version(), 1);
@@ -271,7 +271,7 @@ async fn a_full_or_read_only_database_gives_a_clear_error_and_nothing_half_writt
             ..big.clone()
         };
         match t.app.service.register(&ctx, attempt).await {
-            Ok(_) => continue,
+            Ok(_) => {}
             Err(e) => {
                 full = Some(e);
                 break;

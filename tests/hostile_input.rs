@@ -47,7 +47,7 @@ fn hostile_values() -> Vec<String> {
         "normal-name_1",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(|s| (*s).to_string())
     .collect();
     for n in [
         49, 50, 51, 63, 64, 65, 79, 80, 81, 100, 101, 2048, 2049, 6000, 6001, 10_000,
@@ -122,14 +122,14 @@ async fn every_field_refuses_or_stores_exactly_every_hostile_value() {
                             .profile()
                             .avatar_url
                             .as_ref()
-                            .map(|u| u.to_string())
+                            .map(std::string::ToString::to_string)
                             .unwrap_or_default(),
                         "prompt" => stored.profile().prompt.to_string(),
                         _ => stored
                             .profile()
                             .model
                             .as_ref()
-                            .map(|m| m.to_string())
+                            .map(std::string::ToString::to_string)
                             .unwrap_or_default(),
                     };
                     let expected = if optional_and_blank {

@@ -411,6 +411,7 @@ fn profile_like() -> impl Strategy<Value = (String, String, String, String)> {
 }
 
 #[test]
+#[allow(clippy::many_single_char_names)] // One letter per profile field: d, a, p, m.
 fn accepted_profile_fields_round_trip_through_the_database() {
     on_one_app(
         "profile fields",

@@ -253,7 +253,7 @@ async fn names_and_aliases_are_unique_across_personalities_in_any_case() {
     let ctx = t.as_user(bob());
     let register = |name: &str, aliases: &[&str]| Registration {
         name: name.into(),
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        aliases: aliases.iter().map(|a| (*a).to_string()).collect(),
         ..Default::default()
     };
     let before = t.snapshot();

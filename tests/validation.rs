@@ -14,7 +14,7 @@ fn field_of(err: &ServiceError) -> String {
         .to_owned()
 }
 
-async fn assert_refused(
+fn assert_refused(
     t: &TestApp,
     field: &str,
     result: Result<personae::domain::Personality, ServiceError>,
@@ -45,7 +45,7 @@ async fn invalid_registrations_are_refused_with_the_field_named_and_change_nothi
         (
             "name",
             Registration {
-                name: "".into(),
+                name: String::new(),
                 ..base()
             },
         ),
@@ -276,7 +276,7 @@ async fn invalid_registrations_are_refused_with_the_field_named_and_change_nothi
     ];
     for (field, registration) in cases {
         let result = t.app.service.register(&ctx, registration.clone()).await;
-        assert_refused(&t, field, result, &before).await;
+        assert_refused(&t, field, result, &before);
     }
 }
 
@@ -346,8 +346,7 @@ async fn invalid_updates_and_aliases_change_nothing() {
         })
         .await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "avatar_url",
@@ -357,8 +356,7 @@ async fn invalid_updates_and_aliases_change_nothing() {
         })
         .await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "prompt",
@@ -368,8 +366,7 @@ async fn invalid_updates_and_aliases_change_nothing() {
         })
         .await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "model",
@@ -379,15 +376,14 @@ async fn invalid_updates_and_aliases_change_nothing() {
         })
         .await,
         &before,
-    )
-    .await;
+    );
     // A mix of a valid and an invalid field changes neither.
     let mixed = ProfileUpdate {
         display_name: Some("Fine Name".into()),
         model: Some("bad model".into()),
         ..Default::default()
     };
-    assert_refused(&t, "model", update(mixed).await, &before).await;
+    assert_refused(&t, "model", update(mixed).await, &before);
     let err = update(ProfileUpdate {
         display_name: Some("Aria".into()),
         ..Default::default()
@@ -401,29 +397,25 @@ async fn invalid_updates_and_aliases_change_nothing() {
         "alias",
         service.add_alias(&ctx, "Aria", "bard").await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "alias",
         service.add_alias(&ctx, "Aria", "aria").await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "alias",
         service.add_alias(&ctx, "Aria", "🦀").await,
         &before,
-    )
-    .await;
+    );
     assert_refused(
         &t,
         "alias",
         service.remove_alias(&ctx, "Aria", "unknown").await,
         &before,
-    )
-    .await;
+    );
     let err = service.remove(&ctx, "nobody").await.unwrap_err();
     assert_eq!(err.to_string(), "No personality is called \"nobody\".");
     assert_eq!(t.snapshot(), before);

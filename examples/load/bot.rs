@@ -87,7 +87,9 @@ impl Bot {
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    logs.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                    logs.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(line);
                 }
             });
         }
@@ -116,7 +118,10 @@ impl Bot {
 
     /// Every line it printed so far.
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Log lines at WARN or ERROR.

@@ -19,7 +19,7 @@ struct Counter(AtomicU64);
 
 #[async_trait]
 impl EventHandler for Counter {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "catch-up-bench"
     }
 

@@ -48,7 +48,7 @@ pub async fn app(db: Database, synchronous: Synchronous) -> anyhow::Result<Arc<A
     let config = Config {
         database_path: db.path().to_owned(),
         database_synchronous: synchronous,
-        admin_ids: Default::default(),
+        admin_ids: std::collections::HashSet::default(),
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
     };

@@ -41,16 +41,12 @@ impl Side {
     }
 }
 
-/// CPU time used so far by the calling thread.
+/// CPU time used so far by the calling thread (the kernel's per-thread schedstat, in ns).
 fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant the C
-    // library defines. On failure `now` stays zero, which only spoils this figure.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
 /// CPU time used so far by the database thread of `db`.
@@ -123,7 +119,7 @@ pub async fn run(
                 let started = Instant::now();
                 let round = service_round(&app, next, per_round, tasks).await?;
                 side.wall += started.elapsed();
-                side.db_cpu += db_thread_cpu(&app.db).await? - cpu;
+                side.db_cpu += db_thread_cpu(&app.db).await?.checked_sub(cpu).unwrap();
                 next += per_round;
                 for times in &round {
                     side.record(times);
@@ -144,7 +140,11 @@ pub async fn run(
                         command_path::baseline_cycle(conn, input, &mut times)?;
                         side.push(times);
                     }
-                    Ok((side, started.elapsed(), thread_cpu() - cpu))
+                    Ok((
+                        side,
+                        started.elapsed(),
+                        thread_cpu().checked_sub(cpu).unwrap(),
+                    ))
                 })
                 .await?;
             baseline.wall += wall;

@@ -79,7 +79,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
                 if let Ok(m) = bot_memory.read() {
                     samples
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push((started.elapsed().as_secs(), m));
                 }
             }
@@ -123,7 +123,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     );
 
     sampler.abort();
-    let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let samples = samples
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     report_memory(&samples, plan.command_secs);
 
     let validation = discord.validation_errors();

@@ -81,7 +81,10 @@ pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
     let personalities: Vec<_> = (0..size)
         .map(|k| seed::registered(&format!("p{k}"), &[alias(k)], &prompt).expect("valid input"))
         .collect();
-    let ids: Vec<PersonalityId> = personalities.iter().map(|p| p.id()).collect();
+    let ids: Vec<PersonalityId> = personalities
+        .iter()
+        .map(personae::domain::Personality::id)
+        .collect();
     for p in &personalities {
         cache.put(ProfileInfo::of(p));
     }
@@ -191,7 +194,7 @@ impl Case {
     }
 
     /// The `i`-th message of this case.
-    pub fn incoming<'a>(self, f: &'a Fixture, i: usize) -> Incoming<'a> {
+    pub fn incoming(self, f: &Fixture, i: usize) -> Incoming<'_> {
         let i = i % MESSAGES;
         let (author_id, channel_id, content, replied_to) = match self {
             Case::Mention => (AUTHOR, CHANNEL, f.mentions[i].as_str(), None),

@@ -70,7 +70,7 @@ pub async fn child(database: &Path) -> anyhow::Result<()> {
     let config = Config {
         database_path: database.to_owned(),
         database_synchronous: Synchronous::Normal,
-        admin_ids: Default::default(),
+        admin_ids: std::collections::HashSet::default(),
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
     };
@@ -79,7 +79,7 @@ pub async fn child(database: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let app = App::start(&config).await.context("App::start")?;
     let loaded = started.elapsed();
-    let cpu = cpu_time()? - cpu;
+    let cpu = cpu_time()?.checked_sub(cpu).unwrap();
     let after = Memory::of("self")?;
     let cached = app.cache.len();
     let keys = app.cache.key_count();

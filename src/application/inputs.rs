@@ -50,11 +50,13 @@ impl Registration {
                 other => other,
             })?,
         };
-        let avatar_url = non_empty(&self.avatar_url)
+        let avatar_url = non_empty(self.avatar_url.as_deref())
             .map(AvatarUrl::parse)
             .transpose()?;
         let prompt = Prompt::parse(self.prompt.as_deref().unwrap_or(""))?;
-        let model = non_empty(&self.model).map(ModelName::parse).transpose()?;
+        let model = non_empty(self.model.as_deref())
+            .map(ModelName::parse)
+            .transpose()?;
         let aliases = self
             .aliases
             .iter()
@@ -104,8 +106,8 @@ impl ProfileUpdate {
     }
 }
 
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.trim().is_empty())
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// An empty value clears an optional field; anything else must parse.

@@ -119,12 +119,6 @@ impl ProfileCache {
     /// than the one cached is ignored (events may be delivered again on catch-up).
     pub fn put(&self, info: ProfileInfo) {
         let name_key = info.name.key();
-        self.put_keyed(info, name_key);
-    }
-
-    /// [`ProfileCache::put`] with the name's normalized key already at hand (the start-up
-    /// load reads it from the database).
-    pub(crate) fn put_keyed(&self, info: ProfileInfo, name_key: String) {
         if let Some(current) = self.by_id.get(&info.id) {
             if current.version > info.version {
                 return;

@@ -62,7 +62,7 @@ impl std::fmt::Debug for ConversationTracker {
             .field("messages", &self.state.messages.len())
             .field("conversations", &self.state.conversations.len())
             .field("activations", &self.state.activations.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

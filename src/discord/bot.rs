@@ -79,15 +79,12 @@ pub async fn serve(
         .setup(move |ctx, ready, framework| {
             Box::pin(async move {
                 let commands = &framework.options().commands;
-                match dev_guild {
-                    Some(guild) => {
-                        poise::builtins::register_in_guild(ctx, commands, serenity::GuildId::new(guild)).await?;
-                        info!(guild, "slash commands registered in the development server");
-                    }
-                    None => {
-                        poise::builtins::register_globally(ctx, commands).await?;
-                        info!("slash commands registered globally (Discord may take a while to show them)");
-                    }
+                if let Some(guild) = dev_guild {
+                    poise::builtins::register_in_guild(ctx, commands, serenity::GuildId::new(guild)).await?;
+                    info!(guild, "slash commands registered in the development server");
+                } else {
+                    poise::builtins::register_globally(ctx, commands).await?;
+                    info!("slash commands registered globally (Discord may take a while to show them)");
                 }
                 info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
                 Ok(Data {

@@ -89,12 +89,11 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
         poise::FrameworkError::Command { error, ctx, .. } => {
             let correlation_id = ctx.id();
             ctx.data().inflight.command_finished(correlation_id);
-            let text = match error.user_message() {
-                Some(message) => message,
-                None => {
-                    error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
-                    format!("Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}.")
-                }
+            let text = if let Some(message) = error.user_message() {
+                message
+            } else {
+                error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
+                format!("Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}.")
             };
             if let Err(e) = super::reply::ephemeral(ctx, text).await {
                 warn!(correlation_id, error = %e, "could not send the error reply");

@@ -38,7 +38,7 @@ pub async fn on_message(
             .message_reference
             .as_ref()
             .and_then(|r| r.message_id)
-            .map(|m| m.get()),
+            .map(poise::serenity_prelude::MessageId::get),
     };
     let Some(route) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
         return Ok(());
@@ -86,7 +86,7 @@ async fn answer(
         personality.prompt.as_str(),
         personality.display_name.as_str(),
         &context,
-        ContextMessage::user(author_name, text),
+        &ContextMessage::user(author_name, text),
         CONTEXT_BUDGET_CHARS,
     );
     let mut request = ChatRequest::new(messages);

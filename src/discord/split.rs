@@ -317,7 +317,9 @@ mod tests {
 
     #[test]
     fn a_split_inside_a_code_block_closes_and_reopens_it() {
-        let code: String = (0..200).map(|i| format!("    let x{i} = {i};\n")).collect();
+        let code = (0..200).fold(String::new(), |code, i| {
+            code + &format!("    let x{i} = {i};\n")
+        });
         let text = format!("Here you go:\n\n```rust\n{code}```\n\nHope that helps!");
         let chunks = split_message(&text, 1000);
         assert!(chunks.len() >= 4, "{}", chunks.len());
@@ -395,8 +397,8 @@ mod tests {
             let mut text = String::new();
             for _ in 0..(seed % 60) {
                 seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
             }
             for limit in [1, 5, 9, 16, 30] {

@@ -157,7 +157,9 @@ impl WebhookManager {
                 ) =>
             {
                 Target {
-                    webhook_channel: c.parent_id.map_or(channel_id, |p| p.get()),
+                    webhook_channel: c
+                        .parent_id
+                        .map_or(channel_id, poise::serenity_prelude::ChannelId::get),
                     thread: Some(channel_id),
                 }
             }
@@ -186,14 +188,13 @@ impl WebhookManager {
             .await?
             .into_iter()
             .find(|w| w.name.as_deref() == Some(WEBHOOK_NAME) && w.token.is_some());
-        let webhook = match existing {
-            Some(w) => w,
-            None => {
-                info!(channel_id, "creating the channel's webhook");
-                channel
-                    .create_webhook(&self.http, serenity::CreateWebhook::new(WEBHOOK_NAME))
-                    .await?
-            }
+        let webhook = if let Some(w) = existing {
+            w
+        } else {
+            info!(channel_id, "creating the channel's webhook");
+            channel
+                .create_webhook(&self.http, serenity::CreateWebhook::new(WEBHOOK_NAME))
+                .await?
         };
         let token = webhook
             .token

@@ -194,6 +194,7 @@ impl EventBus {
     }
 
     /// Delivers events of `topic` to `handler` from now on.
+    #[allow(clippy::needless_pass_by_value)] // Taking the `Arc` says the bus keeps it.
     pub fn subscribe(&self, topic: Topic, handler: Arc<dyn EventHandler>) -> Subscription {
         let inner = &self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);

@@ -470,7 +470,9 @@ impl fmt::Debug for DurableSubscriber {
 /// Locks a std mutex that guards only an `Option` handle, which a panic can't leave
 /// half-changed, so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {

@@ -11,7 +11,7 @@ pub struct AuditHandler;
 
 #[async_trait]
 impl EventHandler for AuditHandler {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "audit"
     }
 

@@ -26,7 +26,7 @@ impl ConversationCleanupHandler {
 
 #[async_trait]
 impl EventHandler for ConversationCleanupHandler {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "conversation-cleanup"
     }
 

@@ -23,7 +23,7 @@ impl ProfileCacheHandler {
 
 #[async_trait]
 impl EventHandler for ProfileCacheHandler {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "profile-cache"
     }
 
@@ -41,13 +41,13 @@ impl EventHandler for ProfileCacheHandler {
                 self.cache.update_profile(id, profile, version);
             }
             DomainEvent::PersonalityAliasAdded { alias } => {
-                self.cache.add_alias(id, alias, version)
+                self.cache.add_alias(id, alias, version);
             }
             DomainEvent::PersonalityAliasRemoved { alias } => {
-                self.cache.remove_alias(id, alias, version)
+                self.cache.remove_alias(id, alias, version);
             }
             DomainEvent::PersonalityRemoved { name, aliases, .. } => {
-                self.cache.remove(id, name, aliases)
+                self.cache.remove(id, name, aliases);
             }
         }
         tracing::debug!(personality_id = %id, version, "profile cache refreshed");

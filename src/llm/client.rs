@@ -101,6 +101,7 @@ impl ChatRequest {
     }
 
     /// The same request for another model.
+    #[must_use]
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self
@@ -127,7 +128,7 @@ impl fmt::Debug for LlmClient {
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("default_model", &self.default_model)
             .field("timeout", &self.timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -66,7 +66,7 @@ pub fn build_messages(
     system_prompt: &str,
     personality_display_name: &str,
     context: &[ContextMessage],
-    user_message: ContextMessage,
+    user_message: &ContextMessage,
     budget_chars: usize,
 ) -> Vec<ChatMessage> {
     let system = if system_prompt.trim().is_empty() {
@@ -134,7 +134,7 @@ mod tests {
             "You are Aria.",
             "Aria",
             &context,
-            ContextMessage::user("Ann", "how are you?"),
+            &ContextMessage::user("Ann", "how are you?"),
             10_000,
         );
         assert_eq!(
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn an_empty_prompt_falls_back_to_the_display_name() {
-        let messages = build_messages(" ", "Aria", &[], ContextMessage::user("Ann", "hi"), 100);
+        let messages = build_messages(" ", "Aria", &[], &ContextMessage::user("Ann", "hi"), 100);
         assert_eq!(messages[0].content, "You are Aria.");
     }
 
@@ -163,7 +163,7 @@ mod tests {
             .collect();
         let user = ContextMessage::user("Bob", "hello");
         // "Bob: hello" costs 10, leaving 25: two context messages fit, not three.
-        let messages = build_messages("p", "Aria", &context, user, 35);
+        let messages = build_messages("p", "Aria", &context, &user, 35);
         assert_eq!(
             contents(&messages),
             [
@@ -181,7 +181,7 @@ mod tests {
             ContextMessage::user("A", "x"),
             ContextMessage::user("A", "a very long message that cannot fit"),
         ];
-        let messages = build_messages("p", "Aria", &context, ContextMessage::user("B", "y"), 10);
+        let messages = build_messages("p", "Aria", &context, &ContextMessage::user("B", "y"), 10);
         assert_eq!(
             contents(&messages),
             [(Role::System, "p"), (Role::User, "B: y")]
@@ -192,7 +192,13 @@ mod tests {
     fn an_over_budget_user_message_is_cut_and_kept_alone() {
         let context = [ContextMessage::user("A", "earlier")];
         let long = "é".repeat(100);
-        let messages = build_messages("p", "Aria", &context, ContextMessage::user("Bob", long), 20);
+        let messages = build_messages(
+            "p",
+            "Aria",
+            &context,
+            &ContextMessage::user("Bob", long),
+            20,
+        );
         assert_eq!(messages.len(), 2);
         let sent = &messages[1].content;
         assert_eq!(sent.chars().count(), 20);
@@ -201,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_zero_budget_still_sends_a_non_empty_user_message() {
-        let messages = build_messages("p", "Aria", &[], ContextMessage::user("Bob", "hi"), 0);
+        let messages = build_messages("p", "Aria", &[], &ContextMessage::user("Bob", "hi"), 0);
         assert_eq!(messages[1].content, "…");
     }
 
@@ -211,7 +217,7 @@ mod tests {
             ContextMessage::user("A", "first"),
             ContextMessage::user("A", "  "),
         ];
-        let messages = build_messages("p", "Aria", &context, ContextMessage::user("B", "y"), 100);
+        let messages = build_messages("p", "Aria", &context, &ContextMessage::user("B", "y"), 100);
         assert_eq!(
             contents(&messages),
             [

@@ -162,7 +162,7 @@ struct Words<'a> {
     /// Where the next word starts.
     pos: usize,
     taken: usize,
-    max_words: usize,
+    word_limit: usize,
     max_chars: usize,
     /// Normalization can merge a letter and its accents, so the raw word may be longer
     /// than the alias it normalizes to; this bound still keeps the work per '@' small.
@@ -179,7 +179,7 @@ impl<'a> Words<'a> {
             content,
             pos: from,
             taken: 0,
-            max_words,
+            word_limit: max_words,
             max_chars,
             max_raw_chars: max_chars.saturating_mul(4).saturating_add(8),
             key_chars: 0,
@@ -191,7 +191,7 @@ impl<'a> Words<'a> {
     /// byte in the message after it; `None` when the span can't grow. Words are separated
     /// by whitespace; any other character ends the span.
     fn next(&mut self, key: &mut String) -> Option<usize> {
-        if self.done || self.taken >= self.max_words {
+        if self.done || self.taken >= self.word_limit {
             return None;
         }
         self.done = true;
@@ -299,6 +299,7 @@ mod tests {
         find_mention(content, &index(aliases)).map(|m| (m.target, content[m.range].to_owned()))
     }
 
+    #[allow(clippy::unnecessary_wraps)] // Compared with `found`, which may find nothing.
     fn pair(target: &str, text: &str) -> Option<(String, String)> {
         Some((target.to_owned(), text.to_owned()))
     }

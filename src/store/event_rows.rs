@@ -59,31 +59,24 @@ pub(crate) fn list(
     conn: &Connection,
     filter: &EventFilter,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE sequence > ?1");
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
-    if let Some(before) = filter.before {
-        args.push(Box::new(before));
-        sql.push_str(&format!(" AND sequence < ?{}", args.len()));
-    }
-    if let Some(t) = filter.event_type {
-        args.push(Box::new(t.as_str()));
-        sql.push_str(&format!(" AND event_type = ?{}", args.len()));
-    }
-    if let Some(c) = &filter.correlation_id {
-        args.push(Box::new(c.clone()));
-        sql.push_str(&format!(" AND correlation_id = ?{}", args.len()));
-    }
-    if let Some(a) = filter.aggregate_id {
-        args.push(Box::new(a.to_string()));
-        sql.push_str(&format!(" AND aggregate_id = ?{}", args.len()));
-    }
-    sql.push_str(" ORDER BY sequence");
-    if let Some(limit) = filter.limit {
-        args.push(Box::new(limit as i64));
-        sql.push_str(&format!(" LIMIT ?{}", args.len()));
-    }
+    // One statement for every filter: a condition whose parameter is NULL holds.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE sequence > ?1 \
+         AND (?2 IS NULL OR sequence < ?2) AND (?3 IS NULL OR event_type = ?3) \
+         AND (?4 IS NULL OR correlation_id = ?4) AND (?5 IS NULL OR aggregate_id = ?5) \
+         ORDER BY sequence LIMIT ?6"
+    );
+    let args = params![
+        filter.after,
+        filter.before,
+        filter.event_type.map(|t| t.as_str()),
+        filter.correlation_id,
+        filter.aggregate_id.map(|a| a.to_string()),
+        // A negative limit is no limit.
+        filter.limit.map_or(-1, |l| l as i64),
+    ];
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), read_row)?;
+    let rows = stmt.query_map(args, read_row)?;
     rows.map(|r| r?).collect()
 }
 

@@ -33,9 +33,9 @@ pub struct BotOptions {
 pub fn create_step(name: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = ["personality", "create", name, "--owner", "7001"]
         .iter()
-        .map(|s| s.to_string())
+        .map(|s| (*s).to_string())
         .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| (*s).to_string()));
     args
 }
 
@@ -214,13 +214,12 @@ impl Bot {
             if executions.len() >= n {
                 return executions;
             }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "expected {n} webhook executions, got {}:\n{executions:#?}\n--- logs ---\n{}",
-                    executions.len(),
-                    self.logs()
-                );
-            }
+            assert!(
+                tokio::time::Instant::now() <= deadline,
+                "expected {n} webhook executions, got {}:\n{executions:#?}\n--- logs ---\n{}",
+                executions.len(),
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

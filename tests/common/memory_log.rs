@@ -86,7 +86,9 @@ impl InMemoryEventLog {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every change below is a single push or assignment, so a panic elsewhere can't
         // leave the state half-changed: using it after a poisoning is safe.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn injected_failure(&self) -> Result<(), LogError> {
@@ -165,7 +167,7 @@ impl EventLog for InMemoryEventLog {
             .find(|d| d.subscriber == subscriber && d.sequence == event.sequence)
         {
             letter.attempts = attempts;
-            letter.last_error = error.to_owned();
+            error.clone_into(&mut letter.last_error);
             letter.parked_at = Utc::now();
             return Ok(());
         }

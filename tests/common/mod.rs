@@ -68,7 +68,7 @@ impl TestApp {
                 Registration {
                     name: name.to_owned(),
                     prompt: Some(format!("You are {name}.")),
-                    aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                    aliases: aliases.iter().map(|a| (*a).to_string()).collect(),
                     ..Default::default()
                 },
             )
@@ -99,12 +99,13 @@ impl TestApp {
             let columns = stmt.column_count();
             let rows = stmt
                 .query_map([], |r| {
-                    let mut line = format!("{table}:");
-                    for i in 0..columns {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        line.push_str(&format!(" {v:?}"));
-                    }
-                    Ok(line)
+                    let values = (0..columns)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!(" {v:?}"))
+                        })
+                        .collect::<Result<String, _>>()?;
+                    Ok(format!("{table}:{values}"))
                 })
                 .unwrap();
             out.extend(rows.map(Result::unwrap));

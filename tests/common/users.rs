@@ -15,6 +15,7 @@ pub fn command(user: &str, name: &str, options: Vec<Value>) -> CommandSpec {
 }
 
 /// `/personality SUB options…` by `user`.
+#[allow(clippy::needless_pass_by_value)] // Called with `vec![…]` literals, like `command`.
 pub fn personality(user: &str, sub: &str, options: Vec<Value>) -> CommandSpec {
     command(
         user,

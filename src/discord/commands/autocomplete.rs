@@ -1,6 +1,7 @@
 //! Autocomplete of personality names and aliases. Answers come from the profile cache, never
 //! the database: Discord asks on every keystroke and wants an answer within 3 s.
 
+use crate::domain::Alias;
 use poise::serenity_prelude as serenity;
 
 use super::actor;
@@ -68,11 +69,11 @@ pub fn suggest_aliases(profile: &ProfileInfo, typed: &str) -> Vec<Suggestion> {
     let mut matching: Vec<(bool, &str)> = profile
         .aliases
         .iter()
-        .map(|a| a.as_str())
+        .map(Alias::as_str)
         .filter(|a| a.contains(wanted.as_str()))
         .map(|a| (!a.starts_with(wanted.as_str()), a))
         .collect();
-    matching.sort();
+    matching.sort_unstable();
     matching
         .into_iter()
         .take(MAX_CHOICES)
@@ -94,7 +95,7 @@ fn best_match<'p>(p: &'p ProfileInfo, wanted: &str) -> Option<(Rank, Option<&'p 
     if name.starts_with(wanted) {
         return Some((Rank::NameStarts, None));
     }
-    let aliases = || p.aliases.iter().map(|a| a.as_str());
+    let aliases = || p.aliases.iter().map(Alias::as_str);
     if let Some(alias) = aliases().find(|a| a.starts_with(wanted)) {
         return Some((Rank::AliasStarts, Some(alias)));
     }

@@ -41,14 +41,13 @@ fn request(ctx: Context<'_>) -> Result<RequestContext, ServiceError> {
 /// submission, where poise's `on_error` can't answer): the user's sentence, or, for our
 /// failures, a reference after logging it with the correlation id.
 fn error_text(error: &BotError, ctx: Context<'_>) -> String {
-    match error.user_message() {
-        Some(message) => message,
-        None => {
-            let correlation_id = ctx.id();
-            error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
-            format!(
-                "Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}."
-            )
-        }
+    if let Some(message) = error.user_message() {
+        message
+    } else {
+        let correlation_id = ctx.id();
+        error!(correlation_id, command = %ctx.command().qualified_name, error = %error, "command failed");
+        format!(
+            "Something went wrong on our side. If it keeps happening, give the bot's host this reference: {correlation_id}."
+        )
     }
 }

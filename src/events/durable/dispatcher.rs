@@ -192,11 +192,15 @@ impl Dispatcher {
     // The map is only ever replaced or inserted into whole, so a poisoned lock still guards
     // a consistent map.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, DurableSubscriber>> {
-        self.subscribers.read().unwrap_or_else(|p| p.into_inner())
+        self.subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, DurableSubscriber>> {
-        self.subscribers.write().unwrap_or_else(|p| p.into_inner())
+        self.subscribers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

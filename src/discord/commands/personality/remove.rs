@@ -61,13 +61,13 @@ pub async fn remove(
         handle.edit(ctx, expired).await?;
         return Ok(());
     };
-    let text = if answer.data.custom_id != confirm_id {
-        view::remove_cancelled(&target)
-    } else {
+    let text = if answer.data.custom_id == confirm_id {
         match service.remove(&request, target.name().as_str()).await {
             Ok(removed) => view::removed(&removed),
             Err(e) => error_text(&e.into(), ctx),
         }
+    } else {
+        view::remove_cancelled(&target)
     };
     answer
         .create_response(ctx, reply::replace_with_text(text))

@@ -14,7 +14,7 @@ const FIELD_VALUE_CHARS: usize = 1024;
 /// The most one line of `/personality list` takes.
 const LIST_LINE_CHARS: usize = 300;
 /// The colour of personae's embeds.
-const COLOUR: u32 = 0x7B61FF;
+const COLOUR: u32 = 0x7B_61FF;
 
 /// `**Aria**`, escaped.
 fn bold(text: &str) -> String {
@@ -190,14 +190,13 @@ pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
 fn list_line(p: &Personality) -> String {
     let mut line = bold(p.name().as_str());
     if p.profile().display_name.as_str() != p.name().as_str() {
-        line.push_str(&format!(
-            " · {}",
-            escape_markdown(p.profile().display_name.as_str())
-        ));
+        line.push_str(" · ");
+        line.push_str(&escape_markdown(p.profile().display_name.as_str()));
     }
     if !p.aliases().is_empty() {
         let aliases: Vec<String> = p.aliases().iter().map(|a| format!("@{a}")).collect();
-        line.push_str(&format!(" — {}", escape_markdown(&aliases.join(", "))));
+        line.push_str(" — ");
+        line.push_str(&escape_markdown(&aliases.join(", ")));
     }
     let owner = format!(" — <@{}>", p.owner_id());
     // The owner always shows: cut the aliases, never the mention.
