@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 use crate::application::ServiceError;
-use crate::store::StoreError;
+use crate::application::StoreError;
 
 /// How a command-line command failed; decides the exit code.
 #[derive(Debug, Error)]

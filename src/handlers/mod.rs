@@ -14,8 +14,7 @@ use std::sync::Arc;
 use crate::cache::ProfileCache;
 use crate::conversation::ConversationTracker;
 use crate::domain::EventType;
-use crate::events::{DispatchError, Dispatcher, DurableConfig, EventBus, Topic};
-use crate::store::Database;
+use crate::events::{DispatchError, Dispatcher, DurableConfig, EventBus, EventLog, Topic};
 
 /// The durable subscribers of a running application, by name.
 pub type Subscribers = Arc<Dispatcher>;
@@ -26,7 +25,7 @@ pub type Subscribers = Arc<Dispatcher>;
 /// up after a crash, retried, and parked as dead letters when they keep failing.
 pub async fn register_handlers(
     bus: &EventBus,
-    db: &Database,
+    log: Arc<dyn EventLog>,
     cache: &Arc<ProfileCache>,
     tracker: &Arc<ConversationTracker>,
 ) -> Result<Subscribers, DispatchError> {
@@ -41,7 +40,7 @@ pub async fn register_handlers(
         bus.subscribe(Topic::Type(event_type), profile_cache.clone());
     }
 
-    let dispatcher = Dispatcher::new(bus.clone(), Arc::new(db.clone()), DurableConfig::default());
+    let dispatcher = Dispatcher::new(bus.clone(), log, DurableConfig::default());
     let cleanup = Arc::new(ConversationCleanupHandler::new(Arc::clone(tracker)));
     dispatcher
         .register(&[Topic::Type(EventType::PersonalityRemoved)], cleanup)
