@@ -2,11 +2,11 @@
 //! its own bot with its own database, plays users through interactions and checks both the
 //! answer Discord would show and the state the bot stored.
 
-mod common;
-
-use common::bot::{create_step, Bot, BotOptions, ADMIN, WAIT};
-use common::users::{answer, bool_option, command, focused, personality, run, text_option};
 use personae_fakes::discord::{CommandSpec, ComponentSpec, MessageSpec, ModalSpec};
+use personae_testkit::bot::{create_step, Bot, BotOptions, ADMIN, WAIT};
+use personae_testkit::users::{
+    answer, bool_option, command, focused, personality, run, text_option,
+};
 use serde_json::{json, Value};
 
 const ALICE: &str = "7001";
