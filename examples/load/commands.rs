@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use personae::app::App;
 use personae::store::Synchronous;
 
-use crate::command_path::{self, BaselineInput, COMMANDS};
 use crate::measure::{us, Summary};
+use personae_testkit::command_path::{self, BaselineInput, COMMANDS};
 
 /// Latencies of one side (the service with some number of clients, or the baseline) over
 /// a run, and the wall-clock time it ran.

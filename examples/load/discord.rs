@@ -22,7 +22,9 @@ use personae_fakes::llm::FakeLlm;
 use serde_json::{json, Value};
 
 use crate::measure::{mb, ms, Memory, Summary};
-use crate::{seed, STOP};
+use personae_testkit::seed;
+
+use crate::STOP;
 
 /// How the run is shaped.
 pub struct Plan {

@@ -13,15 +13,11 @@
 //! Logging is set up as `personae run` sets it up (RUST_LOG, default `info`), so code that
 //! logs costs here what it costs in the bot.
 
-mod bus_fixture;
 mod catchup;
-mod command_path;
 mod commands;
 mod discord;
 mod measure;
 mod micro;
-mod routing_fixture;
-mod seed;
 mod startup;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +27,7 @@ use clap::{Parser, Subcommand};
 use personae_fakes::discord::FakeDiscord;
 use personae_fakes::llm::FakeLlm;
 use personae_testkit::bot::{self, Process};
+use personae_testkit::seed;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]

@@ -13,7 +13,9 @@ use personae_fakes::discord::FakeDiscord;
 use personae_fakes::llm::FakeLlm;
 
 use crate::measure::{cpu_time, mb, Memory};
-use crate::{seed, STOP};
+use personae_testkit::seed;
+
+use crate::STOP;
 
 /// Seeds a database per size, then measures both kinds of process on it.
 pub async fn run(sizes: &[usize], idle: Duration) -> anyhow::Result<()> {

@@ -2,11 +2,16 @@
 //! application on its own database in a temporary folder ([`spawn_app`]), the real bot
 //! process against the fake Discord and fake LLM ([`bot`], [`users`]), an in-memory event
 //! log ([`memory_log`]) and the plain alias map the cache is checked against
-//! ([`plain_index`]).
+//! ([`plain_index`]); and the fixtures the benchmarks and the load commands measure with
+//! ([`bus_fixture`], [`routing_fixture`], [`command_path`], [`seed`]).
 
 pub mod bot;
+pub mod bus_fixture;
+pub mod command_path;
 pub mod memory_log;
 pub mod plain_index;
+pub mod routing_fixture;
+pub mod seed;
 pub mod users;
 
 use std::collections::HashSet;
