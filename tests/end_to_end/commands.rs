@@ -1400,7 +1400,7 @@ async fn reset_ends_the_users_conversation_in_the_channel() {
     bot.assert_valid_requests();
 }
 
-// ---- time-outs (slow: run with `cargo test --test commands -- --ignored`) ----
+// ---- time-outs (slow: run with `cargo test --test end_to_end commands:: -- --ignored`) ----
 
 #[tokio::test]
 #[ignore = "waits for the 60 s time-out of the question"]

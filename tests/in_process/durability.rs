@@ -117,7 +117,8 @@ async fn crash_between_commit_and_handling_loses_nothing() {
     std::thread::spawn(move || {
         let mut db = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // libtest may print "test crash_child ... " in front of the child's first line.
+            // libtest may print "test durability::crash_child ... " in front of the child's
+            // first line.
             if let Some(at) = line.find("CHILD_DB ") {
                 db = Some(line[at + "CHILD_DB ".len()..].to_owned());
             }
