@@ -2,19 +2,14 @@
 //! trivial), against a baseline that awaits the same three handlers directly.
 //! Floor (issue 14): publish ≤ 1 µs per event.
 
-#[path = "../examples/load/bus_fixture.rs"]
-mod bus_fixture;
-#[path = "../tests/common/memory_log.rs"]
-mod memory_log;
-
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personae::events::{DurableConfig, DurableSubscriber, Topic};
+use personae_testkit::memory_log::InMemoryEventLog;
 
-use bus_fixture::{await_directly, counter, event, three_handlers, wired_bus};
-use memory_log::InMemoryEventLog;
+use personae_testkit::bus_fixture::{await_directly, counter, event, three_handlers, wired_bus};
 
 fn bench_publish(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

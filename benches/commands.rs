@@ -3,15 +3,10 @@
 //! transactions; at 100 and 100,000 stored personalities.
 //!
 //! One iteration is a cycle of four commands (register → alias → update → remove; see
-//! `examples/load/command_path.rs`), so the reported time divided by four is the cost of
+//! `tests/support/src/command_path.rs`), so the reported time divided by four is the cost of
 //! one command. Floors (issue 14): ≥ 3,000 commands/s from one client (≤ 1.33 ms a cycle),
 //! ≤ 3× the bare SQL, and ≤ 1.5× from 100 to 100,000 personalities. Percentiles come from
 //! `cargo run --release --example load -- commands`.
-
-#[path = "../examples/load/command_path.rs"]
-mod command_path;
-#[path = "../examples/load/seed.rs"]
-mod seed;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use personae::store::Synchronous;
 
-use command_path::{app, baseline_cycle, seeded, service_cycle, BaselineInput};
+use personae_testkit::command_path::{app, baseline_cycle, seeded, service_cycle, BaselineInput};
 
 const SIZES: [usize; 2] = [100, 100_000];
 

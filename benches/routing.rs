@@ -8,11 +8,6 @@
 //! a warm cache line. Before measuring, every case is run while the bench holds the
 //! database connection (any database access would deadlock) and under a counting allocator.
 
-#[path = "../examples/load/routing_fixture.rs"]
-mod routing_fixture;
-#[path = "../examples/load/seed.rs"]
-mod seed;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +16,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-use routing_fixture::{fixture, Case, Fixture, MESSAGES, SIZES};
+use personae_testkit::routing_fixture::{fixture, Case, Fixture, MESSAGES, SIZES};
 
 /// Counts allocations, to check that routing allocates nothing per message.
 struct Counting;

@@ -76,7 +76,8 @@ impl App {
         ));
         service.mark_published_up_to_now().await?;
         let conversations = ConversationService::new(Arc::new(db.clone()), Arc::clone(&tracker));
-        let subscribers = handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?;
+        let subscribers =
+            handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?;
         Ok(Self {
             db,
             bus,

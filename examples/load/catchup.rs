@@ -12,7 +12,7 @@ use personae::events::{
     HandlerError, Topic,
 };
 
-use crate::seed;
+use personae_testkit::seed;
 
 /// A subscriber that does the least a real one does: look at the event, count it.
 struct Counter(AtomicU64);

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use personae::app::App;
 use personae::store::Synchronous;
 
-use crate::command_path::{self, BaselineInput, COMMANDS};
 use crate::measure::{us, Summary};
-use crate::open_loop;
+use personae_testkit::command_path::{self, BaselineInput, COMMANDS};
 
 /// Latencies of one side (the service with some number of clients, or the baseline) over
 /// a run, and the wall-clock time it ran.
@@ -62,24 +61,15 @@ pub struct SizeResult {
     pub baseline: Summary,
 }
 
-/// The offered rates of the open-loop runs (see `open_loop.rs`), and how long each side
-/// runs at each.
-pub struct Rates {
-    pub rates: Vec<u64>,
-    pub each: Duration,
-}
-
 /// Runs `cycles` cycles (4 commands each) on each side at each size: the service with each
 /// number of concurrent `clients` (tasks issuing commands one after the other, as users
 /// do), and the bare SQL on one thread. The variants are interleaved in rounds so that
-/// all of them see the same machine. Then the service and the bare SQL take turns at each
-/// offered rate.
+/// all of them see the same machine.
 pub async fn run(
     sizes: &[usize],
     clients: &[usize],
     cycles: u64,
     synchronous: Synchronous,
-    rates: &Rates,
 ) -> anyhow::Result<Vec<SizeResult>> {
     let mut results = Vec::new();
     for &size in sizes {
@@ -153,14 +143,6 @@ pub async fn run(
                 baseline.record(times);
             }
         }
-        let mut open = Vec::new();
-        for &rate in &rates.rates {
-            let pair =
-                open_loop::run(&app, next, &baseline_db, baseline_next, rate, rates.each).await?;
-            next += pair.cycles;
-            baseline_next += pair.cycles;
-            open.push(pair);
-        }
         app.shutdown().await;
 
         let baseline_all = Summary::of(&mut baseline.all());
@@ -198,33 +180,6 @@ pub async fn run(
         );
         print_commands(&baseline);
         println!("  {baseline_rate:.0} commands/s");
-        for pair in &open {
-            println!(
-                "{:<10} open loop: {} commands/s offered for {} s a side, in turns",
-                "",
-                pair.offered,
-                rates.each.as_secs_f64()
-            );
-            for (name, side) in [
-                ("service (handlers included)", &pair.service),
-                ("bare SQL, write work per command", &pair.baseline),
-            ] {
-                println!("  {name}");
-                println!("  all      {}", side.latency);
-                println!("  late     {}", side.lateness);
-                println!(
-                    "  {:.0} commands/s answered, at most {} cycles in flight",
-                    side.achieved, side.most_in_flight
-                );
-            }
-            let (service, baseline) = (&pair.service.latency, &pair.baseline.latency);
-            println!(
-                "  service against bare SQL: p50 {:.2}×, p99 {:.2}×, p99.9 {:.2}×",
-                ratio(service.p50, baseline.p50),
-                ratio(service.p99, baseline.p99),
-                ratio(service.p999, baseline.p999),
-            );
-        }
         results.push(result);
     }
     if let (Some(first), Some(last)) = (results.first(), results.last()) {

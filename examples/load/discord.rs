@@ -21,9 +21,10 @@ use personae_fakes::discord::{CommandSpec, FakeDiscord, MessageSpec, RecordedReq
 use personae_fakes::llm::FakeLlm;
 use serde_json::{json, Value};
 
-use crate::bot::Bot;
 use crate::measure::{mb, ms, Memory, Summary};
-use crate::seed;
+use personae_testkit::seed;
+
+use crate::STOP;
 
 /// How the run is shaped.
 pub struct Plan {
@@ -50,7 +51,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         discord.add_text_channel(&(FIRST_CHANNEL + c).to_string(), &format!("load-{c}"));
     }
     // The per-user LLM limit (10 a minute by default) would refuse most of the messages.
-    let bot = Bot::start(
+    let (mut bot, ready_after) = crate::start_bot(
         &discord,
         &llm,
         &path,
@@ -59,9 +60,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     .await?;
     println!(
         "bot ready after {:.2} s with {} personalities; RSS {}",
-        bot.ready_after.as_secs_f64(),
+        ready_after.as_secs_f64(),
         plan.personalities,
-        mb(bot.memory()?.rss_kb)
+        mb(Memory::of(bot.pid())?.rss_kb)
     );
 
     let rest = rest_round_trips(&discord, 500).await?;
@@ -141,7 +142,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     for line in validation.iter().chain(&complaints).take(10) {
         println!("  {line}");
     }
-    bot.stop().await?;
+    bot.terminate(STOP).await?;
     Ok(())
 }
 

@@ -13,23 +13,21 @@
 //! Logging is set up as `personae run` sets it up (RUST_LOG, default `info`), so code that
 //! logs costs here what it costs in the bot.
 
-mod bot;
-mod bus_fixture;
 mod catchup;
-mod command_path;
 mod commands;
 mod discord;
 mod measure;
 mod micro;
-mod open_loop;
-mod routing_fixture;
-mod seed;
 mod startup;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use personae_fakes::discord::FakeDiscord;
+use personae_fakes::llm::FakeLlm;
+use personae_testkit::bot::{self, Process};
+use personae_testkit::seed;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -57,8 +55,8 @@ enum Mode {
         #[arg(long, value_delimiter = ',', default_value = "100,100000")]
         sizes: Vec<usize>,
         /// Concurrent clients issuing commands to the service, comma-separated; each
-        /// number is measured.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        /// number is measured. The floor in BENCHMARKS.md is stated for one.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
         clients: Vec<usize>,
         /// Cycles (4 commands each) per side, size and number of clients.
         #[arg(long, default_value_t = 2500)]
@@ -67,15 +65,6 @@ enum Mode {
         /// bot: normal, or full (every commit synced to disk before it is acknowledged).
         #[arg(long, default_value = "normal")]
         synchronous: personae::store::Synchronous,
-        /// Offered rates (commands per second, comma-separated) at which the service and the
-        /// bare SQL then run open-loop: users arrive on a schedule, each running one cycle.
-        #[arg(long, value_delimiter = ',', default_value = "5000,10000",
-              value_parser = clap::value_parser!(u64).range(1..))]
-        rates: Vec<u64>,
-        /// How long each side (the service, then the bare SQL) runs at each offered rate, in
-        /// seconds, in turns of at most half a second.
-        #[arg(long, default_value_t = 3)]
-        rate_secs: u64,
     },
     /// Cache load time and resident memory, in fresh processes.
     Startup {
@@ -147,20 +136,9 @@ fn main() -> anyhow::Result<()> {
                 clients,
                 cycles,
                 synchronous,
-                rates,
-                rate_secs,
-            } => commands::run(
-                &sizes,
-                &clients,
-                cycles,
-                synchronous,
-                &commands::Rates {
-                    rates,
-                    each: Duration::from_secs(rate_secs),
-                },
-            )
-            .await
-            .map(drop),
+            } => commands::run(&sizes, &clients, cycles, synchronous)
+                .await
+                .map(drop),
             Mode::Startup { sizes, idle_secs } => {
                 startup::run(&sizes, Duration::from_secs(idle_secs)).await
             }
@@ -194,4 +172,24 @@ fn main() -> anyhow::Result<()> {
             } => catchup::run(events, prompt_chars).await,
         }
     })
+}
+
+/// How long the bot may take to get ready (seeding leaves it a large cache to load).
+const READY: Duration = Duration::from_secs(120);
+/// How long the bot may take to exit after SIGTERM.
+const STOP: Duration = Duration::from_secs(40);
+
+/// `personae run` (the binary beside this example) on `database`, against the fakes, in the
+/// guild the fake Discord plays and logging at `info` as a host runs it; `env` adds or
+/// overrides variables. Returns once it is ready, with how long that took.
+async fn start_bot(
+    discord: &FakeDiscord,
+    llm: &FakeLlm,
+    database: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Process, Duration)> {
+    let guild = discord.config().guild_id.clone();
+    let mut all = vec![("DEV_GUILD_ID", guild.as_str()), ("RUST_LOG", "info")];
+    all.extend_from_slice(env);
+    bot::run_ready(discord, llm, database, &all, READY).await
 }

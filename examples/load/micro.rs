@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::bus_fixture::{await_directly, event, three_handlers, wired_bus};
-use crate::routing_fixture::{fixture, Case, SIZES};
+use personae_testkit::bus_fixture::{await_directly, event, three_handlers, wired_bus};
+use personae_testkit::routing_fixture::{fixture, Case, SIZES};
 
 /// A variant: runs `n` iterations and returns the time they took.
 type Variant<'a> = (String, Box<dyn FnMut(u64) -> Duration + 'a>);

@@ -12,9 +12,10 @@ use personae::store::Synchronous;
 use personae_fakes::discord::FakeDiscord;
 use personae_fakes::llm::FakeLlm;
 
-use crate::bot::Bot;
 use crate::measure::{cpu_time, mb, Memory};
-use crate::seed;
+use personae_testkit::seed;
+
+use crate::STOP;
 
 /// Seeds a database per size, then measures both kinds of process on it.
 pub async fn run(sizes: &[usize], idle: Duration) -> anyhow::Result<()> {
@@ -46,20 +47,20 @@ pub async fn run(sizes: &[usize], idle: Duration) -> anyhow::Result<()> {
 
         let discord = FakeDiscord::start().await;
         let llm = FakeLlm::start().await;
-        let bot = Bot::start(&discord, &llm, &path, &[]).await?;
-        let ready = bot.memory()?;
+        let (mut bot, ready_after) = crate::start_bot(&discord, &llm, &path, &[]).await?;
+        let ready = Memory::of(bot.pid())?;
         tokio::time::sleep(idle).await;
-        let idle_memory = bot.memory()?;
+        let idle_memory = Memory::of(bot.pid())?;
         println!(
             "  personae run: ready after {:.2} s; RSS {} at ready, {} after {} s idle; peak (VmHWM) {}",
-            bot.ready_after.as_secs_f64(),
+            ready_after.as_secs_f64(),
             mb(ready.rss_kb),
             mb(idle_memory.rss_kb),
             idle.as_secs(),
             mb(idle_memory.hwm_kb)
         );
         let complaints = bot.complaints();
-        bot.stop().await?;
+        bot.terminate(STOP).await?;
         anyhow::ensure!(complaints.is_empty(), "the bot complained: {complaints:#?}");
     }
     Ok(())

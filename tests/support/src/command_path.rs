@@ -12,8 +12,6 @@
 //! times, event payloads) are prepared before the clock starts: what is left is SQLite's
 //! work.
 
-#![allow(dead_code)] // each user of this module needs a different part of it
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +24,7 @@ use personae::domain::{Alias, DomainEvent, ProfileField, UserId};
 use personae::store::{Database, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::seed;
+use crate::seed;
 
 /// Which command of a cycle.
 pub const COMMANDS: [&str; 4] = ["register", "alias", "update", "remove"];

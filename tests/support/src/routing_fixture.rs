@@ -2,8 +2,6 @@
 //! with N aliases, a conversation tracker with replies, an auto-response conversation and
 //! an activated channel, and 4,096 messages of 200 characters per kind.
 
-#![allow(dead_code)] // each user of this module needs a different part of it
-
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -12,7 +10,7 @@ use personae::conversation::ConversationTracker;
 use personae::domain::PersonalityId;
 use personae::routing::{route, Incoming, Route};
 
-use super::seed;
+use crate::seed;
 
 pub const SIZES: [usize; 3] = [10, 1_000, 100_000];
 pub const MESSAGES: usize = 4096;
@@ -70,7 +68,8 @@ pub struct Fixture {
     pub unknown: Vec<String>,
     pub plain: String,
     pub ids: Vec<PersonalityId>,
-    pub _dir: tempfile::TempDir,
+    /// The database's folder, deleted when the fixture is dropped.
+    pub dir: tempfile::TempDir,
 }
 
 pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
@@ -132,7 +131,7 @@ pub fn fixture(rt: &tokio::runtime::Runtime, size: usize) -> Fixture {
         unknown,
         plain: message("you"),
         ids,
-        _dir: dir,
+        dir,
     }
 }
 

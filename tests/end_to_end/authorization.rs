@@ -2,11 +2,9 @@
 //! a bot admin and a member without the command's permission, against every command that
 //! changes something. Allowed or refused as specified, with the state checked each time.
 
-mod common;
-
-use common::bot::{create_step, Bot, BotOptions, ADMIN};
-use common::users::{answer, command, personality, text_option};
 use personae_fakes::discord::CommandSpec;
+use personae_testkit::bot::{create_step, Bot, BotOptions, ADMIN};
+use personae_testkit::users::{answer, command, personality, text_option};
 use serde_json::{json, Value};
 
 const OWNER: &str = "7001";

@@ -2,11 +2,9 @@
 //! naming the field (and nothing changes) or stored exactly as its rule says — never a
 //! panic, never a partial change.
 
-mod common;
-
-use common::{alice, spawn_app};
 use personae::application::{ProfileUpdate, Registration};
 use personae::domain::lookup_key;
+use personae_testkit::{alice, spawn_app};
 
 fn hostile_values() -> Vec<String> {
     let mut values: Vec<String> = [

@@ -2,11 +2,11 @@
 //! its own bot with its own database, plays users through interactions and checks both the
 //! answer Discord would show and the state the bot stored.
 
-mod common;
-
-use common::bot::{create_step, Bot, BotOptions, ADMIN, WAIT};
-use common::users::{answer, bool_option, command, focused, personality, run, text_option};
 use personae_fakes::discord::{CommandSpec, ComponentSpec, MessageSpec, ModalSpec};
+use personae_testkit::bot::{create_step, Bot, BotOptions, ADMIN, WAIT};
+use personae_testkit::users::{
+    answer, bool_option, command, focused, personality, run, text_option,
+};
 use serde_json::{json, Value};
 
 const ALICE: &str = "7001";
@@ -1400,7 +1400,7 @@ async fn reset_ends_the_users_conversation_in_the_channel() {
     bot.assert_valid_requests();
 }
 
-// ---- time-outs (slow: run with `cargo test --test commands -- --ignored`) ----
+// ---- time-outs (slow: run with `cargo test --test end_to_end commands:: -- --ignored`) ----
 
 #[tokio::test]
 #[ignore = "waits for the 60 s time-out of the question"]

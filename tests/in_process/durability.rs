@@ -1,18 +1,16 @@
 //! Durable delivery with the real application: crashes between commit and handling,
 //! failing, panicking and hanging handlers, dead letters and their retry by an admin.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{alice, spawn_app, test_config};
 use personae::app::App;
 use personae::application::ProfileUpdate;
 use personae::events::{handler_fn, DurableConfig, EventEnvelope, EventLog, RetryPolicy, Topic};
+use personae_testkit::{alice, spawn_app, test_config};
 
 const CHILD_ENV: &str = "PERSONAE_TEST_CRASH_CHILD_DIR";
 const EVENTS_BEFORE_KILL: usize = 5;
@@ -104,7 +102,7 @@ async fn crash_between_commit_and_handling_loses_nothing() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child",
+            "durability::crash_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -119,7 +117,8 @@ async fn crash_between_commit_and_handling_loses_nothing() {
     std::thread::spawn(move || {
         let mut db = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // libtest may print "test crash_child ... " in front of the child's first line.
+            // libtest may print "test durability::crash_child ... " in front of the child's
+            // first line.
             if let Some(at) = line.find("CHILD_DB ") {
                 db = Some(line[at + "CHILD_DB ".len()..].to_owned());
             }

@@ -1,15 +1,11 @@
 //! Durable subscribers: catch-up from the checkpoint, once-and-in-order delivery, topics,
 //! retries with back-off, dead letters, replay, lazy checkpoints, and the dispatcher.
 
-#[path = "common/memory_log.rs"]
-mod memory_log;
-
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use memory_log::InMemoryEventLog;
 use personae::domain::{
     Alias, DisplayName, DomainEvent, EventType, PersonalityId, PersonalityName,
 };
@@ -17,6 +13,7 @@ use personae::events::{
     handler_fn, BusConfig, DispatchError, Dispatcher, DurableConfig, DurableSubscriber, EventBus,
     EventEnvelope, EventHandler, EventLog, RetryPolicy, Topic, SCHEMA_VERSION,
 };
+use personae_testkit::memory_log::InMemoryEventLog;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);

@@ -1,14 +1,12 @@
 //! Conversation tracking: memory follows the database, a removal forgets exactly the
 //! removed personality, and nothing is tracked for a personality that is already gone.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{alice, bob, spawn_app, TestApp};
 use personae::conversation::{ConversationTracker, Traces};
 use personae::domain::PersonalityId;
+use personae_testkit::{alice, bob, spawn_app, TestApp};
 
 const CHANNEL: u64 = 6001;
 
@@ -234,7 +232,7 @@ async fn elsewhere_a_removal_deletes_rows_the_bot_wrote_after_this_process_loade
     // process, recorded a message since.
     let t = spawn_app().await;
     let aria = t.create("Aria", alice(), &[]).await;
-    let bot = ConversationTracker::load(Arc::new(common::open_db(&t.db_path())))
+    let bot = ConversationTracker::load(Arc::new(personae_testkit::open_db(&t.db_path())))
         .await
         .unwrap();
     bot.assume_sole_writer();
@@ -315,7 +313,7 @@ async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_ro
     assert_eq!(cli.cache.key_count(), 0, "no personality read into memory");
     assert_eq!(cli.tracker.traces_in_memory(aria.id()), Traces::default());
     cli.service
-        .remove(&common::cli_ctx(), "bard")
+        .remove(&personae_testkit::cli_ctx(), "bard")
         .await
         .unwrap();
     cli.shutdown().await;

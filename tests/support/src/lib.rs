@@ -1,6 +1,18 @@
-//! Helpers shared by the integration tests: every test gets its own database in a
-//! temporary folder and the real application built from the library.
-#![allow(dead_code)]
+//! The harness shared by personae's tests, benchmarks and load commands: the real
+//! application on its own database in a temporary folder ([`spawn_app`]), the real bot
+//! process against the fake Discord and fake LLM ([`bot`], [`users`]), an in-memory event
+//! log ([`memory_log`]) and the plain alias map the cache is checked against
+//! ([`plain_index`]); and the fixtures the benchmarks and the load commands measure with
+//! ([`bus_fixture`], [`routing_fixture`], [`command_path`], [`seed`]).
+
+pub mod bot;
+pub mod bus_fixture;
+pub mod command_path;
+pub mod memory_log;
+pub mod plain_index;
+pub mod routing_fixture;
+pub mod seed;
+pub mod users;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -135,6 +147,3 @@ pub fn cli_ctx() -> RequestContext {
 pub fn open_db(path: &std::path::Path) -> Database {
     Database::open(path, Synchronous::Normal).expect("database opens")
 }
-pub mod bot;
-pub mod plain_index;
-pub mod users;

@@ -7,15 +7,11 @@
 //! Default: 64 tasks × 500 commands. `PERSONAE_LONG_TESTS=1`: 64 × 5,000.
 //! `PERSONAE_CONCURRENCY_OPS` (commands per task) and `PERSONAE_CONCURRENCY_SEED` override.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::plain_index::PlainIndex;
-use common::{admin, alice, bob, spawn_app};
 use personae::application::{
     PersonalityService, ProfileUpdate, Registration, RequestContext, ServiceError,
 };
@@ -23,6 +19,8 @@ use personae::cache::{ProfileCache, ProfileInfo};
 use personae::domain::{DomainEvent, EventType, PersonalityId};
 use personae::events::{handler_fn, EventEnvelope, EventLog, Topic};
 use personae::routing::mention::find_mention;
+use personae_testkit::plain_index::PlainIndex;
+use personae_testkit::{admin, alice, bob, spawn_app};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

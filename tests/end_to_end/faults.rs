@@ -1,14 +1,12 @@
 //! Discord, LLM and storage faults: retried where a retry helps, a clear message where it
 //! doesn't, never a half-written change.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::{create_step, Bot, BotOptions, WAIT};
-use common::{alice, spawn_app};
 use personae::application::{ProfileUpdate, Registration, ServiceError};
 use personae_fakes::discord::{MessageSpec, RequestMatcher};
+use personae_testkit::bot::{create_step, Bot, BotOptions, WAIT};
+use personae_testkit::{alice, spawn_app};
 use serde_json::json;
 
 fn aria() -> BotOptions {

@@ -2,8 +2,6 @@
 //! typed handlers and one wildcard handler (async, trivial work), and the baseline that
 //! awaits the same three handlers directly.
 
-#![allow(dead_code)] // each user of this module needs a different part of it
-
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

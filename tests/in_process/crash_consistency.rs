@@ -13,8 +13,6 @@
 //! 500 kills (bounded to 15 minutes). `PERSONAE_CRASH_OPS`, `PERSONAE_CRASH_KILLS` and
 //! `PERSONAE_CRASH_SEED` override the figures and the seed.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -36,7 +34,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 const CHILD_ENV: &str = "PERSONAE_TEST_CRASH_WORKLOAD";
-const CHILD_TEST: &str = "crash_workload_child";
+const CHILD_TEST: &str = "crash_consistency::crash_workload_child";
 const LONG_ENV: &str = "PERSONAE_LONG_TESTS";
 /// The bot admin of the workload: may change anyone's personality.
 const ADMIN: u64 = 1;

@@ -1,10 +1,8 @@
 //! Every rule of the value objects, through the service: valid input is stored exactly,
 //! invalid input gets an error naming the field and leaves the database unchanged.
 
-mod common;
-
-use common::{alice, spawn_app, TestApp};
 use personae::application::{ProfileUpdate, Registration, ServiceError};
+use personae_testkit::{alice, spawn_app, TestApp};
 
 fn field_of(err: &ServiceError) -> String {
     err.to_string()

@@ -1,14 +1,12 @@
 //! The application service: events, transactions, ordering, caches, authorization.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{admin, alice, bob, spawn_app};
 use personae::application::EventFilter;
 use personae::application::{ProfileUpdate, Registration, ServiceError};
 use personae::domain::EventType;
 use personae::events::{handler_fn, EventEnvelope, Topic};
+use personae_testkit::{admin, alice, bob, spawn_app};
 
 fn recorder(app: &personae::app::App, topic: Topic) -> Arc<Mutex<Vec<EventEnvelope>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -338,7 +336,7 @@ async fn the_command_line_actor_must_name_an_owner() {
         .app
         .service
         .register(
-            &common::cli_ctx(),
+            &personae_testkit::cli_ctx(),
             Registration {
                 name: "Aria".into(),
                 ..Default::default()

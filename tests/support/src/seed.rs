@@ -7,8 +7,6 @@
 //! `src/store/event_rows.rs`): the store keeps them crate-private, and the command-path
 //! baseline must run the very same SQL anyway.
 
-#![allow(dead_code)] // each user of this module needs a different part of it
-
 use std::path::Path;
 
 use anyhow::Context as _;

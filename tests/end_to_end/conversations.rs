@@ -1,9 +1,7 @@
 //! End to end: messages in, webhook messages out, against the fake Discord and fake LLM.
 
-mod common;
-
-use common::bot::{create_step, Bot, BotOptions, WAIT};
 use personae_fakes::discord::{CommandSpec, FakeDiscordConfig, MessageSpec};
+use personae_testkit::bot::{create_step, Bot, BotOptions, WAIT};
 use serde_json::{json, Value};
 
 const AVATAR: &str = "https://cdn.example.com/aria.png";
@@ -266,7 +264,7 @@ async fn a_rejected_token_ends_the_process_with_a_clear_error() {
         "{logs}"
     );
     assert!(
-        !logs.contains(common::bot::TOKEN),
+        !logs.contains(personae_testkit::bot::TOKEN),
         "the token is never printed"
     );
 }
@@ -274,7 +272,7 @@ async fn a_rejected_token_ends_the_process_with_a_clear_error() {
 #[tokio::test]
 async fn a_missing_token_is_one_clear_line_and_a_non_zero_exit() {
     let bot = Bot::start_unready(BotOptions::default()).await;
-    let out = tokio::process::Command::new(common::bot::binary())
+    let out = tokio::process::Command::new(personae_testkit::bot::binary())
         .arg("run")
         .env_clear()
         .env("DATABASE_PATH", bot.db_path())
@@ -580,7 +578,7 @@ async fn secrets_never_appear_in_the_logs_of_a_full_run() {
     assert!(status.success(), "SIGTERM ends the bot cleanly: {status:?}");
     let logs = bot.logs();
     assert!(logs.contains("personae stopped"), "{logs}");
-    for secret in [common::bot::TOKEN, common::bot::LLM_KEY] {
+    for secret in [personae_testkit::bot::TOKEN, personae_testkit::bot::LLM_KEY] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
     // Webhook tokens are secrets too.

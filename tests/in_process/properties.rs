@@ -6,13 +6,9 @@
 //! `PROPTEST_CASES=<n>` raises the number of cases of every property (the database ones run
 //! a tenth of that, at least 64).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 
-use common::plain_index::PlainIndex;
-use common::{alice, spawn_app, TestApp};
 use personae::application::{ProfileUpdate, Registration, ServiceError};
 use personae::cache::{ProfileCache, ProfileInfo};
 use personae::domain::{
@@ -20,6 +16,8 @@ use personae::domain::{
     PersonalityName, Prompt,
 };
 use personae::routing::mention::find_mention;
+use personae_testkit::plain_index::PlainIndex;
+use personae_testkit::{alice, spawn_app, TestApp};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde::de::DeserializeOwned;
