@@ -123,8 +123,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
-    // Only the bot records conversations.
-    app.tracker.assume_sole_writer();
     let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
     app.shutdown().await;
     tracing::info!("personae stopped");

@@ -1,7 +1,6 @@
 //! Conversation tracking: who is talking to which personality, where.
 
 mod store;
-mod traces;
 mod tracker;
 
 pub use store::{ConversationRows, ConversationStore, Forgotten, SentMessages};

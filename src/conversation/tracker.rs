@@ -1,11 +1,9 @@
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
 
-use super::traces::{Channels, Conversations, Messages, TraceIndex};
 use super::{ConversationStore, Forgotten, SentMessages};
 use crate::application::StoreError;
 use crate::domain::PersonalityId;
@@ -41,8 +39,6 @@ pub struct ConversationTracker {
     /// Held from a write's start until memory has its result.
     writes: tokio::sync::Mutex<()>,
     state: State,
-    /// See [`ConversationTracker::assume_sole_writer`].
-    sole_writer: AtomicBool,
 }
 
 /// What the tracker holds in memory; changed only after a commit.
@@ -52,8 +48,6 @@ struct State {
     conversations: DashMap<(u64, u64), Conversation>,
     activations: DashMap<u64, PersonalityId>,
     auto_response: DashSet<u64>,
-    /// The keys of the rows above, by personality.
-    traces: TraceIndex,
 }
 
 impl std::fmt::Debug for ConversationTracker {
@@ -95,17 +89,7 @@ impl ConversationTracker {
             store,
             writes: tokio::sync::Mutex::new(()),
             state: State::default(),
-            sole_writer: AtomicBool::new(false),
         }
-    }
-
-    /// Declares that no other process writes conversation tracking, which is true of
-    /// `personae run`: only the bot records conversations. From then on memory holds every
-    /// row, so the removal of a personality with nothing tracked costs no database work.
-    /// Elsewhere (the command line, whose memory holds none of the bot's rows) a removal
-    /// always deletes in the database.
-    pub fn assume_sole_writer(&self) {
-        self.sole_writer.store(true, Ordering::Release);
     }
 
     /// Remembers that `personality` sent `message_id`, so replies to it reach the
@@ -265,17 +249,13 @@ impl ConversationTracker {
     }
 
     /// Deletes every trace of a personality: sent messages, conversations, activations —
-    /// in the store, then in memory once that committed (a failure leaves both for the
-    /// retry). Costs the personality's own rows, not every tracked message.
+    /// in the store (also rows another process wrote), then in memory once that committed
+    /// (a failure leaves both for the retry).
     pub async fn forget_personality(
         &self,
         personality: PersonalityId,
     ) -> Result<Forgotten, StoreError> {
-        // Taken first: a write on its way reaches memory before memory is asked.
         let _write = self.writes.lock().await;
-        if self.sole_writer.load(Ordering::Acquire) && !self.state.traces.names(personality) {
-            return Ok(Forgotten::default());
-        }
         let forgotten = self.store.forget_personality(personality).await?;
         self.state.forget(personality);
         Ok(forgotten)
@@ -337,18 +317,13 @@ impl State {
             channel_id,
             personality,
         };
-        if let Some(before) = self.messages.insert(message_id, sent) {
-            self.traces
-                .remove::<Messages, _>(before.personality, &message_id);
-        }
-        self.traces.add::<Messages, _>(personality, message_id);
+        self.messages.insert(message_id, sent);
     }
 
     /// The message's mapping is gone.
     fn unsent(&self, message_id: u64, personality: PersonalityId) {
         self.messages
             .remove_if(&message_id, |_, m| m.personality == personality);
-        self.traces.remove::<Messages, _>(personality, &message_id);
     }
 
     /// The user talked to `personality` in the channel.
@@ -357,52 +332,31 @@ impl State {
             personality,
             last_active: at,
         };
-        if let Some(before) = self.conversations.insert(key, conversation) {
-            self.traces
-                .remove::<Conversations, _>(before.personality, &key);
-        }
-        self.traces.add::<Conversations, _>(personality, key);
+        self.conversations.insert(key, conversation);
     }
 
     /// True if there was a conversation.
     fn end_conversation(&self, key: (u64, u64)) -> bool {
-        let Some((_, ended)) = self.conversations.remove(&key) else {
-            return false;
-        };
-        self.traces
-            .remove::<Conversations, _>(ended.personality, &key);
-        true
+        self.conversations.remove(&key).is_some()
     }
 
     /// `personality` answers every message in the channel.
     fn activated(&self, channel_id: u64, personality: PersonalityId) {
-        if let Some(before) = self.activations.insert(channel_id, personality) {
-            self.traces.remove::<Channels, _>(before, &channel_id);
-        }
-        self.traces.add::<Channels, _>(personality, channel_id);
+        self.activations.insert(channel_id, personality);
     }
 
     /// The personality that was active in the channel.
     fn deactivate(&self, channel_id: u64) -> Option<PersonalityId> {
-        let (_, stopped) = self.activations.remove(&channel_id)?;
-        self.traces.remove::<Channels, _>(stopped, &channel_id);
-        Some(stopped)
+        self.activations
+            .remove(&channel_id)
+            .map(|(_, stopped)| stopped)
     }
 
-    /// Drops every row that names `personality`.
+    /// Drops every entry that names `personality`: a pass over each map, on a removal.
     fn forget(&self, personality: PersonalityId) {
-        let keys = self.traces.take(personality);
-        for message_id in keys.messages {
-            self.messages
-                .remove_if(&message_id, |_, m| m.personality == personality);
-        }
-        for key in keys.conversations {
-            self.conversations
-                .remove_if(&key, |_, c| c.personality == personality);
-        }
-        for channel_id in keys.channels {
-            self.activations
-                .remove_if(&channel_id, |_, p| *p == personality);
-        }
+        self.messages.retain(|_, m| m.personality != personality);
+        self.conversations
+            .retain(|_, c| c.personality != personality);
+        self.activations.retain(|_, p| *p != personality);
     }
 }

@@ -51,8 +51,6 @@ pub async fn app(db: Database, synchronous: Synchronous) -> anyhow::Result<Arc<A
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
     };
     let app = App::start_with_database(&config, db).await?;
-    // As `personae run` does: the bot is the only process that tracks conversations.
-    app.tracker.assume_sole_writer();
     Ok(Arc::new(app))
 }
 
