@@ -83,7 +83,7 @@ impl ConversationTracker {
 
     /// Tracking that starts empty instead of loaded, for a process that never routes a
     /// message (the command line): writes still go to the store, and a removal's clean-up
-    /// deletes there (it is never the sole writer).
+    /// deletes there.
     pub fn unloaded(store: Arc<dyn ConversationStore>) -> Self {
         Self {
             store,
