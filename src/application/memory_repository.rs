@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{Change, EventFilter, KeyHolder, PersonalityRepository, Snapshot, StoreError};
 use crate::domain::{DomainEvent, Personality, PersonalityId, UserId};
-use crate::events::{EventEnvelope, SCHEMA_VERSION};
+use crate::events::EventEnvelope;
 
 /// Personalities, their keys and the event log behind one lock: a save is all or nothing.
 #[derive(Default)]
@@ -85,18 +85,7 @@ impl State {
             .into_iter()
             .map(|e| {
                 sequence += 1;
-                EventEnvelope {
-                    sequence,
-                    event_id: e.event_id,
-                    aggregate_id: e.aggregate_id,
-                    aggregate_version: e.aggregate_version,
-                    occurred_at: e.occurred_at,
-                    actor: e.actor,
-                    correlation_id: e.correlation_id,
-                    causation_id: e.causation_id,
-                    schema_version: SCHEMA_VERSION,
-                    event: e.event,
-                }
+                e.stored_as(sequence)
             })
             .collect();
         self.events.extend(stored.iter().cloned());

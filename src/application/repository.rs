@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, UserId};
-use crate::events::EventEnvelope;
+use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
 /// A personality's new state and the events that led to it: one unit of work.
 #[derive(Debug, Clone)]
@@ -32,6 +32,24 @@ pub struct NewEvent {
     pub correlation_id: String,
     pub causation_id: Option<String>,
     pub event: DomainEvent,
+}
+
+impl NewEvent {
+    /// The event as stored, under the sequence the store gave it.
+    pub fn stored_as(self, sequence: i64) -> EventEnvelope {
+        EventEnvelope {
+            sequence,
+            event_id: self.event_id,
+            aggregate_id: self.aggregate_id,
+            aggregate_version: self.aggregate_version,
+            occurred_at: self.occurred_at,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            schema_version: SCHEMA_VERSION,
+            event: self.event,
+        }
+    }
 }
 
 /// Which events a query returns.

@@ -2,9 +2,9 @@
 //! store in `src/store`, the in-memory one the service's tests use).
 
 use chrono::Utc;
-use uuid::Uuid;
 
-use super::{Change, EventFilter, NewEvent, PersonalityRepository, StoreError};
+use super::service::unit_of_work;
+use super::{Actor, Change, EventFilter, PersonalityRepository, RequestContext, StoreError};
 use crate::domain::{
     Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId, PersonalityName,
     Profile, ProfileChanges, Prompt, UserId,
@@ -31,27 +31,15 @@ fn register(name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
 
 /// The personality's uncommitted events as one change, correlated by `correlation`.
 fn change(personality: &mut Personality, correlation: &str) -> Change {
-    let expected_version = personality.committed_version();
-    let events = personality
-        .take_uncommitted_events()
-        .into_iter()
-        .zip(expected_version + 1..)
-        .map(|(event, aggregate_version)| NewEvent {
-            event_id: Uuid::now_v7(),
-            aggregate_id: personality.id(),
-            aggregate_version,
-            occurred_at: personality.updated_at(),
-            actor: "user:7".into(),
-            correlation_id: correlation.into(),
-            causation_id: Some(correlation.into()),
-            event,
-        })
-        .collect();
-    Change {
-        personality: personality.clone(),
-        expected_version,
-        events,
-    }
+    let ctx = RequestContext {
+        actor: Actor::User {
+            id: owner(7),
+            admin: false,
+        },
+        correlation_id: correlation.into(),
+        causation_id: Some(correlation.into()),
+    };
+    unit_of_work(&ctx, personality)
 }
 
 async fn saved<R: PersonalityRepository>(repository: &R, p: &mut Personality, correlation: &str) {

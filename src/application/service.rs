@@ -285,7 +285,7 @@ pub(crate) fn command_span(operation: &'static str, ctx: &RequestContext) -> tra
 }
 
 /// The aggregate's uncommitted events, with who caused them and why.
-fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) -> Change {
+pub(crate) fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) -> Change {
     let expected_version = personality.committed_version();
     let now = personality.updated_at();
     let events = personality

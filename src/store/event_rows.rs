@@ -38,18 +38,7 @@ pub(crate) fn append(
             SCHEMA_VERSION,
             payload,
         ])?;
-        stored.push(EventEnvelope {
-            sequence: tx.last_insert_rowid(),
-            event_id: e.event_id,
-            aggregate_id: e.aggregate_id,
-            aggregate_version: e.aggregate_version,
-            occurred_at: e.occurred_at,
-            actor: e.actor,
-            correlation_id: e.correlation_id,
-            causation_id: e.causation_id,
-            schema_version: SCHEMA_VERSION,
-            event: e.event,
-        });
+        stored.push(e.stored_as(tx.last_insert_rowid()));
     }
     Ok(stored)
 }
