@@ -5,7 +5,10 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{Change, EventFilter, KeyHolder, PersonalityRepository, Snapshot, StoreError};
+use super::{
+    Change, Decide, EventFilter, KeyHolder, PersonalityRepository, Saved, ServiceError, Snapshot,
+    StoreError,
+};
 use crate::domain::{DomainEvent, Personality, PersonalityId, UserId};
 use crate::events::EventEnvelope;
 
@@ -127,6 +130,28 @@ impl PersonalityRepository for MemoryRepository {
         let events = next.apply(change)?;
         *state = next;
         Ok(events)
+    }
+
+    async fn change(
+        &self,
+        key: &str,
+        decide: Decide,
+    ) -> Result<Result<Saved, ServiceError>, StoreError> {
+        let mut state = self.state();
+        let found = state
+            .keys
+            .get(key)
+            .and_then(|(id, _)| state.personalities.get(id))
+            .cloned();
+        let change = match decide(found) {
+            Ok(change) => change,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let personality = change.personality.clone();
+        let mut next = state.clone();
+        let events = next.apply(change)?;
+        *state = next;
+        Ok(Ok((personality, events)))
     }
 
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {

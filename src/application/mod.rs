@@ -22,7 +22,9 @@ pub use actor::{Actor, RequestContext};
 pub use conversations::{Activation, ConversationService};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
-pub use repository::{Change, EventFilter, NewEvent, PersonalityRepository, Snapshot};
+pub use repository::{
+    Change, Decide, EventFilter, NewEvent, PersonalityRepository, Saved, Snapshot,
+};
 pub use service::{PersonalityService, ServiceConfig};
 pub use storage_error::{KeyHolder, StoreError};
 pub use verify::VerifyReport;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{ServiceError, StoreError};
 use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, UserId};
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
@@ -79,6 +79,13 @@ impl EventFilter {
     }
 }
 
+/// What a change command decides, given the personality its reference names (`None`: no
+/// personality has that name or alias): the change to store, or a refusal.
+pub type Decide = Box<dyn FnOnce(Option<Personality>) -> Result<Change, ServiceError> + Send>;
+
+/// A stored change: the personality's new state and its events with their sequences.
+pub type Saved = (Personality, Vec<EventEnvelope>);
+
 /// Every stored personality and every event, read at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -104,6 +111,16 @@ pub trait PersonalityRepository: Send + Sync + 'static {
     /// the stored version is not the expected one, and with [`StoreError::KeyTaken`] when
     /// a name or alias it adds is another personality's; nothing is stored then.
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError>;
+
+    /// Loads the personality whose name or alias has `key`, lets `decide` change it and
+    /// saves the change as [`PersonalityRepository::save`] does, in one transaction: nothing
+    /// changes the personality between the load and the save. A refusal from `decide` is
+    /// returned as it is and stores nothing.
+    async fn change(
+        &self,
+        key: &str,
+        decide: Decide,
+    ) -> Result<Result<Saved, ServiceError>, StoreError>;
 
     /// Stored events matching the filter, in sequence order.
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError>;

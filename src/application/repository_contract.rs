@@ -4,7 +4,10 @@
 use chrono::Utc;
 
 use super::service::unit_of_work;
-use super::{Actor, Change, EventFilter, PersonalityRepository, RequestContext, StoreError};
+use super::{
+    Actor, Change, Decide, EventFilter, PersonalityRepository, RequestContext, ServiceError,
+    StoreError,
+};
 use crate::domain::{
     Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId, PersonalityName,
     Profile, ProfileChanges, Prompt, UserId,
@@ -53,6 +56,58 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
     a_change_decided_on_a_stale_version_is_refused_and_stores_nothing(&make()).await;
     a_taken_key_is_refused_with_its_holder_and_stores_nothing(&make()).await;
     removing_an_alias_or_a_personality_frees_its_keys(&make()).await;
+    a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing(&make()).await;
+}
+
+async fn a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let mut aria = register("Aria", 7, &["bard"]);
+    saved(r, &mut aria, "c1").await;
+    let mut bran = register("Bran", 8, &[]);
+    saved(r, &mut bran, "c2").await;
+    // Found by an alias, changed, stored with its event.
+    let decide: Decide = Box::new(|found| {
+        let mut p = found.expect("found by its alias");
+        p.add_alias(Alias::parse("singer").unwrap(), Utc::now())?;
+        Ok(change(&mut p, "c3"))
+    });
+    let (changed, events) = r.change("bard", decide).await.unwrap().unwrap();
+    assert_eq!(changed.version(), 2);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].sequence, 3);
+    assert_eq!(
+        r.find_by_key("singer").await.unwrap().unwrap().id(),
+        aria.id()
+    );
+    // Nobody has the key: `decide` is told so, and its refusal comes back as it is.
+    let nobody: Decide = Box::new(|found| {
+        assert!(found.is_none());
+        Err(ServiceError::NotFound("nobody".into()))
+    });
+    let refused = r.change("nobody", nobody).await.unwrap();
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound(_))),
+        "{refused:?}"
+    );
+    // A refusal after looking stores nothing.
+    let refuse: Decide = Box::new(|_| Err(ServiceError::NotOwner("Aria".into())));
+    assert!(r.change("aria", refuse).await.unwrap().is_err());
+    // A key another personality holds is refused, and nothing is stored.
+    let take: Decide = Box::new(|found| {
+        let mut p = found.expect("Bran");
+        p.add_alias(Alias::parse("singer").unwrap(), Utc::now())?;
+        Ok(change(&mut p, "c4"))
+    });
+    let taken = r.change("bran", take).await;
+    assert!(
+        matches!(taken, Err(StoreError::KeyTaken { .. })),
+        "{taken:?}"
+    );
+    assert_eq!(r.last_sequence().await.unwrap(), 3);
+    assert_eq!(r.get(bran.id()).await.unwrap().unwrap().version(), 1);
 }
 
 async fn a_saved_personality_is_found_by_id_name_and_alias<R: PersonalityRepository>(r: &R) {

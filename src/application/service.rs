@@ -10,8 +10,8 @@ use super::inputs::{ProfileUpdate, Registration};
 use super::publication::Publisher;
 use super::verify::{verify, VerifyReport};
 use super::{
-    Actor, Change, EventFilter, NewEvent, PersonalityRepository, RequestContext, ServiceError,
-    StoreError,
+    Actor, Change, Decide, EventFilter, NewEvent, PersonalityRepository, RequestContext,
+    ServiceError, StoreError,
 };
 use crate::domain::{lookup_key, Alias, NewPersonality, Personality, PersonalityId, UserId};
 use crate::events::{EventBus, EventEnvelope};
@@ -118,7 +118,7 @@ impl PersonalityService {
         update: ProfileUpdate,
     ) -> Result<Personality, ServiceError> {
         let changes = update.parse()?;
-        self.change("update_profile", ctx, reference, |p| {
+        self.change("update_profile", ctx, reference, move |p| {
             Ok(p.update_profile(changes.clone(), Utc::now())?)
         })
         .await
@@ -132,7 +132,7 @@ impl PersonalityService {
         alias: &str,
     ) -> Result<Personality, ServiceError> {
         let alias = Alias::parse(alias)?;
-        self.change("add_alias", ctx, reference, |p| {
+        self.change("add_alias", ctx, reference, move |p| {
             Ok(p.add_alias(alias.clone(), Utc::now())?)
         })
         .await
@@ -146,7 +146,7 @@ impl PersonalityService {
         alias: &str,
     ) -> Result<Personality, ServiceError> {
         let alias = Alias::parse(alias)?;
-        self.change("remove_alias", ctx, reference, |p| {
+        self.change("remove_alias", ctx, reference, move |p| {
             Ok(p.remove_alias(alias.clone(), Utc::now())?)
         })
         .await
@@ -195,8 +195,7 @@ impl PersonalityService {
     }
 
     /// Loads the personality named `reference`, checks that the actor may change it, lets
-    /// `command` change it and commits. A conflict (someone else changed it in between)
-    /// starts over from the new state, a few times.
+    /// `command` change it and commits, in one transaction of the repository.
     async fn change<F>(
         &self,
         operation: &'static str,
@@ -205,70 +204,105 @@ impl PersonalityService {
         command: F,
     ) -> Result<Personality, ServiceError>
     where
-        F: Fn(&mut Personality) -> Result<(), ServiceError>,
+        F: Fn(&mut Personality) -> Result<(), ServiceError> + Send + Sync + 'static,
     {
         let span = command_span(operation, ctx);
         async {
             let key = reference_key(reference);
-            let mut attempt = 0;
-            loop {
-                let mut personality = self
-                    .repository
-                    .find_by_key(&key)
-                    .await?
-                    .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))?;
-                if !ctx.actor.may_change(personality.owner_id()) {
-                    return Err(ServiceError::NotOwner(personality.name().to_string()));
+            let command = Arc::new(command);
+            let saved = self
+                .with_busy_retries(|| {
+                    let (ctx, command) = (ctx.clone(), Arc::clone(&command));
+                    let shown = reference.trim().to_owned();
+                    let decide: Decide = Box::new(move |found| {
+                        let mut personality = found.ok_or(ServiceError::NotFound(shown))?;
+                        if !ctx.actor.may_change(personality.owner_id()) {
+                            return Err(ServiceError::NotOwner(personality.name().to_string()));
+                        }
+                        command(&mut personality)?;
+                        Ok(unit_of_work(&ctx, &mut personality))
+                    });
+                    self.repository.change(&key, decide)
+                })
+                .await;
+            let (personality, events) = match saved {
+                Ok(Ok(saved)) => saved,
+                Ok(Err(refused)) => return Err(refused),
+                // The name never changes here: a taken key is an alias.
+                Err(StoreError::KeyTaken { key, holder }) => {
+                    return Err(ServiceError::AliasTaken {
+                        alias: key,
+                        holder: holder.describe(),
+                    })
                 }
-                command(&mut personality)?;
-                match self.commit(ctx, personality).await {
-                    Err(ServiceError::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
-                    other => return other,
+                Err(StoreError::Conflict) => {
+                    return Err(ServiceError::Conflict(reference.trim().to_owned()))
                 }
-            }
+                Err(other) => return Err(other.into()),
+            };
+            self.published(&personality, events).await;
+            Ok(personality)
         }
         .instrument(span)
         .await
     }
 
-    /// Stores the aggregate's new state and its uncommitted events, then publishes them. A
-    /// store kept busy by another process (past its own wait) is tried again a few times
-    /// before the user sees an error.
+    /// Runs a store call again, a few times and a little later each time, while the
+    /// database is kept busy by another process past its own wait.
+    async fn with_busy_retries<T, Fut>(
+        &self,
+        mut call: impl FnMut() -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(StoreError::Busy(_)) if attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "the database is busy; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Publishes a command's events once they are stored; returns when the bus's handlers
+    /// have run.
+    async fn published(&self, personality: &Personality, events: Vec<EventEnvelope>) {
+        debug!(personality = %personality.name(), events = events.len(), "committed");
+        self.publisher.publish(events).await;
+    }
+
+    /// Stores a new personality and its events, then publishes them.
     async fn commit(
         &self,
         ctx: &RequestContext,
         mut personality: Personality,
     ) -> Result<Personality, ServiceError> {
         let change = unit_of_work(ctx, &mut personality);
-        let mut attempt = 0;
-        let events = loop {
-            match self.repository.save(change.clone()).await {
-                Err(StoreError::Busy(_)) if attempt < BUSY_RETRIES => {
-                    attempt += 1;
-                    tracing::warn!(attempt, "the database is busy; trying again");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                Err(StoreError::Conflict) => {
-                    return Err(ServiceError::Conflict(personality.name().to_string()))
-                }
-                Err(StoreError::KeyTaken { key, holder }) => {
-                    return Err(key_taken(&personality, key, &holder.describe()))
-                }
-                Err(other) => return Err(other.into()),
-                Ok(events) => break events,
+        let saved = self
+            .with_busy_retries(|| self.repository.save(change.clone()))
+            .await;
+        let events = match saved {
+            Ok(events) => events,
+            Err(StoreError::Conflict) => {
+                return Err(ServiceError::Conflict(personality.name().to_string()))
             }
+            Err(StoreError::KeyTaken { key, holder }) => {
+                return Err(key_taken(&personality, key, &holder.describe()))
+            }
+            Err(other) => return Err(other.into()),
         };
-        debug!(personality = %personality.name(), events = events.len(), "committed");
-        self.publisher.publish(events).await;
+        self.published(&personality, events).await;
         Ok(personality)
     }
 }
 
 /// How often a command is tried again when the database stays busy.
 const BUSY_RETRIES: u32 = 3;
-
-/// How often a command starts over after a conflict.
-const CONFLICT_RETRIES: u32 = 3;
 
 /// How many events of other processes one poll publishes at most.
 const EXTERNAL_BATCH: usize = 1000;

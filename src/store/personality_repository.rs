@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::{event_rows, personality_rows, Database, StoreError};
-use crate::application::{Change, EventFilter, PersonalityRepository, Snapshot};
+use crate::application::{
+    Change, Decide, EventFilter, PersonalityRepository, Saved, ServiceError, Snapshot,
+};
 use crate::domain::{Personality, PersonalityId, UserId};
 use crate::events::EventEnvelope;
 
@@ -33,6 +35,28 @@ impl PersonalityRepository for Database {
                 event_rows::append(tx, change.events)
             },
             |events| events,
+        )
+        .await
+    }
+
+    async fn change(
+        &self,
+        key: &str,
+        decide: Decide,
+    ) -> Result<Result<Saved, ServiceError>, StoreError> {
+        let key = key.to_owned();
+        self.write(
+            move |tx| {
+                let change = match decide(personality_rows::find_by_key(tx, &key)?) {
+                    Ok(change) => change,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let events: Vec<_> = change.events.iter().map(|e| e.event.clone()).collect();
+                personality_rows::save(tx, &change.personality, change.expected_version, &events)?;
+                let stored = event_rows::append(tx, change.events)?;
+                Ok(Ok((change.personality, stored)))
+            },
+            |saved| saved,
         )
         .await
     }
