@@ -6,9 +6,8 @@
 //!
 //! The baseline runs the bare SQL those four commands execute, statement for statement, in
 //! the same IMMEDIATE transactions, on a connection opened the same way (WAL,
-//! synchronous=NORMAL, the store's statement cache). The conversation-cleanup handler
-//! adds none after a removal: a personality that never talked has nothing to clean up, and
-//! the bot's tracker knows it without asking the database. The baseline's inputs (ids,
+//! synchronous=NORMAL, the store's statement cache), and after a removal the transaction
+//! of the conversation-cleanup handler (its three deletes). The baseline's inputs (ids,
 //! times, event payloads) are prepared before the clock starts: what is left is SQLite's
 //! work.
 
@@ -277,8 +276,25 @@ pub fn baseline_command(
     input: &BaselineInput,
     command: usize,
 ) -> rusqlite::Result<()> {
-    immediate(conn, |tx| baseline_statements(tx, input, command))
+    immediate(conn, |tx| baseline_statements(tx, input, command))?;
+    if command == 3 {
+        // The conversation-cleanup handler's transaction after the removal.
+        immediate(conn, |tx| {
+            for sql in CLEANUP {
+                tx.prepare_cached(sql)?.execute([&input.id])?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
+
+/// What the conversation-cleanup handler deletes after a removal.
+const CLEANUP: [&str; 3] = [
+    "DELETE FROM conversation_messages WHERE personality_id = ?1",
+    "DELETE FROM active_conversations WHERE personality_id = ?1",
+    "DELETE FROM channel_activations WHERE personality_id = ?1",
+];
 
 /// The statements of command `command` of cycle `input`, inside a transaction the caller
 /// opened.
@@ -325,9 +341,6 @@ pub fn baseline_statements(
             update_row(tx, input, &input.new_prompt, 3)?;
             event(tx, input, 2, "PersonalityProfileUpdated", 3)
         }
-        // The conversation-cleanup handler runs no transaction after this: as in the bot,
-        // the tracker knows the personality has no tracked messages, conversations or
-        // activations.
         3 => {
             load(tx, &input.name_key)?;
             let deleted = tx
