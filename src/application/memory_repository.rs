@@ -33,6 +33,13 @@ impl MemoryRepository {
 }
 
 impl State {
+    fn find(&self, key: &str) -> Option<Personality> {
+        self.keys
+            .get(key)
+            .and_then(|(id, _)| self.personalities.get(id))
+            .cloned()
+    }
+
     fn add_key(&mut self, key: String, id: PersonalityId, is_name: bool) -> Result<(), StoreError> {
         match self.keys.get(&key) {
             Some((holder, holder_is_name)) if *holder != id => Err(StoreError::KeyTaken {
@@ -96,15 +103,18 @@ impl State {
     }
 }
 
+/// Applies `change` to a copy first, so that a refused change leaves nothing behind.
+fn apply_whole(state: &mut State, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut next = state.clone();
+    let events = next.apply(change)?;
+    *state = next;
+    Ok(events)
+}
+
 #[async_trait]
 impl PersonalityRepository for MemoryRepository {
     async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
-        let state = self.state();
-        Ok(state
-            .keys
-            .get(key)
-            .and_then(|(id, _)| state.personalities.get(id))
-            .cloned())
+        Ok(self.state().find(key))
     }
 
     async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError> {
@@ -124,12 +134,7 @@ impl PersonalityRepository for MemoryRepository {
     }
 
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
-        let mut state = self.state();
-        // Applied to a copy first: a refused change leaves nothing behind.
-        let mut next = state.clone();
-        let events = next.apply(change)?;
-        *state = next;
-        Ok(events)
+        apply_whole(&mut self.state(), change)
     }
 
     async fn change(
@@ -138,20 +143,12 @@ impl PersonalityRepository for MemoryRepository {
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let mut state = self.state();
-        let found = state
-            .keys
-            .get(key)
-            .and_then(|(id, _)| state.personalities.get(id))
-            .cloned();
-        let change = match decide(found) {
+        let change = match decide(state.find(key)) {
             Ok(change) => change,
             Err(refused) => return Ok(Err(refused)),
         };
         let personality = change.personality.clone();
-        let mut next = state.clone();
-        let events = next.apply(change)?;
-        *state = next;
-        Ok(Ok((personality, events)))
+        Ok(Ok((personality, apply_whole(&mut state, change)?)))
     }
 
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {

@@ -1,10 +1,11 @@
 //! The SQLite store as the service's [`PersonalityRepository`].
 
 use async_trait::async_trait;
+use rusqlite::Connection;
 
 use super::{event_rows, personality_rows, Database, StoreError};
 use crate::application::{
-    Change, Decide, EventFilter, PersonalityRepository, Saved, ServiceError, Snapshot,
+    Change, Decide, EventFilter, NewEvent, PersonalityRepository, Saved, ServiceError, Snapshot,
 };
 use crate::domain::{Personality, PersonalityId, UserId};
 use crate::events::EventEnvelope;
@@ -30,9 +31,12 @@ impl PersonalityRepository for Database {
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
         self.write(
             move |tx| {
-                let events: Vec<_> = change.events.iter().map(|e| e.event.clone()).collect();
-                personality_rows::save(tx, &change.personality, change.expected_version, &events)?;
-                event_rows::append(tx, change.events)
+                let Change {
+                    personality,
+                    expected_version,
+                    events,
+                } = change;
+                store(tx, &personality, expected_version, events)
             },
             |events| events,
         )
@@ -47,14 +51,16 @@ impl PersonalityRepository for Database {
         let key = key.to_owned();
         self.write(
             move |tx| {
-                let change = match decide(personality_rows::find_by_key(tx, &key)?) {
+                let Change {
+                    personality,
+                    expected_version,
+                    events,
+                } = match decide(personality_rows::find_by_key(tx, &key)?) {
                     Ok(change) => change,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                let events: Vec<_> = change.events.iter().map(|e| e.event.clone()).collect();
-                personality_rows::save(tx, &change.personality, change.expected_version, &events)?;
-                let stored = event_rows::append(tx, change.events)?;
-                Ok(Ok((change.personality, stored)))
+                let stored = store(tx, &personality, expected_version, events)?;
+                Ok(Ok((personality, stored)))
             },
             |saved| saved,
         )
@@ -80,6 +86,22 @@ impl PersonalityRepository for Database {
         })
         .await
     }
+}
+
+/// Writes a personality's new state and appends its events, inside the caller's transaction.
+fn store(
+    tx: &Connection,
+    personality: &Personality,
+    expected_version: i64,
+    events: Vec<NewEvent>,
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    personality_rows::save(
+        tx,
+        personality,
+        expected_version,
+        events.iter().map(|e| &e.event),
+    )?;
+    event_rows::append(tx, events)
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@ const COLUMNS: &str = columns!();
 /// Writes the effect of `events` (already applied to `personality`) inside the caller's
 /// transaction. `expected_version` is the version the caller loaded: a row at any other
 /// version means someone else changed it first.
-pub(crate) fn save(
+pub(crate) fn save<'a>(
     tx: &Connection,
     personality: &Personality,
     expected_version: i64,
-    events: &[DomainEvent],
+    events: impl IntoIterator<Item = &'a DomainEvent>,
 ) -> Result<(), StoreError> {
     let id = personality.id().to_string();
     if expected_version > 0 {
