@@ -72,6 +72,7 @@ impl App {
             bus.clone(),
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),
+                ..ServiceConfig::default()
             },
         ));
         service.mark_published_up_to_now().await?;

@@ -86,7 +86,11 @@ pub async fn child(database: &Path) -> anyhow::Result<()> {
     let keys = app.cache.key_count();
     // What the same rows cost to read and decode once more, now that the file is cached.
     let listed = Instant::now();
-    let again = app.service.list(None).await?.len();
+    let again = app
+        .service
+        .list(personae::application::Listing::default())
+        .await?
+        .len();
     let list_time = listed.elapsed();
     anyhow::ensure!(again == cached, "cached {cached}, listed {again}");
     app.shutdown().await;

@@ -48,7 +48,7 @@ impl ConversationService {
         async {
             let personality = self
                 .repository
-                .find_by_key(&reference_key(reference))
+                .find_by_key(ctx.server, &reference_key(reference))
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))?;
             let by = ctx.actor.user_id().map_or(0, |u| u.get());

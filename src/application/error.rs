@@ -10,9 +10,20 @@ pub enum ServiceError {
     /// No personality has that name or alias: check the spelling (`/personality list`).
     #[error("No personality is called \"{0}\".")]
     NotFound(String),
-    /// Only the owner or a bot admin may change a personality.
-    #[error("Only the owner of \"{0}\" or a bot admin can change it.")]
+    /// Only the owner, the home server's managers or a bot admin may change a personality.
+    #[error("Only the owner of \"{0}\", the managers of its server or a bot admin can change it.")]
     NotOwner(String),
+    /// Only a bot admin (or the host's command line) may do this.
+    #[error("Only a bot admin can {0}.")]
+    AdminOnly(&'static str),
+    /// A new personality needs a home server, or must be made global.
+    #[error("server: give the server the personality belongs to (--server ID), or --global.")]
+    ServerRequired,
+    /// The member owns as many personalities in this server as it allows.
+    #[error(
+        "You already have {0} personalities in this server, the most it allows; remove one first."
+    )]
+    OwnerLimit(usize),
     /// The name is another personality's name or alias: pick another.
     #[error("name: \"{name}\" is already taken by {holder}.")]
     NameTaken { name: String, holder: String },

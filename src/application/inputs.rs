@@ -11,6 +11,9 @@ pub struct Registration {
     pub name: String,
     /// The owner; `None` means the acting user.
     pub owner_id: Option<UserId>,
+    /// Usable in every server (bot admins only); otherwise it belongs to the request's
+    /// server.
+    pub global: bool,
     /// Defaults to the name.
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,

@@ -6,10 +6,10 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    Change, Decide, EventFilter, KeyHolder, PersonalityRepository, Saved, ServiceError, Snapshot,
-    StoreError,
+    Change, Decide, EventFilter, KeyHolder, Listing, PersonalityRepository, Saved, ServiceError,
+    Snapshot, StoreError,
 };
-use crate::domain::{DomainEvent, Personality, PersonalityId, UserId};
+use crate::domain::{DomainEvent, Personality, PersonalityId, Scope, ServerId};
 use crate::events::EventEnvelope;
 
 /// Personalities, their keys and the event log behind one lock: a save is all or nothing.
@@ -21,8 +21,8 @@ pub(crate) struct MemoryRepository {
 #[derive(Default, Clone)]
 struct State {
     personalities: BTreeMap<PersonalityId, Personality>,
-    /// Normalized name or alias → (holder, is the holder's name).
-    keys: HashMap<String, (PersonalityId, bool)>,
+    /// (scope, normalized name or alias) → (holder, is the holder's name).
+    keys: HashMap<(Scope, String), (PersonalityId, bool)>,
     events: Vec<EventEnvelope>,
 }
 
@@ -33,27 +33,44 @@ impl MemoryRepository {
 }
 
 impl State {
-    fn find(&self, key: &str) -> Option<Personality> {
-        self.keys
-            .get(key)
+    fn find(&self, server: Option<ServerId>, key: &str) -> Option<Personality> {
+        let in_scope = |scope: Scope| self.keys.get(&(scope, key.to_owned()));
+        server
+            .and_then(|s| in_scope(Scope::Server(s)))
+            .or_else(|| in_scope(Scope::Global))
             .and_then(|(id, _)| self.personalities.get(id))
             .cloned()
     }
 
-    fn add_key(&mut self, key: String, id: PersonalityId, is_name: bool) -> Result<(), StoreError> {
-        match self.keys.get(&key) {
-            Some((holder, holder_is_name)) if *holder != id => Err(StoreError::KeyTaken {
-                holder: KeyHolder {
-                    personality_name: self.personalities[holder].name().to_string(),
-                    is_name: *holder_is_name,
-                },
-                key,
-            }),
-            _ => {
-                self.keys.insert(key, (id, is_name));
-                Ok(())
-            }
+    /// Another personality's key that a key of `scope` would clash with.
+    fn clash(&self, scope: Scope, key: &str, id: PersonalityId) -> Option<StoreError> {
+        let (at, (holder, is_name)) = self.keys.iter().find(|((at, k), (holder, _))| {
+            k == key
+                && *holder != id
+                && (scope == Scope::Global || *at == scope || *at == Scope::Global)
+        })?;
+        Some(StoreError::KeyTaken {
+            holder: KeyHolder {
+                personality_name: self.personalities[holder].name().to_string(),
+                is_name: *is_name,
+                server: at.0.server(),
+            },
+            key: key.to_owned(),
+        })
+    }
+
+    fn add_key(
+        &mut self,
+        scope: Scope,
+        key: String,
+        id: PersonalityId,
+        is_name: bool,
+    ) -> Result<(), StoreError> {
+        if let Some(taken) = self.clash(scope, &key, id) {
+            return Err(taken);
         }
+        self.keys.insert((scope, key), (id, is_name));
+        Ok(())
     }
 
     fn apply(&mut self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
@@ -64,20 +81,49 @@ impl State {
             return Err(StoreError::Conflict);
         }
         let mut removed = false;
+        let scope = personality.scope();
         for new in &change.events {
             match &new.event {
-                DomainEvent::PersonalityCreated { name, aliases, .. } => {
+                DomainEvent::PersonalityCreated {
+                    name,
+                    aliases,
+                    scope,
+                    owner_id,
+                    ..
+                } => {
+                    if let (Some(limit), Scope::Server(_)) = (change.owner_limit, scope) {
+                        let owned = self
+                            .personalities
+                            .values()
+                            .filter(|p| p.scope() == *scope && p.owner_id() == *owner_id)
+                            .count();
+                        if owned >= limit {
+                            return Err(StoreError::OwnerLimit(limit));
+                        }
+                    }
                     self.personalities.insert(id, personality.clone());
-                    self.add_key(name.key(), id, true)?;
+                    self.add_key(*scope, name.key(), id, true)?;
                     for alias in aliases {
-                        self.add_key(alias.to_string(), id, false)?;
+                        self.add_key(*scope, alias.to_string(), id, false)?;
                     }
                 }
                 DomainEvent::PersonalityAliasAdded { alias } => {
-                    self.add_key(alias.to_string(), id, false)?;
+                    self.add_key(scope, alias.to_string(), id, false)?;
                 }
                 DomainEvent::PersonalityAliasRemoved { alias } => {
-                    self.keys.remove(alias.as_str());
+                    self.keys.remove(&(scope, alias.to_string()));
+                }
+                DomainEvent::PersonalityMadeGlobal { .. } => {
+                    let held: Vec<_> = self
+                        .keys
+                        .iter()
+                        .filter(|(_, (holder, _))| *holder == id)
+                        .map(|((_, key), (_, is_name))| (key.clone(), *is_name))
+                        .collect();
+                    self.keys.retain(|_, (holder, _)| *holder != id);
+                    for (key, is_name) in held {
+                        self.add_key(Scope::Global, key, id, is_name)?;
+                    }
                 }
                 DomainEvent::PersonalityProfileUpdated { .. } => {}
                 DomainEvent::PersonalityRemoved { .. } => removed = true,
@@ -113,20 +159,31 @@ fn apply_whole(state: &mut State, change: Change) -> Result<Vec<EventEnvelope>, 
 
 #[async_trait]
 impl PersonalityRepository for MemoryRepository {
-    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
-        Ok(self.state().find(key))
+    async fn find_by_key(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+    ) -> Result<Option<Personality>, StoreError> {
+        Ok(self.state().find(server, key))
     }
 
     async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError> {
         Ok(self.state().personalities.get(&id).cloned())
     }
 
-    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
+    async fn list(&self, listing: Listing) -> Result<Vec<Personality>, StoreError> {
+        let visible = |p: &Personality| match listing.visible_in {
+            None => true,
+            Some(v) => match p.scope() {
+                Scope::Global => v.with_globals,
+                Scope::Server(s) => s == v.server,
+            },
+        };
         let mut listed: Vec<Personality> = self
             .state()
             .personalities
             .values()
-            .filter(|p| owner.map_or(true, |o| p.owner_id() == o))
+            .filter(|p| listing.owner.map_or(true, |o| p.owner_id() == o) && visible(p))
             .cloned()
             .collect();
         listed.sort_by_key(|p| p.name().as_str().to_lowercase());
@@ -139,11 +196,12 @@ impl PersonalityRepository for MemoryRepository {
 
     async fn change(
         &self,
+        server: Option<ServerId>,
         key: &str,
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let mut state = self.state();
-        let change = match decide(state.find(key)) {
+        let change = match decide(state.find(server, key)) {
             Ok(change) => change,
             Err(refused) => return Ok(Err(refused)),
         };

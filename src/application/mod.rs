@@ -23,7 +23,8 @@ pub use conversations::{Activation, ConversationService};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
-    Change, Decide, EventFilter, NewEvent, PersonalityRepository, Saved, Snapshot,
+    Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, Saved, Snapshot,
+    VisibleIn,
 };
 pub use service::{PersonalityService, ServiceConfig};
 pub use storage_error::{KeyHolder, StoreError};

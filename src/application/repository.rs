@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ServiceError, StoreError};
-use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, UserId};
+use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, ServerId, UserId};
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
 /// A personality's new state and the events that led to it: one unit of work.
@@ -17,6 +17,9 @@ pub struct Change {
     /// The version the change was decided on; the store refuses it if the stored version
     /// moved on meanwhile (0 for a new personality).
     pub expected_version: i64,
+    /// For a new personality of a server: how many personalities its owner may have there.
+    /// The store refuses with [`StoreError::OwnerLimit`] once they have that many.
+    pub owner_limit: Option<usize>,
     /// The new events, oldest first.
     pub events: Vec<NewEvent>,
 }
@@ -79,6 +82,22 @@ impl EventFilter {
     }
 }
 
+/// Which personalities a listing returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing {
+    /// Only this member's.
+    pub owner: Option<UserId>,
+    /// Only those usable in this server; `None`: every personality (the host's view).
+    pub visible_in: Option<VisibleIn>,
+}
+
+/// The personalities a server sees: its own, and the global ones unless it turned them off.
+#[derive(Debug, Clone, Copy)]
+pub struct VisibleIn {
+    pub server: ServerId,
+    pub with_globals: bool,
+}
+
 /// What a change command decides, given the personality its reference names (`None`: no
 /// personality has that name or alias): the change to store, or a refusal.
 pub type Decide = Box<dyn FnOnce(Option<Personality>) -> Result<Change, ServiceError> + Send>;
@@ -93,31 +112,40 @@ pub struct Snapshot {
     pub events: Vec<EventEnvelope>,
 }
 
-/// The personalities' state and their events. Names and aliases share one namespace of
-/// normalized keys, which the store keeps unique.
+/// The personalities' state and their events. Names and aliases are normalized keys, unique
+/// within a server; a global personality's keys are reserved in every server. The store
+/// keeps both rules.
 #[async_trait]
 pub trait PersonalityRepository: Send + Sync + 'static {
-    /// The personality whose name or alias has this normalized key.
-    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError>;
+    /// The personality whose name or alias has this normalized key, among those usable in
+    /// `server` (its own and the global ones); among the global ones for `None`.
+    async fn find_by_key(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+    ) -> Result<Option<Personality>, StoreError>;
 
     /// The personality with this id.
     async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError>;
 
-    /// Every personality, or those of one owner, by name (case-insensitively).
-    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError>;
+    /// The personalities `listing` asks for, by name (case-insensitively).
+    async fn list(&self, listing: Listing) -> Result<Vec<Personality>, StoreError>;
 
     /// Stores the change's state and appends its events in one transaction, and returns
     /// the events with their sequence numbers. Refuses with [`StoreError::Conflict`] when
     /// the stored version is not the expected one, and with [`StoreError::KeyTaken`] when
-    /// a name or alias it adds is another personality's; nothing is stored then.
+    /// a name or alias it adds clashes with another personality's, and with
+    /// [`StoreError::OwnerLimit`] past the change's owner limit; nothing is stored then.
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError>;
 
-    /// Loads the personality whose name or alias has `key`, lets `decide` change it and
+    /// Loads the personality whose name or alias has `key` (as [`Self::find_by_key`] finds
+    /// it), lets `decide` change it and
     /// saves the change as [`PersonalityRepository::save`] does, in one transaction: nothing
     /// changes the personality between the load and the save. A refusal from `decide` is
     /// returned as it is and stores nothing.
     async fn change(
         &self,
+        server: Option<ServerId>,
         key: &str,
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError>;

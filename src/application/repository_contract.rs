@@ -5,22 +5,34 @@ use chrono::Utc;
 
 use super::service::unit_of_work;
 use super::{
-    Actor, Change, Decide, EventFilter, PersonalityRepository, RequestContext, ServiceError,
-    StoreError,
+    Actor, Change, Decide, EventFilter, Listing, PersonalityRepository, RequestContext,
+    ServiceError, StoreError, VisibleIn,
 };
 use crate::domain::{
     Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId, PersonalityName,
-    Profile, ProfileChanges, Prompt, UserId,
+    Profile, ProfileChanges, Prompt, Scope, ServerId, UserId,
 };
 
 fn owner(id: u64) -> UserId {
     UserId::new(id).unwrap()
 }
 
+fn server(id: u64) -> ServerId {
+    ServerId::new(id).unwrap()
+}
+
+/// The server most checks happen in.
+const HOME: u64 = 8001;
+
 fn register(name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
+    register_in(Scope::Server(server(HOME)), name, owner_id, aliases)
+}
+
+fn register_in(scope: Scope, name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
     let new = NewPersonality {
         name: PersonalityName::parse(name).unwrap(),
         owner_id: owner(owner_id),
+        scope,
         profile: Profile {
             display_name: DisplayName::parse(name).unwrap(),
             avatar_url: None,
@@ -38,11 +50,19 @@ fn change(personality: &mut Personality, correlation: &str) -> Change {
         actor: Actor::User {
             id: owner(7),
             admin: false,
+            server_manager: false,
         },
+        server: Some(server(HOME)),
         correlation_id: correlation.into(),
         causation_id: Some(correlation.into()),
     };
-    unit_of_work(&ctx, personality)
+    unit_of_work(&ctx, personality, None)
+}
+
+/// The personalities of `listing`, by name.
+async fn names<R: PersonalityRepository>(r: &R, listing: Listing) -> Vec<String> {
+    let listed = r.list(listing).await.unwrap();
+    listed.into_iter().map(|p| p.name().to_string()).collect()
 }
 
 async fn saved<R: PersonalityRepository>(repository: &R, p: &mut Personality, correlation: &str) {
@@ -57,6 +77,136 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
     a_taken_key_is_refused_with_its_holder_and_stores_nothing(&make()).await;
     removing_an_alias_or_a_personality_frees_its_keys(&make()).await;
     a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing(&make()).await;
+    names_are_unique_per_server_and_global_names_everywhere(&make()).await;
+    making_a_personality_global_moves_its_names_unless_another_server_uses_one(&make()).await;
+    an_owner_limit_counts_the_owners_personalities_in_the_home_server(&make()).await;
+}
+
+async fn names_are_unique_per_server_and_global_names_everywhere<R: PersonalityRepository>(r: &R) {
+    let (a, b) = (Scope::Server(server(1)), Scope::Server(server(2)));
+    let mut aria_a = register_in(a, "Aria", 7, &["bard"]);
+    let mut aria_b = register_in(b, "Aria", 8, &["bard"]);
+    saved(r, &mut aria_a, "c1").await;
+    saved(r, &mut aria_b, "c2").await;
+    let found = |at: u64, key: &'static str| async move {
+        r.find_by_key(Some(server(at)), key)
+            .await
+            .unwrap()
+            .map(|p| p.id())
+    };
+    assert_eq!(found(1, "bard").await, Some(aria_a.id()));
+    assert_eq!(found(2, "aria").await, Some(aria_b.id()));
+    assert_eq!(found(3, "aria").await, None, "another server sees neither");
+    assert_eq!(r.find_by_key(None, "aria").await.unwrap(), None);
+    // A global name is reserved in every server, and a server's name keeps a global one out.
+    let mut sage = register_in(Scope::Global, "Sage", 9, &["wise"]);
+    saved(r, &mut sage, "c3").await;
+    assert_eq!(found(3, "wise").await, Some(sage.id()));
+    assert_eq!(
+        r.find_by_key(None, "sage").await.unwrap().map(|p| p.id()),
+        Some(sage.id())
+    );
+    let mut copy = register_in(a, "Wise", 7, &[]);
+    let refused = r.save(change(&mut copy, "c4")).await;
+    assert!(
+        matches!(&refused, Err(StoreError::KeyTaken { key, holder }) if key == "wise" && holder.server.is_none()),
+        "{refused:?}"
+    );
+    let mut global_bard = register_in(Scope::Global, "Bard", 9, &[]);
+    let refused = r.save(change(&mut global_bard, "c5")).await;
+    assert!(
+        matches!(&refused, Err(StoreError::KeyTaken { key, holder }) if key == "bard" && holder.server.is_some()),
+        "{refused:?}"
+    );
+    let visible = |at: u64| Listing {
+        owner: None,
+        visible_in: Some(VisibleIn {
+            server: server(at),
+            with_globals: true,
+        }),
+    };
+    assert_eq!(names(r, visible(1)).await, ["Aria", "Sage"]);
+    assert_eq!(names(r, visible(3)).await, ["Sage"]);
+    let own_only = Listing {
+        visible_in: Some(VisibleIn {
+            server: server(1),
+            with_globals: false,
+        }),
+        ..visible(1)
+    };
+    assert_eq!(names(r, own_only).await, ["Aria"]);
+    assert_eq!(r.last_sequence().await.unwrap(), 3);
+}
+
+async fn making_a_personality_global_moves_its_names_unless_another_server_uses_one<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let (a, b) = (Scope::Server(server(1)), Scope::Server(server(2)));
+    let mut aria = register_in(a, "Aria", 7, &["singer"]);
+    let mut cora = register_in(b, "Cora", 8, &["singer"]);
+    let mut dell = register_in(a, "Dell", 7, &[]);
+    for (p, c) in [(&mut aria, "c1"), (&mut cora, "c2"), (&mut dell, "c3")] {
+        saved(r, p, c).await;
+    }
+    let make_global: Decide = Box::new(|found| {
+        let mut p = found.expect("Aria");
+        p.make_global(Utc::now())?;
+        Ok(change(&mut p, "c4"))
+    });
+    let refused = r.change(Some(server(1)), "aria", make_global).await;
+    assert!(
+        matches!(&refused, Err(StoreError::KeyTaken { key, holder }) if key == "singer" && holder.server == Some(server(2))),
+        "{refused:?}"
+    );
+    assert_eq!(r.find_by_key(Some(server(3)), "aria").await.unwrap(), None);
+    let make_global: Decide = Box::new(|found| {
+        let mut p = found.expect("Dell");
+        p.make_global(Utc::now())?;
+        Ok(change(&mut p, "c5"))
+    });
+    r.change(Some(server(1)), "dell", make_global)
+        .await
+        .unwrap()
+        .unwrap();
+    let seen_elsewhere = r
+        .find_by_key(Some(server(3)), "dell")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen_elsewhere.scope(), Scope::Global);
+    assert_eq!(
+        r.get(dell.id()).await.unwrap().unwrap().scope(),
+        Scope::Global
+    );
+}
+
+async fn an_owner_limit_counts_the_owners_personalities_in_the_home_server<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let with_limit = |p: &mut Personality, c: &str| Change {
+        owner_limit: Some(2),
+        ..change(p, c)
+    };
+    for (i, name) in ["One", "Two"].into_iter().enumerate() {
+        let mut p = register(name, 7, &[]);
+        r.save(with_limit(&mut p, &format!("c{i}"))).await.unwrap();
+    }
+    let mut elsewhere = register_in(Scope::Server(server(2)), "Three", 7, &[]);
+    r.save(with_limit(&mut elsewhere, "c3")).await.unwrap();
+    let mut other_owner = register("Four", 8, &[]);
+    r.save(with_limit(&mut other_owner, "c4")).await.unwrap();
+    let mut third = register("Five", 7, &[]);
+    let refused = r.save(with_limit(&mut third, "c5")).await;
+    assert!(
+        matches!(refused, Err(StoreError::OwnerLimit(2))),
+        "{refused:?}"
+    );
+    assert_eq!(r.get(third.id()).await.unwrap(), None);
+    assert_eq!(r.last_sequence().await.unwrap(), 4);
 }
 
 async fn a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing<
@@ -74,12 +224,20 @@ async fn a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing<
         p.add_alias(Alias::parse("singer").unwrap(), Utc::now())?;
         Ok(change(&mut p, "c3"))
     });
-    let (changed, events) = r.change("bard", decide).await.unwrap().unwrap();
+    let (changed, events) = r
+        .change(Some(server(HOME)), "bard", decide)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(changed.version(), 2);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].sequence, 3);
     assert_eq!(
-        r.find_by_key("singer").await.unwrap().unwrap().id(),
+        r.find_by_key(Some(server(HOME)), "singer")
+            .await
+            .unwrap()
+            .unwrap()
+            .id(),
         aria.id()
     );
     // Nobody has the key: `decide` is told so, and its refusal comes back as it is.
@@ -87,21 +245,28 @@ async fn a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing<
         assert!(found.is_none());
         Err(ServiceError::NotFound("nobody".into()))
     });
-    let refused = r.change("nobody", nobody).await.unwrap();
+    let refused = r
+        .change(Some(server(HOME)), "nobody", nobody)
+        .await
+        .unwrap();
     assert!(
         matches!(refused, Err(ServiceError::NotFound(_))),
         "{refused:?}"
     );
     // A refusal after looking stores nothing.
     let refuse: Decide = Box::new(|_| Err(ServiceError::NotOwner("Aria".into())));
-    assert!(r.change("aria", refuse).await.unwrap().is_err());
+    assert!(r
+        .change(Some(server(HOME)), "aria", refuse)
+        .await
+        .unwrap()
+        .is_err());
     // A key another personality holds is refused, and nothing is stored.
     let take: Decide = Box::new(|found| {
         let mut p = found.expect("Bran");
         p.add_alias(Alias::parse("singer").unwrap(), Utc::now())?;
         Ok(change(&mut p, "c4"))
     });
-    let taken = r.change("bran", take).await;
+    let taken = r.change(Some(server(HOME)), "bran", take).await;
     assert!(
         matches!(taken, Err(StoreError::KeyTaken { .. })),
         "{taken:?}"
@@ -118,18 +283,25 @@ async fn a_saved_personality_is_found_by_id_name_and_alias<R: PersonalityReposit
     assert_eq!(r.get(aria.id()).await.unwrap().as_ref(), Some(&aria));
     for key in ["aria", "bard", "the singer"] {
         assert_eq!(
-            r.find_by_key(key).await.unwrap().as_ref(),
+            r.find_by_key(Some(server(HOME)), key)
+                .await
+                .unwrap()
+                .as_ref(),
             Some(&aria),
             "{key}"
         );
     }
-    assert_eq!(r.find_by_key("nobody").await.unwrap(), None);
-    let names = |list: Vec<Personality>| -> Vec<String> {
-        list.into_iter().map(|p| p.name().to_string()).collect()
+    assert_eq!(
+        r.find_by_key(Some(server(HOME)), "nobody").await.unwrap(),
+        None
+    );
+    let of = |id: u64| Listing {
+        owner: Some(owner(id)),
+        visible_in: None,
     };
-    assert_eq!(names(r.list(None).await.unwrap()), ["Aria", "bran"]);
-    assert_eq!(names(r.list(Some(owner(8))).await.unwrap()), ["bran"]);
-    assert!(r.list(Some(owner(9))).await.unwrap().is_empty());
+    assert_eq!(names(r, Listing::default()).await, ["Aria", "bran"]);
+    assert_eq!(names(r, of(8)).await, ["bran"]);
+    assert!(names(r, of(9)).await.is_empty());
 }
 
 async fn events_get_consecutive_sequences_and_answer_filters<R: PersonalityRepository>(r: &R) {
@@ -210,7 +382,10 @@ async fn a_change_decided_on_a_stale_version_is_refused_and_stores_nothing<
     saved(r, &mut first, "c2").await;
     let refused = r.save(change(&mut second, "c3")).await;
     assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
-    assert_eq!(r.find_by_key("singer").await.unwrap(), None);
+    assert_eq!(
+        r.find_by_key(Some(server(HOME)), "singer").await.unwrap(),
+        None
+    );
     assert_eq!(r.last_sequence().await.unwrap(), 2);
     assert_eq!(r.get(aria.id()).await.unwrap().unwrap().version(), 2);
 }
@@ -225,7 +400,10 @@ async fn a_taken_key_is_refused_with_its_holder_and_stores_nothing<R: Personalit
     match r.save(change(&mut twin, "c2")).await {
         Err(StoreError::KeyTaken { key, holder }) => {
             assert_eq!(key, "aria");
-            assert_eq!(holder.describe(), "the personality \"Aria\"");
+            assert_eq!(
+                holder.describe(Some(server(HOME))),
+                "the personality \"Aria\""
+            );
         }
         other => panic!("expected the name to be taken, got {other:?}"),
     }
@@ -233,14 +411,20 @@ async fn a_taken_key_is_refused_with_its_holder_and_stores_nothing<R: Personalit
     match r.save(change(&mut cora, "c3")).await {
         Err(StoreError::KeyTaken { key, holder }) => {
             assert_eq!(key, "bard");
-            assert_eq!(holder.describe(), "an alias of \"Aria\"");
+            assert_eq!(holder.describe(Some(server(HOME))), "an alias of \"Aria\"");
         }
         other => panic!("expected the alias to be taken, got {other:?}"),
     }
     // Nothing of either refused change is left: no row, no key, no event.
-    assert_eq!(r.find_by_key("free").await.unwrap(), None);
-    assert_eq!(r.find_by_key("cora").await.unwrap(), None);
-    assert_eq!(r.list(None).await.unwrap().len(), 1);
+    assert_eq!(
+        r.find_by_key(Some(server(HOME)), "free").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        r.find_by_key(Some(server(HOME)), "cora").await.unwrap(),
+        None
+    );
+    assert_eq!(r.list(Listing::default()).await.unwrap().len(), 1);
     assert_eq!(r.last_sequence().await.unwrap(), 1);
     // Adding another's key as an alias is refused the same way.
     let mut bran = register("Bran", 8, &[]);
@@ -261,13 +445,24 @@ async fn removing_an_alias_or_a_personality_frees_its_keys<R: PersonalityReposit
     aria.remove_alias(Alias::parse("bard").unwrap(), Utc::now())
         .unwrap();
     saved(r, &mut aria, "c2").await;
-    assert_eq!(r.find_by_key("bard").await.unwrap(), None);
-    let stored = r.find_by_key("singer").await.unwrap().unwrap();
+    assert_eq!(
+        r.find_by_key(Some(server(HOME)), "bard").await.unwrap(),
+        None
+    );
+    let stored = r
+        .find_by_key(Some(server(HOME)), "singer")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.aliases(), vec![Alias::parse("singer").unwrap()]);
     aria.remove(Utc::now());
     saved(r, &mut aria, "c3").await;
     for key in ["aria", "singer"] {
-        assert_eq!(r.find_by_key(key).await.unwrap(), None, "{key}");
+        assert_eq!(
+            r.find_by_key(Some(server(HOME)), key).await.unwrap(),
+            None,
+            "{key}"
+        );
     }
     assert_eq!(r.get(aria.id()).await.unwrap(), None);
     assert!(r.snapshot().await.unwrap().personalities.is_empty());
@@ -275,7 +470,11 @@ async fn removing_an_alias_or_a_personality_frees_its_keys<R: PersonalityReposit
     let mut bard = register("Bard", 8, &["aria", "singer"]);
     saved(r, &mut bard, "c4").await;
     assert_eq!(
-        r.find_by_key("aria").await.unwrap().unwrap().id(),
+        r.find_by_key(Some(server(HOME)), "aria")
+            .await
+            .unwrap()
+            .unwrap()
+            .id(),
         bard.id()
     );
     assert_eq!(r.last_sequence().await.unwrap(), 4);

@@ -10,18 +10,34 @@ use super::inputs::{ProfileUpdate, Registration};
 use super::publication::Publisher;
 use super::verify::{verify, VerifyReport};
 use super::{
-    Actor, Change, Decide, EventFilter, NewEvent, PersonalityRepository, RequestContext,
+    Actor, Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, RequestContext,
     ServiceError, StoreError,
 };
-use crate::domain::{lookup_key, Alias, NewPersonality, Personality, PersonalityId, UserId};
+use crate::domain::{
+    lookup_key, Alias, NewPersonality, Personality, PersonalityId, Scope, ServerId, UserId,
+};
 use crate::events::{EventBus, EventEnvelope};
 
 /// Settings of the service.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// Discord users who may change or remove any personality (BOT_ADMIN_IDS).
     pub admin_ids: HashSet<UserId>,
+    /// The most personalities a member may own in one server (bot admins: no limit).
+    pub max_per_member: usize,
 }
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            admin_ids: HashSet::new(),
+            max_per_member: DEFAULT_MAX_PER_MEMBER,
+        }
+    }
+}
+
+/// How many personalities a member may own in one server unless configured otherwise.
+pub const DEFAULT_MAX_PER_MEMBER: usize = 10;
 
 /// The one way anything changes a personality. Each command loads the personality, lets
 /// the aggregate decide, and has the repository store the new state and its events in one
@@ -49,11 +65,13 @@ impl PersonalityService {
         }
     }
 
-    /// The actor for a Discord user, with admin rights when listed in BOT_ADMIN_IDS.
-    pub fn actor_for(&self, user: UserId) -> Actor {
+    /// The actor for a Discord user, with admin rights when listed in BOT_ADMIN_IDS;
+    /// `server_manager` when they have Manage Server where they act.
+    pub fn actor_for(&self, user: UserId, server_manager: bool) -> Actor {
         Actor::User {
             id: user,
             admin: self.config.admin_ids.contains(&user),
+            server_manager,
         }
     }
 
@@ -80,7 +98,8 @@ impl PersonalityService {
         Ok(self.publisher.publish_stored(EXTERNAL_BATCH).await?)
     }
 
-    /// Registers a personality. Owner: the acting user (or `owner_id`, for admins).
+    /// Registers a personality in the request's server (or, for bot admins, globally).
+    /// Owner: the acting user (or `owner_id`, for admins).
     pub async fn register(
         &self,
         ctx: &RequestContext,
@@ -97,14 +116,24 @@ impl PersonalityService {
                 (None, Some(me)) => me,
                 (None, None) => return Err(ServiceError::OwnerRequired),
             };
+            let scope = match (input.global, ctx.server) {
+                (true, _) if !ctx.actor.is_admin() => {
+                    return Err(ServiceError::AdminOnly("create a global personality"))
+                }
+                (true, _) => Scope::Global,
+                (false, Some(server)) => Scope::Server(server),
+                (false, None) => return Err(ServiceError::ServerRequired),
+            };
             let new = NewPersonality {
                 name: parsed.name,
                 owner_id,
+                scope,
                 profile: parsed.profile,
                 aliases: parsed.aliases,
             };
             let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
-            self.commit(ctx, personality).await
+            let owner_limit = (!ctx.actor.is_admin()).then_some(self.config.max_per_member);
+            self.commit(ctx, personality, owner_limit).await
         }
         .instrument(span)
         .await
@@ -166,10 +195,31 @@ impl PersonalityService {
         .await
     }
 
-    /// The personality with this name or alias.
-    pub async fn get(&self, reference: &str) -> Result<Personality, ServiceError> {
+    /// Makes the personality named `reference` global: usable in every server. Bot admins
+    /// only; refused, naming the server, when another server uses one of its names.
+    pub async fn make_global(
+        &self,
+        ctx: &RequestContext,
+        reference: &str,
+    ) -> Result<Personality, ServiceError> {
+        if !ctx.actor.is_admin() {
+            return Err(ServiceError::AdminOnly("make a personality global"));
+        }
+        self.change("make_global", ctx, reference, |p| {
+            Ok(p.make_global(Utc::now())?)
+        })
+        .await
+    }
+
+    /// The personality with this name or alias among those usable in `server` (the global
+    /// ones only, for `None`).
+    pub async fn get(
+        &self,
+        server: Option<ServerId>,
+        reference: &str,
+    ) -> Result<Personality, ServiceError> {
         self.repository
-            .find_by_key(&reference_key(reference))
+            .find_by_key(server, &reference_key(reference))
             .await?
             .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))
     }
@@ -179,9 +229,9 @@ impl PersonalityService {
         Ok(self.repository.get(id).await?)
     }
 
-    /// Every personality, or those of one owner, by name.
-    pub async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, ServiceError> {
-        Ok(self.repository.list(owner).await?)
+    /// The personalities `listing` asks for, by name.
+    pub async fn list(&self, listing: Listing) -> Result<Vec<Personality>, ServiceError> {
+        Ok(self.repository.list(listing).await?)
     }
 
     /// Stored events matching the filter.
@@ -212,27 +262,26 @@ impl PersonalityService {
             let command = Arc::new(command);
             let saved = self
                 .with_busy_retries(|| {
-                    let (ctx, command) = (ctx.clone(), Arc::clone(&command));
+                    let (request, command) = (ctx.clone(), Arc::clone(&command));
                     let shown = reference.trim().to_owned();
                     let decide: Decide = Box::new(move |found| {
                         let mut personality = found.ok_or(ServiceError::NotFound(shown))?;
-                        if !ctx.actor.may_change(personality.owner_id()) {
+                        if !request.may_manage(personality.owner_id(), personality.scope()) {
                             return Err(ServiceError::NotOwner(personality.name().to_string()));
                         }
                         command(&mut personality)?;
-                        Ok(unit_of_work(&ctx, &mut personality))
+                        Ok(unit_of_work(&request, &mut personality, None))
                     });
-                    self.repository.change(&key, decide)
+                    self.repository.change(ctx.server, &key, decide)
                 })
                 .await;
             let (personality, events) = match saved {
                 Ok(Ok(saved)) => saved,
                 Ok(Err(refused)) => return Err(refused),
-                // The name never changes here: a taken key is an alias.
                 Err(StoreError::KeyTaken { key, holder }) => {
                     return Err(ServiceError::AliasTaken {
                         alias: key,
-                        holder: holder.describe(),
+                        holder: holder.describe(ctx.server),
                     })
                 }
                 Err(StoreError::Conflict) => {
@@ -281,8 +330,9 @@ impl PersonalityService {
         &self,
         ctx: &RequestContext,
         mut personality: Personality,
+        owner_limit: Option<usize>,
     ) -> Result<Personality, ServiceError> {
-        let change = unit_of_work(ctx, &mut personality);
+        let change = unit_of_work(ctx, &mut personality, owner_limit);
         let saved = self
             .with_busy_retries(|| self.repository.save(change.clone()))
             .await;
@@ -292,8 +342,9 @@ impl PersonalityService {
                 return Err(ServiceError::Conflict(personality.name().to_string()))
             }
             Err(StoreError::KeyTaken { key, holder }) => {
-                return Err(key_taken(&personality, key, &holder.describe()))
+                return Err(key_taken(&personality, key, &holder.describe(ctx.server)))
             }
+            Err(StoreError::OwnerLimit(limit)) => return Err(ServiceError::OwnerLimit(limit)),
             Err(other) => return Err(other.into()),
         };
         self.published(&personality, events).await;
@@ -319,7 +370,11 @@ pub(crate) fn command_span(operation: &'static str, ctx: &RequestContext) -> tra
 }
 
 /// The aggregate's uncommitted events, with who caused them and why.
-pub(crate) fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) -> Change {
+pub(crate) fn unit_of_work(
+    ctx: &RequestContext,
+    personality: &mut Personality,
+    owner_limit: Option<usize>,
+) -> Change {
     let expected_version = personality.committed_version();
     let now = personality.updated_at();
     let events = personality
@@ -340,6 +395,7 @@ pub(crate) fn unit_of_work(ctx: &RequestContext, personality: &mut Personality) 
     Change {
         personality: personality.clone(),
         expected_version,
+        owner_limit,
         events,
     }
 }

@@ -8,15 +8,21 @@ use async_trait::async_trait;
 
 use super::memory_repository::MemoryRepository;
 use super::{
-    Actor, Change, Decide, EventFilter, PersonalityRepository, PersonalityService, ProfileUpdate,
-    Registration, RequestContext, Saved, ServiceConfig, ServiceError, Snapshot, StoreError,
+    Actor, Change, Decide, EventFilter, Listing, PersonalityRepository, PersonalityService,
+    ProfileUpdate, Registration, RequestContext, Saved, ServiceConfig, ServiceError, Snapshot,
+    StoreError,
 };
-use crate::domain::{DomainError, DomainEvent, Personality, PersonalityId, ProfileField, UserId};
+use crate::domain::{
+    DomainError, DomainEvent, Personality, PersonalityId, ProfileField, Scope, ServerId, UserId,
+};
 use crate::events::{handler_fn, BusConfig, EventBus, EventEnvelope, Topic};
 
 const ALICE: u64 = 10;
 const BOB: u64 = 20;
 const ADMIN: u64 = 1;
+/// The server the scenarios' members are in.
+const HOME: u64 = 8001;
+const ELSEWHERE: u64 = 8002;
 
 fn user(id: u64) -> UserId {
     UserId::new(id).unwrap()
@@ -44,6 +50,7 @@ fn service_on(repository: Arc<dyn PersonalityRepository>) -> Scenario {
     );
     let config = ServiceConfig {
         admin_ids: [user(ADMIN)].into(),
+        max_per_member: 3,
     };
     Scenario {
         service: PersonalityService::new(Arc::clone(&repository), bus, config),
@@ -84,8 +91,15 @@ fn prompt(text: &str) -> ProfileUpdate {
 }
 
 impl Scenario {
+    /// A member of the home server, acting there.
     fn as_user(&self, id: u64) -> RequestContext {
-        RequestContext::interaction(self.service.actor_for(user(id)), 4242)
+        self.in_server(id, HOME, false)
+    }
+
+    /// A member acting in `server`, with Manage Server there or not.
+    fn in_server(&self, id: u64, server: u64, manager: bool) -> RequestContext {
+        RequestContext::interaction(self.service.actor_for(user(id), manager), 4242)
+            .in_server(ServerId::new(server).ok())
     }
 
     async fn stored(&self) -> Vec<EventEnvelope> {
@@ -344,10 +358,10 @@ async fn aliases_are_added_and_removed_once_each() {
 }
 
 #[tokio::test]
-async fn a_personality_has_at_most_25_aliases() {
+async fn a_personality_has_at_most_10_aliases() {
     let t = given(&[("Aria", ALICE, &[])]).await;
     let alice = t.as_user(ALICE);
-    for i in 0..25 {
+    for i in 0..10 {
         t.service
             .add_alias(&alice, "Aria", &format!("a{i}"))
             .await
@@ -357,11 +371,11 @@ async fn a_personality_has_at_most_25_aliases() {
     assert!(
         matches!(
             refused,
-            Err(ServiceError::Rejected(DomainError::TooManyAliases(25)))
+            Err(ServiceError::Rejected(DomainError::TooManyAliases(10)))
         ),
         "{refused:?}"
     );
-    assert_eq!(t.then_events().await.len(), 25);
+    assert_eq!(t.then_events().await.len(), 10);
 }
 
 #[tokio::test]
@@ -373,7 +387,7 @@ async fn given_a_removal_then_its_name_and_aliases_are_free_at_once() {
     assert!(
         matches!(events.as_slice(), [DomainEvent::PersonalityRemoved { name, aliases, .. }] if name.as_str() == "Aria" && aliases.len() == 1)
     );
-    let gone = t.service.get("Aria").await;
+    let gone = t.service.get(ServerId::new(HOME).ok(), "Aria").await;
     assert!(matches!(gone, Err(ServiceError::NotFound(_))), "{gone:?}");
     t.service
         .register(&t.as_user(BOB), registration("Bard", &["aria"]))
@@ -433,14 +447,18 @@ impl Flaky {
 
 #[async_trait]
 impl PersonalityRepository for Flaky {
-    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
-        self.inner.find_by_key(key).await
+    async fn find_by_key(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+    ) -> Result<Option<Personality>, StoreError> {
+        self.inner.find_by_key(server, key).await
     }
     async fn get(&self, id: PersonalityId) -> Result<Option<Personality>, StoreError> {
         self.inner.get(id).await
     }
-    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
-        self.inner.list(owner).await
+    async fn list(&self, listing: Listing) -> Result<Vec<Personality>, StoreError> {
+        self.inner.list(listing).await
     }
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
         if self.busy() {
@@ -450,13 +468,14 @@ impl PersonalityRepository for Flaky {
     }
     async fn change(
         &self,
+        server: Option<ServerId>,
         key: &str,
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         if self.busy() {
             return Err(StoreError::Busy("locked".into()));
         }
-        self.inner.change(key, decide).await
+        self.inner.change(server, key, decide).await
     }
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
         self.inner.events(filter).await
@@ -502,4 +521,162 @@ async fn a_busy_store_is_tried_again_before_the_user_sees_an_error() {
         other => panic!("{other:?}"),
     }
     t.then_nothing_new().await;
+}
+
+#[tokio::test]
+async fn given_a_personality_when_a_manager_of_its_server_changes_it_then_it_changes() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let manager = t.in_server(BOB, HOME, true);
+    t.service
+        .update_profile(&manager, "aria", prompt("Sing."))
+        .await
+        .unwrap();
+    let events = t.stored().await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        last.actor,
+        format!("user:{BOB}"),
+        "the event names who acted"
+    );
+}
+
+#[tokio::test]
+async fn given_a_personality_when_a_manager_of_another_server_or_a_member_changes_it_then_it_is_refused(
+) {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let member = t.in_server(BOB, HOME, false);
+    let refused = t.service.update_profile(&member, "aria", prompt("x")).await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotOwner(_))),
+        "{refused:?}"
+    );
+    // From another server, the name doesn't even reach Aria.
+    let other = t.in_server(BOB, ELSEWHERE, true);
+    let refused = t.service.remove(&other, "aria").await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotFound(_))),
+        "{refused:?}"
+    );
+    assert!(t.then_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn given_aria_in_one_server_when_another_server_creates_an_aria_then_both_exist() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let elsewhere = t.in_server(BOB, ELSEWHERE, false);
+    let second = t
+        .service
+        .register(&elsewhere, registration("Aria", &["bard"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.scope(),
+        Scope::Server(ServerId::new(ELSEWHERE).unwrap())
+    );
+    let here = t
+        .service
+        .get(ServerId::new(HOME).ok(), "bard")
+        .await
+        .unwrap();
+    assert_ne!(here.id(), second.id());
+}
+
+#[tokio::test]
+async fn when_a_member_creates_a_global_personality_then_it_is_refused_and_an_admin_may() {
+    let t = given(&[]).await;
+    let global = Registration {
+        global: true,
+        ..registration("Sage", &[])
+    };
+    let refused = t.service.register(&t.as_user(ALICE), global.clone()).await;
+    assert!(
+        matches!(refused, Err(ServiceError::AdminOnly(_))),
+        "{refused:?}"
+    );
+    let made = t.service.register(&t.as_user(ADMIN), global).await.unwrap();
+    assert_eq!(made.scope(), Scope::Global);
+    let anywhere = t.service.get(ServerId::new(ELSEWHERE).ok(), "sage").await;
+    assert_eq!(anywhere.unwrap().id(), made.id());
+}
+
+#[tokio::test]
+async fn when_the_command_line_creates_without_a_server_then_it_is_told_to_name_one() {
+    let t = given(&[]).await;
+    let host = RequestContext::new(Actor::CommandLine);
+    let refused = t
+        .service
+        .register(
+            &host,
+            Registration {
+                owner_id: Some(user(ALICE)),
+                ..registration("Aria", &[])
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::ServerRequired)),
+        "{refused:?}"
+    );
+    assert!(t.then_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn given_a_member_at_the_limit_when_they_create_another_then_it_is_refused() {
+    let t = given(&[
+        ("One", ALICE, &[]),
+        ("Two", ALICE, &[]),
+        ("Three", ALICE, &[]),
+    ])
+    .await;
+    let refused = t
+        .service
+        .register(&t.as_user(ALICE), registration("Four", &[]))
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::OwnerLimit(3))),
+        "{refused:?}"
+    );
+    // Another server has its own count, and bot admins have none.
+    t.service
+        .register(
+            &t.in_server(ALICE, ELSEWHERE, false),
+            registration("Four", &[]),
+        )
+        .await
+        .unwrap();
+    let for_alice = Registration {
+        owner_id: Some(user(ALICE)),
+        ..registration("Five", &[])
+    };
+    t.service
+        .register(&t.as_user(ADMIN), for_alice)
+        .await
+        .unwrap();
+    let listing = Listing {
+        owner: Some(user(ALICE)),
+        visible_in: None,
+    };
+    assert_eq!(t.service.list(listing).await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn given_a_server_personality_when_an_admin_makes_it_global_then_every_server_finds_it() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let refused = t.service.make_global(&t.as_user(ALICE), "aria").await;
+    assert!(
+        matches!(refused, Err(ServiceError::AdminOnly(_))),
+        "{refused:?}"
+    );
+    let made = t
+        .service
+        .make_global(&t.as_user(ADMIN), "aria")
+        .await
+        .unwrap();
+    assert_eq!(made.scope(), Scope::Global);
+    assert!(matches!(
+        t.then_events().await.as_slice(),
+        [DomainEvent::PersonalityMadeGlobal { server }] if server.get() == HOME
+    ));
+    let found = t.service.get(ServerId::new(ELSEWHERE).ok(), "bard").await;
+    assert_eq!(found.unwrap().id(), made.id());
 }

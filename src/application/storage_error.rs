@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::domain::ServerId;
+
 /// A failure of the store behind the repositories, whichever database it is.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -14,6 +16,9 @@ pub enum StoreError {
         /// Who holds it.
         holder: KeyHolder,
     },
+    /// The owner has as many personalities in the home server as the server allows.
+    #[error("the owner already has {0} personalities in this server")]
+    OwnerLimit(usize),
     /// Another writer kept the database locked past the wait: try again shortly.
     #[error("the database is busy: {0}")]
     Busy(String),
@@ -41,15 +46,23 @@ pub struct KeyHolder {
     pub personality_name: String,
     /// True when the key is the holder's name, false when it is one of its aliases.
     pub is_name: bool,
+    /// The holder's home server; `None` for a global personality.
+    pub server: Option<ServerId>,
 }
 
 impl KeyHolder {
-    /// "the personality "Aria"" or "an alias of "Aria"".
-    pub fn describe(&self) -> String {
-        if self.is_name {
+    /// "the personality "Aria"" or "an alias of "Aria"", with the server when it is
+    /// another one than `here`'s.
+    pub fn describe(&self, here: Option<ServerId>) -> String {
+        let what = if self.is_name {
             format!("the personality \"{}\"", self.personality_name)
         } else {
             format!("an alias of \"{}\"", self.personality_name)
+        };
+        match self.server {
+            Some(server) if Some(server) != here => format!("{what} in server {server}"),
+            Some(_) => what,
+            None => format!("{what} (a global personality)"),
         }
     }
 }

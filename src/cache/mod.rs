@@ -2,4 +2,5 @@
 
 mod profiles;
 
+pub(crate) use profiles::KeyEntry;
 pub use profiles::{ProfileCache, ProfileInfo};

@@ -10,7 +10,7 @@ use smol_str::SmolStr;
 
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, ModelName, Personality, PersonalityId, PersonalityName, Profile,
-    Prompt, UserId,
+    Prompt, Scope, ServerId, UserId,
 };
 
 /// What the message path needs to know about a personality, without touching the database.
@@ -19,6 +19,7 @@ pub struct ProfileInfo {
     pub id: PersonalityId,
     pub name: PersonalityName,
     pub owner_id: UserId,
+    pub scope: Scope,
     pub display_name: DisplayName,
     pub avatar_url: Option<AvatarUrl>,
     pub prompt: Prompt,
@@ -40,6 +41,7 @@ impl ProfileInfo {
             id: p.id,
             name: p.name,
             owner_id: p.owner_id,
+            scope: p.scope,
             display_name: p.profile.display_name,
             avatar_url: p.profile.avatar_url,
             prompt: p.profile.prompt,
@@ -59,6 +61,16 @@ impl ProfileInfo {
             ..self.clone()
         }
     }
+
+    /// Whether members can talk to it in `server` (`None`: a DM of `member`): a server's
+    /// own personality there only, a global one everywhere, and in DMs also the member's own.
+    pub fn is_usable(&self, server: Option<ServerId>, member: UserId) -> bool {
+        match (self.scope, server) {
+            (Scope::Global, _) => true,
+            (Scope::Server(home), Some(here)) => home == here,
+            (Scope::Server(_), None) => self.owner_id == member,
+        }
+    }
 }
 
 /// Profile info of every personality plus the index of names and aliases (normalized keys),
@@ -67,13 +79,16 @@ impl ProfileInfo {
 #[derive(Debug, Default)]
 pub struct ProfileCache {
     by_id: DashMap<PersonalityId, Arc<ProfileInfo>>,
-    /// Every name and alias, and every word-prefix of a multi-word one ("the" and "the bard"
-    /// for "the bard of avon"), so that the mention parser learns from one look-up whether
-    /// adding the next word can still match: a one-word alias costs one look-up per '@'.
+    /// Per scope (a server, or global), every name and alias, and every word-prefix of a
+    /// multi-word one ("the" and "the bard" for "the bard of avon"), so that the mention
+    /// parser learns from one look-up whether adding the next word can still match: a
+    /// one-word alias costs one look-up per '@' and scope.
     /// Keys are `SmolStr`, held inside the map's buckets up to 23 bytes: a boxed key costs
     /// a second memory read per look-up, and with it a mention at 100,000 aliases missed the
     /// routing floor (≤ 1.5× the time at 10 aliases, `benches/routing.rs`).
-    by_key: RwLock<HashMap<SmolStr, KeyEntry>>,
+    by_key: RwLock<HashMap<Scope, KeyIndex>>,
+    /// Each member's personalities: in a DM, members talk to the global ones and their own.
+    by_owner: DashMap<UserId, Vec<PersonalityId>>,
     /// The most words any key has: bounds the mention parser's work per '@'. Never shrinks,
     /// which costs at most a few extra look-ups after a long alias is removed.
     max_words: AtomicUsize,
@@ -81,6 +96,9 @@ pub struct ProfileCache {
     /// parser never looks up a longer span. Never shrinks, like `max_words`.
     max_chars: AtomicUsize,
 }
+
+/// The names and aliases of one scope.
+type KeyIndex = HashMap<SmolStr, KeyEntry>;
 
 /// What the index knows about one normalized key.
 #[derive(Debug, Default, Clone, Copy)]
@@ -106,10 +124,16 @@ impl ProfileCache {
 
     /// An empty cache with room for `personalities` and `keys` names and aliases, so a
     /// start-up load doesn't grow (and copy) its maps on the way.
+    /// The global scope gets the room: before personalities had a home server, every one
+    /// was global.
     pub fn with_capacity(personalities: usize, keys: usize) -> Self {
         Self {
             by_id: DashMap::with_capacity(personalities),
-            by_key: RwLock::new(HashMap::with_capacity(keys)),
+            by_key: RwLock::new(HashMap::from([(
+                Scope::Global,
+                KeyIndex::with_capacity(keys),
+            )])),
+            by_owner: DashMap::new(),
             max_words: AtomicUsize::new(0),
             max_chars: AtomicUsize::new(0),
         }
@@ -124,10 +148,15 @@ impl ProfileCache {
                 return;
             }
         }
-        self.index(&name_key, info.id);
+        self.index(info.scope, &name_key, info.id);
         for alias in &info.aliases {
-            self.index(alias.as_str(), info.id);
+            self.index(info.scope, alias.as_str(), info.id);
         }
+        let mut owned = self.by_owner.entry(info.owner_id).or_default();
+        if !owned.contains(&info.id) {
+            owned.push(info.id);
+        }
+        drop(owned);
         self.by_id.insert(info.id, Arc::new(info));
     }
 
@@ -151,15 +180,16 @@ impl ProfileCache {
                 info.aliases.insert(at, alias.clone());
             }
             info.version = version;
+            let scope = info.scope;
             *entry = Arc::new(info);
-            self.index(alias.as_str(), id);
+            self.index(scope, alias.as_str(), id);
         }
     }
 
     /// Removes an alias from a cached personality and from the index.
     pub fn remove_alias(&self, id: PersonalityId, alias: &Alias, version: i64) {
-        self.unindex(alias.as_str(), id);
         if let Some(mut entry) = self.by_id.get_mut(&id) {
+            self.unindex(entry.scope, alias.as_str(), id);
             if entry.version >= version {
                 return;
             }
@@ -170,18 +200,51 @@ impl ProfileCache {
         }
     }
 
+    /// Moves a cached personality's names and aliases to the global scope.
+    pub fn make_global(&self, id: PersonalityId, version: i64) {
+        let Some(mut entry) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        if entry.version >= version {
+            return;
+        }
+        let info = ProfileInfo {
+            scope: Scope::Global,
+            version,
+            ..(**entry).clone()
+        };
+        for key in std::iter::once(info.name.key()).chain(info.aliases.iter().map(Alias::to_string))
+        {
+            self.unindex(entry.scope, &key, id);
+            self.index(Scope::Global, &key, id);
+        }
+        *entry = Arc::new(info);
+    }
+
     /// Forgets a personality: its entry, its name and every alias.
     pub fn remove(&self, id: PersonalityId, name: &PersonalityName, aliases: &[Alias]) {
-        self.unindex(&name.key(), id);
-        for alias in aliases {
-            self.unindex(alias.as_str(), id);
+        let Some((_, info)) = self.by_id.remove(&id) else {
+            return;
+        };
+        self.unindex(info.scope, &name.key(), id);
+        // The aliases the event listed, and any the cache knew (they are the same unless the
+        // cache was stale).
+        for alias in aliases.iter().chain(&info.aliases) {
+            self.unindex(info.scope, alias.as_str(), id);
         }
-        if let Some((_, info)) = self.by_id.remove(&id) {
-            // Aliases the event didn't list (it always does; this guards a stale cache).
-            for alias in &info.aliases {
-                self.unindex(alias.as_str(), id);
-            }
+        if let Some(mut owned) = self.by_owner.get_mut(&info.owner_id) {
+            owned.retain(|p| *p != id);
         }
+        self.by_owner
+            .remove_if(&info.owner_id, |_, owned| owned.is_empty());
+    }
+
+    /// Whether members can talk to the personality with this id in `server` (see
+    /// [`ProfileInfo::is_usable`]); false when it isn't cached.
+    pub fn is_usable(&self, id: PersonalityId, server: Option<ServerId>, member: UserId) -> bool {
+        self.by_id
+            .get(&id)
+            .is_some_and(|p| p.is_usable(server, member))
     }
 
     /// Whether a personality with this id is cached.
@@ -194,21 +257,49 @@ impl ProfileCache {
         self.by_id.get(&id).map(|e| Arc::clone(&e))
     }
 
-    /// The personality whose name or alias has this normalized key.
-    pub fn lookup_key(&self, key: &str) -> Option<PersonalityId> {
-        self.read_keys().get(key).and_then(|e| e.id)
+    /// The personality whose name or alias has this normalized key, among those of
+    /// `server` and the global ones (the global ones only, for `None`).
+    pub fn lookup_key(&self, server: Option<ServerId>, key: &str) -> Option<PersonalityId> {
+        self.key_entry(server, key).id
     }
 
-    /// The entry of a normalized key: its personality, and whether longer keys start with it.
-    pub(crate) fn key_entry(&self, key: &str) -> KeyEntry {
-        self.read_keys().get(key).copied().unwrap_or_default()
+    /// The entry of a normalized key in `server` and the global scope: its personality, and
+    /// whether longer keys start with it. A server's key never equals a global one (the
+    /// store refuses it), so at most one scope holds the key itself.
+    pub(crate) fn key_entry(&self, server: Option<ServerId>, key: &str) -> KeyEntry {
+        let keys = self.read_keys();
+        let at = |scope: Scope| {
+            keys.get(&scope)
+                .and_then(|index| index.get(key))
+                .copied()
+                .unwrap_or_default()
+        };
+        let global = at(Scope::Global);
+        match server {
+            Some(server) => {
+                let own = at(Scope::Server(server));
+                KeyEntry {
+                    id: own.id.or(global.id),
+                    longer: own.longer.saturating_add(global.longer),
+                }
+            }
+            None => global,
+        }
     }
 
-    /// The personality a user's reference (name or alias, any case) points to.
-    pub fn find(&self, reference: &str) -> Option<Arc<ProfileInfo>> {
+    /// The personality a user's reference (name or alias, any case) points to in `server`.
+    pub fn find(&self, server: Option<ServerId>, reference: &str) -> Option<Arc<ProfileInfo>> {
         let trimmed = reference.trim();
         let key = crate::domain::lookup_key(trimmed.strip_prefix('@').unwrap_or(trimmed));
-        self.lookup_key(&key).and_then(|id| self.get(id))
+        self.lookup_key(server, &key).and_then(|id| self.get(id))
+    }
+
+    /// The personalities `member` owns, in any server.
+    pub fn owned_by(&self, member: UserId) -> Vec<Arc<ProfileInfo>> {
+        self.by_owner
+            .get(&member)
+            .map(|owned| owned.iter().filter_map(|id| self.get(*id)).collect())
+            .unwrap_or_default()
     }
 
     /// The most words in any name or alias.
@@ -233,7 +324,11 @@ impl ProfileCache {
 
     /// How many names and aliases are indexed.
     pub fn key_count(&self) -> usize {
-        self.read_keys().values().filter(|e| e.id.is_some()).count()
+        self.read_keys()
+            .values()
+            .flat_map(HashMap::values)
+            .filter(|e| e.id.is_some())
+            .count()
     }
 
     /// Every cached personality (for autocomplete, lists and checks), in no particular order.
@@ -241,32 +336,37 @@ impl ProfileCache {
         self.by_id.iter().map(|e| Arc::clone(e.value())).collect()
     }
 
-    /// Every indexed key with its personality (for checks).
-    pub fn keys(&self) -> Vec<(String, PersonalityId)> {
+    /// Every indexed key with its scope and personality (for checks).
+    pub fn keys(&self) -> Vec<(Scope, String, PersonalityId)> {
         self.read_keys()
             .iter()
-            .filter_map(|(key, e)| Some((key.to_string(), e.id?)))
+            .flat_map(|(scope, index)| {
+                index
+                    .iter()
+                    .filter_map(|(key, e)| Some((*scope, key.to_string(), e.id?)))
+            })
             .collect()
     }
 
     /// The index, for reading. A poisoned lock is used as it is: every write leaves the
     /// map consistent between its steps, so a panic elsewhere can't leave it broken.
-    fn read_keys(&self) -> RwLockReadGuard<'_, HashMap<SmolStr, KeyEntry>> {
+    fn read_keys(&self) -> RwLockReadGuard<'_, HashMap<Scope, KeyIndex>> {
         self.by_key.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The index, for writing (see [`ProfileCache::read_keys`] on poisoning).
-    fn write_keys(&self) -> RwLockWriteGuard<'_, HashMap<SmolStr, KeyEntry>> {
+    fn write_keys(&self) -> RwLockWriteGuard<'_, HashMap<Scope, KeyIndex>> {
         self.by_key.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Points `key` at `id` and counts it under each of its word-prefixes.
-    fn index(&self, key: &str, id: PersonalityId) {
+    /// Points `key` of `scope` at `id` and counts it under each of its word-prefixes.
+    fn index(&self, scope: Scope, key: &str, id: PersonalityId) {
         self.max_words
             .fetch_max(key.split(' ').count(), Ordering::Relaxed);
         self.max_chars
             .fetch_max(key.chars().count(), Ordering::Relaxed);
-        let mut keys = self.write_keys();
+        let mut scopes = self.write_keys();
+        let keys = scopes.entry(scope).or_default();
         let was_key = keys.entry(key.into()).or_default().id.replace(id).is_some();
         if !was_key {
             for prefix in word_prefixes(key) {
@@ -275,25 +375,32 @@ impl ProfileCache {
         }
     }
 
-    /// Forgets `key` if `id` holds it, and its count under each of its word-prefixes.
-    fn unindex(&self, key: &str, id: PersonalityId) {
-        let mut keys = self.write_keys();
+    /// Forgets `key` of `scope` if `id` holds it, and its count under each of its
+    /// word-prefixes; a server whose last key goes is dropped.
+    fn unindex(&self, scope: Scope, key: &str, id: PersonalityId) {
+        let mut scopes = self.write_keys();
+        let Some(keys) = scopes.get_mut(&scope) else {
+            return;
+        };
         match keys.get_mut(key) {
             Some(entry) if entry.id == Some(id) => entry.id = None,
             _ => return,
         }
-        drop_if_unused(&mut keys, key);
+        drop_if_unused(keys, key);
         for prefix in word_prefixes(key) {
             if let Some(entry) = keys.get_mut(prefix) {
                 entry.longer = entry.longer.saturating_sub(1);
             }
-            drop_if_unused(&mut keys, prefix);
+            drop_if_unused(keys, prefix);
+        }
+        if keys.is_empty() && scope != Scope::Global {
+            scopes.remove(&scope);
         }
     }
 }
 
 /// Removes `key`'s entry once it is neither a key nor the prefix of one.
-fn drop_if_unused(keys: &mut HashMap<SmolStr, KeyEntry>, key: &str) {
+fn drop_if_unused(keys: &mut KeyIndex, key: &str) {
     if keys.get(key).is_some_and(KeyEntry::is_unused) {
         keys.remove(key);
     }
@@ -316,6 +423,7 @@ mod tests {
         let new = NewPersonality {
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(1).unwrap(),
+            scope: Scope::Global,
             profile: Profile {
                 display_name: DisplayName::parse(name).unwrap(),
                 avatar_url: None,
@@ -325,6 +433,15 @@ mod tests {
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };
         Personality::register(PersonalityId::new(), new, Utc::now()).unwrap()
+    }
+
+    /// What a DM reaches: the global personalities.
+    fn everywhere(cache: &ProfileCache) -> crate::routing::Reachable<'_> {
+        crate::routing::Reachable {
+            cache,
+            server: None,
+            author: 99,
+        }
     }
 
     fn cache_of(personalities: &[&Personality]) -> ProfileCache {
@@ -341,10 +458,10 @@ mod tests {
         let cache = cache_of(&[&bard]);
         assert_eq!(cache.key_count(), 2);
         assert_eq!(cache.keys().len(), 2);
-        assert_eq!(cache.lookup_key("the bard"), None);
-        assert_eq!(cache.key_entry("the bard").longer, 1);
-        assert_eq!(cache.lookup_key("the bard of avon"), Some(bard.id()));
-        let found = find_mention("@The Bard of Avon, speak", &cache).unwrap();
+        assert_eq!(cache.lookup_key(None, "the bard"), None);
+        assert_eq!(cache.key_entry(None, "the bard").longer, 1);
+        assert_eq!(cache.lookup_key(None, "the bard of avon"), Some(bard.id()));
+        let found = find_mention("@The Bard of Avon, speak", &everywhere(&cache)).unwrap();
         assert_eq!(found.target, bard.id());
     }
 
@@ -354,14 +471,23 @@ mod tests {
         let long = personality("Long", &["the bard"]);
         let cache = cache_of(&[&short, &long]);
         assert_eq!(
-            find_mention("@the bard hi", &cache).unwrap().target,
+            find_mention("@the bard hi", &everywhere(&cache))
+                .unwrap()
+                .target,
             long.id()
         );
         assert_eq!(
-            find_mention("@the bardic hi", &cache).unwrap().target,
+            find_mention("@the bardic hi", &everywhere(&cache))
+                .unwrap()
+                .target,
             short.id()
         );
-        assert_eq!(find_mention("@the, hi", &cache).unwrap().target, short.id());
+        assert_eq!(
+            find_mention("@the, hi", &everywhere(&cache))
+                .unwrap()
+                .target,
+            short.id()
+        );
     }
 
     #[test]
@@ -370,16 +496,18 @@ mod tests {
         let long = personality("Long", &["the bard of avon"]);
         let cache = cache_of(&[&short, &long]);
         cache.remove(long.id(), long.name(), long.aliases());
-        assert_eq!(cache.lookup_key("the"), Some(short.id()));
-        assert_eq!(cache.key_entry("the").longer, 0);
-        assert!(cache.read_keys().get("the bard").is_none());
+        assert_eq!(cache.lookup_key(None, "the"), Some(short.id()));
+        assert_eq!(cache.key_entry(None, "the").longer, 0);
+        assert!(!cache.read_keys()[&Scope::Global].contains_key("the bard"));
         assert!(!cache.contains(long.id()));
         assert_eq!(
-            find_mention("@the bard of avon", &cache).unwrap().target,
+            find_mention("@the bard of avon", &everywhere(&cache))
+                .unwrap()
+                .target,
             short.id()
         );
         cache.remove(short.id(), short.name(), short.aliases());
-        assert!(cache.read_keys().is_empty());
+        assert!(cache.read_keys().values().all(HashMap::is_empty));
     }
 
     #[test]
@@ -390,9 +518,12 @@ mod tests {
         let cache = cache_of(&[&long]);
         assert_eq!(cache.max_chars(), 64);
         let message = format!("@{name}, hello");
-        assert_eq!(find_mention(&message, &cache).unwrap().target, long.id());
+        assert_eq!(
+            find_mention(&message, &everywhere(&cache)).unwrap().target,
+            long.id()
+        );
         let longer = format!("@{name}x hello");
-        assert!(find_mention(&longer, &cache).is_none());
+        assert!(find_mention(&longer, &everywhere(&cache)).is_none());
     }
 
     #[test]
@@ -400,7 +531,7 @@ mod tests {
         let first = personality("First", &["shared"]);
         let cache = cache_of(&[&first]);
         let other = PersonalityId::new();
-        cache.unindex("shared", other);
-        assert_eq!(cache.lookup_key("shared"), Some(first.id()));
+        cache.unindex(Scope::Global, "shared", other);
+        assert_eq!(cache.lookup_key(None, "shared"), Some(first.id()));
     }
 }

@@ -29,16 +29,34 @@ pub enum Command {
     Run,
 }
 
+/// Where a name is looked up: a server's personalities and the global ones, or only the
+/// global ones without `--server`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Where {
+    /// The server (guild id) whose personality PERSONALITY is; without it, only global
+    /// personalities are found.
+    #[arg(long, value_name = "SERVER_ID")]
+    pub server: Option<String>,
+}
+
 /// `personae personality …`. PERSONALITY is a name or an alias.
 #[derive(Debug, Subcommand)]
 pub enum PersonalityCommand {
-    /// Create a personality.
+    /// Create a personality in a server (--server) or for every server (--global).
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["server", "global"])))]
     Create {
-        /// Unique name: letters, digits, spaces, '-' and '_' (at most 64 characters).
+        /// Name, unique in its server: letters, digits, spaces, '-' and '_' (at most 64
+        /// characters).
         name: String,
         /// Discord user id of the owner.
         #[arg(long, value_name = "USER_ID")]
         owner: String,
+        /// The server (guild id) it belongs to.
+        #[arg(long, value_name = "SERVER_ID")]
+        server: Option<String>,
+        /// Usable in every server that allows global personalities, and in DMs.
+        #[arg(long)]
+        global: bool,
         /// Name shown on its messages (defaults to NAME).
         #[arg(long)]
         display_name: Option<String>,
@@ -58,6 +76,8 @@ pub enum PersonalityCommand {
     /// Change profile fields; an empty --model or --avatar-url clears it.
     Update {
         personality: String,
+        #[command(flatten)]
+        place: Where,
         #[arg(long)]
         display_name: Option<String>,
         #[arg(long)]
@@ -68,16 +88,40 @@ pub enum PersonalityCommand {
         avatar_url: Option<String>,
     },
     /// Add an alias.
-    Alias { personality: String, alias: String },
+    Alias {
+        personality: String,
+        alias: String,
+        #[command(flatten)]
+        place: Where,
+    },
     /// Remove an alias.
-    Unalias { personality: String, alias: String },
+    Unalias {
+        personality: String,
+        alias: String,
+        #[command(flatten)]
+        place: Where,
+    },
     /// Remove a personality; its name and aliases are free at once.
-    Remove { personality: String },
-    /// List personalities.
+    Remove {
+        personality: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// Make a server's personality global: usable in every server. Refused when another
+    /// server uses one of its names or aliases.
+    Global {
+        personality: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// List personalities: every one, or those a server sees (its own and the global ones).
     List {
         /// Only those of this Discord user id.
         #[arg(long, value_name = "USER_ID")]
         owner: Option<String>,
+        /// Only those usable in this server (guild id).
+        #[arg(long, value_name = "SERVER_ID")]
+        server: Option<String>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -85,6 +129,8 @@ pub enum PersonalityCommand {
     /// Show one personality.
     Info {
         personality: String,
+        #[command(flatten)]
+        place: Where,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,

@@ -7,7 +7,7 @@ mod events;
 mod personality;
 mod views;
 
-pub use args::{Cli, Command, EventsCommand, PersonalityCommand};
+pub use args::{Cli, Command, EventsCommand, PersonalityCommand, Where};
 pub use error::CliError;
 pub use views::{EventView, PersonalityView};
 

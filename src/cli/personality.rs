@@ -1,24 +1,33 @@
-use super::{CliError, PersonalityCommand, PersonalityView};
+use super::{CliError, PersonalityCommand, PersonalityView, Where};
 use crate::app::App;
-use crate::application::{Actor, ProfileUpdate, Registration, RequestContext};
-use crate::domain::{Personality, UserId};
+use crate::application::{Actor, Listing, ProfileUpdate, Registration, RequestContext, VisibleIn};
+use crate::domain::{Personality, ServerId, UserId};
 
 pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
     let service = &app.service;
-    let ctx = RequestContext::new(Actor::CommandLine);
+    let host = RequestContext::new(Actor::CommandLine);
+    let at = |place: &Where| -> Result<RequestContext, CliError> {
+        Ok(host
+            .clone()
+            .in_server(parse_server(place.server.as_deref())?))
+    };
     match command {
         PersonalityCommand::Create {
             name,
             owner,
+            server,
+            global,
             display_name,
             prompt,
             model,
             avatar_url,
             aliases,
         } => {
+            let ctx = host.clone().in_server(parse_server(server.as_deref())?);
             let registration = Registration {
                 name,
                 owner_id: Some(parse_user(&owner)?),
+                global,
                 display_name,
                 avatar_url,
                 prompt,
@@ -26,10 +35,11 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
                 aliases,
             };
             let p = service.register(&ctx, registration).await?;
-            println!("Created {} ({}).", p.name(), p.id());
+            println!("Created {} ({}, {}).", p.name(), p.id(), p.scope());
         }
         PersonalityCommand::Update {
             personality,
+            place,
             display_name,
             prompt,
             model,
@@ -47,47 +57,82 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
                         .into(),
                 ));
             }
-            let p = service.update_profile(&ctx, &personality, update).await?;
+            let p = service
+                .update_profile(&at(&place)?, &personality, update)
+                .await?;
             println!("Updated {} (version {}).", p.name(), p.version());
         }
-        PersonalityCommand::Alias { personality, alias } => {
-            let p = service.add_alias(&ctx, &personality, &alias).await?;
+        PersonalityCommand::Alias {
+            personality,
+            alias,
+            place,
+        } => {
+            let p = service
+                .add_alias(&at(&place)?, &personality, &alias)
+                .await?;
             println!("{} now answers to: {}.", p.name(), aliases(&p));
         }
-        PersonalityCommand::Unalias { personality, alias } => {
-            let p = service.remove_alias(&ctx, &personality, &alias).await?;
+        PersonalityCommand::Unalias {
+            personality,
+            alias,
+            place,
+        } => {
+            let p = service
+                .remove_alias(&at(&place)?, &personality, &alias)
+                .await?;
             println!(
                 "Removed the alias; {} answers to: {}.",
                 p.name(),
                 aliases(&p)
             );
         }
-        PersonalityCommand::Remove { personality } => {
-            let p = service.remove(&ctx, &personality).await?;
+        PersonalityCommand::Remove { personality, place } => {
+            let p = service.remove(&at(&place)?, &personality).await?;
             println!("Removed {}.", p.name());
         }
-        PersonalityCommand::List { owner, json } => {
-            let owner = owner.as_deref().map(parse_user).transpose()?;
-            let list = service.list(owner).await?;
+        PersonalityCommand::Global { personality, place } => {
+            let p = service.make_global(&at(&place)?, &personality).await?;
+            println!("{} is now global: usable in every server.", p.name());
+        }
+        PersonalityCommand::List {
+            owner,
+            server,
+            json,
+        } => {
+            let listing = Listing {
+                owner: owner.as_deref().map(parse_user).transpose()?,
+                visible_in: parse_server(server.as_deref())?.map(|server| VisibleIn {
+                    server,
+                    with_globals: true,
+                }),
+            };
+            let list = service.list(listing).await?;
             if json {
                 let views: Vec<PersonalityView> = list.iter().map(PersonalityView::from).collect();
                 print_json(&views)?;
             } else if list.is_empty() {
-                println!("No personalities yet. Create one with: personae personality create NAME --owner USER_ID");
+                println!("No personalities yet. Create one with: personae personality create NAME --owner USER_ID --server SERVER_ID");
             } else {
                 for p in &list {
                     println!(
-                        "{:<24} {:<24} owner {:<20} aliases: {}",
+                        "{:<24} {:<24} {:<20} owner {:<20} aliases: {}",
                         p.name().as_str(),
                         p.profile().display_name.as_str(),
+                        p.scope().to_string(),
                         p.owner_id(),
                         aliases(p)
                     );
                 }
             }
         }
-        PersonalityCommand::Info { personality, json } => {
-            let p = service.get(&personality).await?;
+        PersonalityCommand::Info {
+            personality,
+            place,
+            json,
+        } => {
+            let p = service
+                .get(parse_server(place.server.as_deref())?, &personality)
+                .await?;
             if json {
                 print_json(&PersonalityView::from(&p))?;
             } else {
@@ -100,6 +145,12 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
 
 fn parse_user(text: &str) -> Result<UserId, CliError> {
     text.parse::<UserId>()
+        .map_err(|e| CliError::User(e.to_string()))
+}
+
+fn parse_server(text: Option<&str>) -> Result<Option<ServerId>, CliError> {
+    text.map(str::parse::<ServerId>)
+        .transpose()
         .map_err(|e| CliError::User(e.to_string()))
 }
 
@@ -121,6 +172,7 @@ fn print_info(p: &Personality) {
     println!("display name: {}", view.display_name);
     println!("id:           {}", view.id);
     println!("owner:        {}", view.owner_id);
+    println!("scope:        {}", p.scope());
     println!("aliases:      {}", aliases(p));
     println!(
         "model:        {}",

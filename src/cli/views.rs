@@ -16,6 +16,8 @@ pub struct PersonalityView {
     pub prompt: String,
     pub model: Option<String>,
     pub owner_id: String,
+    /// The home server's id; `null` for a global personality.
+    pub home_server: Option<String>,
     pub aliases: Vec<String>,
     pub version: i64,
     pub created_at: String,
@@ -32,6 +34,7 @@ impl From<&Personality> for PersonalityView {
             prompt: p.profile().prompt.to_string(),
             model: p.profile().model.as_ref().map(ToString::to_string),
             owner_id: p.owner_id().to_string(),
+            home_server: p.scope().server().map(|s| s.to_string()),
             aliases: p.aliases().iter().map(ToString::to_string).collect(),
             version: p.version(),
             created_at: time(p.created_at()),

@@ -32,7 +32,9 @@ pub async fn on_message(
         author_id: message.author.id.get(),
         from_bot_or_webhook: message.author.bot || message.webhook_id.is_some(),
         channel_id: message.channel_id.get(),
-        in_guild: message.guild_id.is_some(),
+        server: message
+            .guild_id
+            .and_then(|g| crate::domain::ServerId::new(g.get()).ok()),
         content: &message.content,
         replied_to: message
             .message_reference

@@ -1,13 +1,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::key::normalize_key;
-use super::text::{is_name_char, require_length, string_value_object};
+use super::text::{is_name_char, refuse_reserved_key, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "alias";
 const MAX_LEN: usize = 50;
 /// How many aliases one personality may have.
-pub const MAX_ALIASES: usize = 25;
+pub const MAX_ALIASES: usize = 10;
 
 /// Another name a personality answers to (`@alias`), stored normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,6 +28,7 @@ impl Alias {
                 format!("may only contain letters, digits, spaces, '-' and '_' (found {bad:?})"),
             ));
         }
+        refuse_reserved_key(FIELD, &alias)?;
         Ok(Self(alias))
     }
 }
@@ -72,6 +73,17 @@ mod tests {
         ] {
             let err = Alias::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("alias: "), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn discords_own_mentions_are_refused() {
+        for bad in ["everyone", "@here", "@Everyone"] {
+            let err = Alias::parse(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("Discord's own mention"),
+                "{bad}: {err}"
+            );
         }
     }
 

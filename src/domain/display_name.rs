@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use unicode_security::confusable_detection::skeleton;
+
 use super::text::{is_hidden, require_length, string_value_object};
 use super::DomainError;
 
@@ -22,15 +24,24 @@ impl DisplayName {
                 "must not contain control, zero-width or text-direction characters",
             ));
         }
-        let lower = name.to_lowercase();
+        if name.chars().all(looks_blank) {
+            return Err(DomainError::invalid(
+                FIELD,
+                "must show something: it only holds characters that look blank",
+            ));
+        }
+        // Folded to what the characters look like, so that "Сlyde" in Cyrillic or
+        // full-width "Ｃｌｙｄｅ" count as what members read.
+        let looks_like = folded(name);
         for banned in ["discord", "clyde"] {
-            if lower.contains(banned) {
+            if looks_like.contains(&folded(banned)) {
                 return Err(DomainError::invalid(
                     FIELD,
                     format!("Discord does not allow \"{banned}\" in a webhook name"),
                 ));
             }
         }
+        let lower = name.to_lowercase();
         let bare = lower.trim_start_matches('@');
         if bare == "everyone" || bare == "here" {
             return Err(DomainError::invalid(
@@ -43,6 +54,25 @@ impl DisplayName {
 }
 
 string_value_object!(DisplayName);
+
+/// Characters that show as empty space: whitespace, and fillers that Unicode doesn't count
+/// as whitespace (Hangul fillers, the blank Braille pattern, …).
+fn looks_blank(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}' | '\u{180E}' | '\u{200B}'
+                ..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+        )
+}
+
+/// The text as it looks: lower case, then each character replaced by the prototype it can
+/// be confused with (UTS #39 skeleton), lower-cased again.
+fn folded(text: &str) -> String {
+    skeleton(&text.to_lowercase())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {
@@ -78,6 +108,36 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn look_alike_letters_do_not_get_around_the_reserved_words() {
+        for bad in [
+            "\u{0421}lyde",                             // Cyrillic capital Es
+            "\u{FF23}\u{FF4C}\u{FF59}\u{FF44}\u{FF45}", // full-width
+            "D\u{0456}scord Staff",                     // Cyrillic i
+            "c1yde",
+        ] {
+            let err = DisplayName::parse(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("Discord does not allow"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_look_blank_are_rejected() {
+        for bad in [
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{3164} \u{FFA0}",
+            "\u{115F}",
+        ] {
+            let err = DisplayName::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("look blank"), "{bad:?}: {err}");
+        }
+        assert!(DisplayName::parse("\u{3164}Aria").is_ok());
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub enum DomainError {
     /// The personality reached the alias limit: remove one first.
     #[error("alias: a personality can have at most {0} aliases")]
     TooManyAliases(usize),
+    /// The personality is global already.
+    #[error("\"{0}\" is already global")]
+    AlreadyGlobal(String),
     /// An update that changes nothing.
     #[error("nothing to update: give at least one new value")]
     NothingToUpdate,

@@ -3,7 +3,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, UserId};
+use super::{
+    Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, Scope, ServerId, UserId,
+};
 
 /// What a personality looks and sounds like: everything `update` may change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +35,10 @@ pub enum DomainEvent {
     PersonalityCreated {
         name: PersonalityName,
         owner_id: UserId,
+        /// Its home server, or global. Absent in events recorded before personalities had
+        /// a home server: those were usable everywhere, so they read as global.
+        #[serde(default)]
+        scope: Scope,
         profile: Profile,
         aliases: Vec<Alias>,
     },
@@ -51,6 +57,8 @@ pub enum DomainEvent {
     PersonalityAliasAdded { alias: Alias },
     /// The personality no longer answers to `alias`.
     PersonalityAliasRemoved { alias: Alias },
+    /// The personality of `server` became global: usable in every server.
+    PersonalityMadeGlobal { server: ServerId },
 }
 
 impl DomainEvent {
@@ -62,6 +70,7 @@ impl DomainEvent {
             Self::PersonalityRemoved { .. } => EventType::PersonalityRemoved,
             Self::PersonalityAliasAdded { .. } => EventType::PersonalityAliasAdded,
             Self::PersonalityAliasRemoved { .. } => EventType::PersonalityAliasRemoved,
+            Self::PersonalityMadeGlobal { .. } => EventType::PersonalityMadeGlobal,
         }
     }
 }
@@ -74,16 +83,18 @@ pub enum EventType {
     PersonalityRemoved,
     PersonalityAliasAdded,
     PersonalityAliasRemoved,
+    PersonalityMadeGlobal,
 }
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         Self::PersonalityCreated,
         Self::PersonalityProfileUpdated,
         Self::PersonalityRemoved,
         Self::PersonalityAliasAdded,
         Self::PersonalityAliasRemoved,
+        Self::PersonalityMadeGlobal,
     ];
 
     /// The name stored in the events table and shown by the command line.
@@ -94,6 +105,7 @@ impl EventType {
             Self::PersonalityRemoved => "PersonalityRemoved",
             Self::PersonalityAliasAdded => "PersonalityAliasAdded",
             Self::PersonalityAliasRemoved => "PersonalityAliasRemoved",
+            Self::PersonalityMadeGlobal => "PersonalityMadeGlobal",
         }
     }
 }

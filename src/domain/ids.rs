@@ -40,59 +40,79 @@ impl fmt::Display for PersonalityId {
     }
 }
 
-/// A Discord user id (a snowflake). Serialized as a string, as Discord does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UserId(u64);
+/// A Discord id (a snowflake) with its own type: serialized as a string, as Discord does;
+/// zero is not a valid id. `$field` names the field in error messages, `$what` the thing.
+macro_rules! snowflake {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(u64);
 
-impl UserId {
-    /// Wraps a snowflake; zero is not a valid Discord id.
-    pub fn new(id: u64) -> Result<Self, DomainError> {
-        if id == 0 {
-            return Err(DomainError::invalid(
-                "owner",
-                "a Discord user id is a positive number",
-            ));
+        impl $name {
+            /// Wraps a snowflake; zero is not a valid Discord id.
+            pub fn new(id: u64) -> Result<Self, DomainError> {
+                if id == 0 {
+                    return Err(DomainError::invalid(
+                        $field,
+                        concat!("a Discord ", $what, " id is a positive number"),
+                    ));
+                }
+                Ok(Self(id))
+            }
+
+            /// The snowflake as a number.
+            pub fn get(&self) -> u64 {
+                self.0
+            }
         }
-        Ok(Self(id))
-    }
 
-    /// The snowflake as a number.
-    pub fn get(&self) -> u64 {
-        self.0
-    }
+        impl FromStr for $name {
+            type Err = DomainError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let id = s.trim().parse::<u64>().map_err(|_| {
+                    DomainError::invalid(
+                        $field,
+                        format!(concat!("\"{}\" is not a Discord ", $what, " id (digits only)"), s),
+                    )
+                })?;
+                Self::new(id)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                value.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0.to_string()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl FromStr for UserId {
-    type Err = DomainError;
+snowflake!(
+    /// A Discord user id.
+    UserId,
+    "owner",
+    "user"
+);
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let id = s.trim().parse::<u64>().map_err(|_| {
-            DomainError::invalid(
-                "owner",
-                format!("\"{s}\" is not a Discord user id (digits only)"),
-            )
-        })?;
-        Self::new(id)
-    }
-}
-
-impl TryFrom<String> for UserId {
-    type Error = DomainError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
-
-impl From<UserId> for String {
-    fn from(value: UserId) -> Self {
-        value.0.to_string()
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+snowflake!(
+    /// A Discord server (guild) id.
+    ServerId,
+    "server",
+    "server"
+);

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::key::normalize_key;
-use super::text::{is_name_char, require_length, string_value_object};
+use super::text::{is_name_char, refuse_reserved_key, require_length, string_value_object};
 use super::DomainError;
 
 const FIELD: &str = "name";
@@ -23,6 +23,7 @@ impl PersonalityName {
                 format!("may only contain letters, digits, spaces, '-' and '_' (found {bad:?})"),
             ));
         }
+        refuse_reserved_key(FIELD, &normalize_key(name))?;
         Ok(Self(name.to_owned()))
     }
 
@@ -58,6 +59,18 @@ mod tests {
             let err = PersonalityName::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("name: "), "{err}");
         }
+    }
+
+    #[test]
+    fn discords_own_mentions_are_refused_in_any_case() {
+        for bad in ["everyone", "Here", "EVERYONE", "ｅｖｅｒｙｏｎｅ"] {
+            let err = PersonalityName::parse(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("Discord's own mention"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(PersonalityName::parse("everyone else").is_ok());
     }
 
     #[test]

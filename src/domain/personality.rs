@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use super::{
     Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, ModelName, PersonalityId,
-    PersonalityName, Profile, ProfileField, Prompt, UserId, MAX_ALIASES,
+    PersonalityName, Profile, ProfileField, Prompt, Scope, UserId, MAX_ALIASES,
 };
 
 /// Everything needed to register a personality, already validated.
@@ -11,6 +11,7 @@ use super::{
 pub struct NewPersonality {
     pub name: PersonalityName,
     pub owner_id: UserId,
+    pub scope: Scope,
     pub profile: Profile,
     pub aliases: Vec<Alias>,
 }
@@ -33,6 +34,7 @@ pub struct Personality {
     id: PersonalityId,
     name: PersonalityName,
     owner_id: UserId,
+    scope: Scope,
     profile: Profile,
     /// Sorted, no duplicates.
     aliases: Vec<Alias>,
@@ -52,6 +54,7 @@ pub struct StoredPersonality {
     pub id: PersonalityId,
     pub name: PersonalityName,
     pub owner_id: UserId,
+    pub scope: Scope,
     pub profile: Profile,
     pub aliases: Vec<Alias>,
     pub created_at: DateTime<Utc>,
@@ -81,6 +84,7 @@ impl Personality {
         let event = DomainEvent::PersonalityCreated {
             name: new.name,
             owner_id: new.owner_id,
+            scope: new.scope,
             profile: new.profile,
             aliases,
         };
@@ -100,6 +104,7 @@ impl Personality {
             id: stored.id,
             name: stored.name,
             owner_id: stored.owner_id,
+            scope: stored.scope,
             profile: stored.profile,
             aliases,
             created_at: stored.created_at,
@@ -123,6 +128,11 @@ impl Personality {
     /// The member who owns it.
     pub fn owner_id(&self) -> UserId {
         self.owner_id
+    }
+
+    /// Its home server, or global.
+    pub fn scope(&self) -> Scope {
+        self.scope
     }
 
     /// What it looks and sounds like.
@@ -156,6 +166,7 @@ impl Personality {
             id: self.id,
             name: self.name,
             owner_id: self.owner_id,
+            scope: self.scope,
             profile: self.profile,
             aliases: self.aliases,
             created_at: self.created_at,
@@ -249,6 +260,15 @@ impl Personality {
         self.record_that(event, now);
     }
 
+    /// Makes a server's personality global: records `PersonalityMadeGlobal`.
+    pub fn make_global(&mut self, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let Scope::Server(server) = self.scope else {
+            return Err(DomainError::AlreadyGlobal(self.name.to_string()));
+        };
+        self.record_that(DomainEvent::PersonalityMadeGlobal { server }, now);
+        Ok(())
+    }
+
     /// True once `remove` was recorded.
     pub fn is_removed(&self) -> bool {
         self.removed
@@ -273,6 +293,7 @@ impl Personality {
         let DomainEvent::PersonalityCreated {
             name,
             owner_id,
+            scope,
             profile,
             aliases,
         } = event
@@ -283,6 +304,7 @@ impl Personality {
             id,
             name: name.clone(),
             owner_id: *owner_id,
+            scope: *scope,
             profile: profile.clone(),
             aliases: aliases.clone(),
             created_at: at,
@@ -309,6 +331,7 @@ impl Personality {
             DomainEvent::PersonalityAliasRemoved { alias } => {
                 self.aliases.retain(|a| a != alias);
             }
+            DomainEvent::PersonalityMadeGlobal { .. } => self.scope = Scope::Global,
         }
         self.version += 1;
         self.updated_at = at;
@@ -327,6 +350,7 @@ mod tests {
         let new = NewPersonality {
             name: PersonalityName::parse("Aria").unwrap(),
             owner_id: UserId::new(7).unwrap(),
+            scope: Scope::Server(super::super::ServerId::new(8001).unwrap()),
             profile: Profile {
                 display_name: DisplayName::parse("Aria the Bard").unwrap(),
                 avatar_url: None,
@@ -373,16 +397,16 @@ mod tests {
     }
 
     #[test]
-    fn at_most_25_aliases() {
+    fn at_most_10_aliases() {
         let mut p = aria();
-        for i in 0..24 {
+        for i in 0..9 {
             p.add_alias(Alias::parse(&format!("a{i}")).unwrap(), now())
                 .unwrap();
         }
         let err = p
             .add_alias(Alias::parse("one-too-many").unwrap(), now())
             .unwrap_err();
-        assert_eq!(err, DomainError::TooManyAliases(25));
+        assert_eq!(err, DomainError::TooManyAliases(10));
     }
 
     #[test]

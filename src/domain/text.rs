@@ -33,6 +33,17 @@ pub(crate) fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || c == '-' || c == '_'
 }
 
+/// Discord's own mentions: a name or alias `everyone` would answer every `@everyone`.
+pub(crate) fn refuse_reserved_key(field: &'static str, key: &str) -> Result<(), DomainError> {
+    if key == "everyone" || key == "here" {
+        return Err(DomainError::invalid(
+            field,
+            format!("\"{key}\" is Discord's own mention (@{key}); pick another"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `text` holds 1 to `max` characters, with the field's user-facing message.
 pub(crate) fn require_length(
     field: &'static str,

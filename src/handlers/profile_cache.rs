@@ -8,8 +8,8 @@ use crate::cache::{ProfileCache, ProfileInfo};
 use crate::domain::{DomainEvent, Personality};
 use crate::events::{EventEnvelope, EventHandler, HandlerError};
 
-/// Created → inserted; updated → refreshed; alias added/removed → index changed;
-/// removed → every entry gone. Runs before the command answers, so the next message sees it.
+/// Created → inserted; updated → refreshed; alias added/removed → index changed; made
+/// global → its keys move to the global index; removed → every entry gone. Runs before the command answers, so the next message sees it.
 pub struct ProfileCacheHandler {
     cache: Arc<ProfileCache>,
 }
@@ -49,6 +49,7 @@ impl EventHandler for ProfileCacheHandler {
             DomainEvent::PersonalityRemoved { name, aliases, .. } => {
                 self.cache.remove(id, name, aliases);
             }
+            DomainEvent::PersonalityMadeGlobal { .. } => self.cache.make_global(id, version),
         }
         tracing::debug!(personality_id = %id, version, "profile cache refreshed");
         Ok(())

@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::mention::{find_mention, text_without_mention, AliasLookup, Found};
-use crate::cache::ProfileCache;
+use crate::cache::{KeyEntry, ProfileCache};
 use crate::conversation::{ConversationTracker, DM_CONVERSATION_TTL, GUILD_CONVERSATION_TTL};
-use crate::domain::PersonalityId;
+use crate::domain::{PersonalityId, ServerId, UserId};
 
 /// The facts about a message that routing needs.
 #[derive(Debug, Clone, Copy)]
@@ -18,8 +18,8 @@ pub struct Incoming<'a> {
     /// Bots and webhooks (our own personalities included) never trigger a reply.
     pub from_bot_or_webhook: bool,
     pub channel_id: u64,
-    /// False in direct messages.
-    pub in_guild: bool,
+    /// The server the message is in; `None` in direct messages.
+    pub server: Option<ServerId>,
     pub content: &'a str,
     /// The message this one replies to, if any.
     pub replied_to: Option<u64>,
@@ -47,11 +47,24 @@ pub struct Route {
     pub mention: Option<Range<usize>>,
 }
 
-impl AliasLookup for ProfileCache {
+/// The names and aliases a message's author can reach where they write: in a server, its
+/// own personalities and the global ones; in a DM, the global ones and the author's own.
+pub struct Reachable<'a> {
+    pub cache: &'a ProfileCache,
+    pub server: Option<ServerId>,
+    pub author: u64,
+}
+
+impl AliasLookup for Reachable<'_> {
     type Target = PersonalityId;
 
     fn lookup_prefix(&self, key: &str) -> Found<PersonalityId> {
-        let entry = self.key_entry(key);
+        let mut entry = self.cache.key_entry(self.server, key);
+        if self.server.is_none() {
+            let own = self.own_entry(key);
+            entry.id = entry.id.or(own.id);
+            entry.longer = entry.longer.saturating_add(own.longer);
+        }
         Found {
             target: entry.id,
             longer: entry.longer > 0,
@@ -59,11 +72,36 @@ impl AliasLookup for ProfileCache {
     }
 
     fn max_words(&self) -> usize {
-        ProfileCache::max_words(self)
+        self.cache.max_words()
     }
 
     fn max_chars(&self) -> usize {
-        ProfileCache::max_chars(self)
+        self.cache.max_chars()
+    }
+}
+
+impl Reachable<'_> {
+    /// `key` among the author's own personalities (in a DM): a few, looked at one by one.
+    fn own_entry(&self, key: &str) -> KeyEntry {
+        let mut entry = KeyEntry::default();
+        let Ok(author) = UserId::new(self.author) else {
+            return entry;
+        };
+        for p in self.cache.owned_by(author) {
+            let name = p.name.key();
+            let keys = std::iter::once(name.as_str()).chain(p.aliases.iter().map(|a| a.as_str()));
+            for own in keys {
+                if own == key {
+                    entry.id = Some(p.id);
+                } else if own
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(' '))
+                {
+                    entry.longer += 1;
+                }
+            }
+        }
+        entry
     }
 }
 
@@ -88,14 +126,24 @@ pub fn route(
     if message.from_bot_or_webhook {
         return None;
     }
-    if let Some(mention) = find_mention(message.content, cache) {
+    let reachable = Reachable {
+        cache,
+        server: message.server,
+        author: message.author_id,
+    };
+    if let Some(mention) = find_mention(message.content, &reachable) {
         return Some(Route {
             personality: mention.target,
             trigger: Trigger::Mention,
             mention: Some(mention.range),
         });
     }
-    let known = |id: PersonalityId| cache.contains(id);
+    // A reply, a conversation or an activation only counts for a personality the author can
+    // reach here (a server's own personality is never reached from another server).
+    let known = |id: PersonalityId| {
+        UserId::new(message.author_id)
+            .is_ok_and(|author| cache.is_usable(id, message.server, author))
+    };
     if let Some(id) = message
         .replied_to
         .and_then(|m| tracker.personality_for_message(m))
@@ -108,7 +156,7 @@ pub fn route(
         });
     }
     if tracker.auto_response(message.author_id) {
-        let ttl = conversation_ttl(message.in_guild);
+        let ttl = conversation_ttl(message.server.is_some());
         if let Some(id) = tracker
             .active_conversation(message.author_id, message.channel_id, now, ttl)
             .filter(|id| known(*id))

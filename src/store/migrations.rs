@@ -100,6 +100,27 @@ const MIGRATIONS: &[&str] = &[
         enabled_at TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: servers are the unit of trust. Each personality has a home server (NULL: global,
+    //    which every personality made before this was); names and aliases are unique per
+    //    scope (a server's id, '' for global), and a global key is kept out of every
+    //    server by the store's check on insert.
+    r"
+    ALTER TABLE personalities ADD COLUMN home_server TEXT;
+    CREATE INDEX personalities_by_home_server ON personalities(home_server, owner_id);
+
+    CREATE TABLE personality_keys_by_scope (
+        key            TEXT NOT NULL,
+        scope          TEXT NOT NULL,
+        personality_id TEXT NOT NULL REFERENCES personalities(id) ON DELETE CASCADE,
+        kind           TEXT NOT NULL CHECK (kind IN ('name', 'alias')),
+        PRIMARY KEY (key, scope)
+    ) WITHOUT ROWID;
+    INSERT INTO personality_keys_by_scope (key, scope, personality_id, kind)
+        SELECT key, '', personality_id, kind FROM personality_keys;
+    DROP TABLE personality_keys;
+    ALTER TABLE personality_keys_by_scope RENAME TO personality_keys;
+    CREATE INDEX personality_keys_by_personality ON personality_keys(personality_id);
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction per migration.

@@ -5,16 +5,20 @@ use rusqlite::Connection;
 
 use super::{event_rows, personality_rows, Database, StoreError};
 use crate::application::{
-    Change, Decide, EventFilter, NewEvent, PersonalityRepository, Saved, ServiceError, Snapshot,
+    Change, Decide, EventFilter, Listing, PersonalityRepository, Saved, ServiceError, Snapshot,
 };
-use crate::domain::{Personality, PersonalityId, UserId};
+use crate::domain::{Personality, PersonalityId, ServerId};
 use crate::events::EventEnvelope;
 
 #[async_trait]
 impl PersonalityRepository for Database {
-    async fn find_by_key(&self, key: &str) -> Result<Option<Personality>, StoreError> {
+    async fn find_by_key(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+    ) -> Result<Option<Personality>, StoreError> {
         let key = key.to_owned();
-        self.call(move |conn| personality_rows::find_by_key(conn, &key))
+        self.call(move |conn| personality_rows::find_by_key(conn, server, &key))
             .await
     }
 
@@ -23,43 +27,31 @@ impl PersonalityRepository for Database {
             .await
     }
 
-    async fn list(&self, owner: Option<UserId>) -> Result<Vec<Personality>, StoreError> {
-        self.call(move |conn| personality_rows::list(conn, owner))
+    async fn list(&self, listing: Listing) -> Result<Vec<Personality>, StoreError> {
+        self.call(move |conn| personality_rows::list(conn, &listing))
             .await
     }
 
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
-        self.write(
-            move |tx| {
-                let Change {
-                    personality,
-                    expected_version,
-                    events,
-                } = change;
-                store(tx, &personality, expected_version, events)
-            },
-            |events| events,
-        )
-        .await
+        self.write(move |tx| store(tx, change), |events| events)
+            .await
     }
 
     async fn change(
         &self,
+        server: Option<ServerId>,
         key: &str,
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let key = key.to_owned();
         self.write(
             move |tx| {
-                let Change {
-                    personality,
-                    expected_version,
-                    events,
-                } = match decide(personality_rows::find_by_key(tx, &key)?) {
+                let change = match decide(personality_rows::find_by_key(tx, server, &key)?) {
                     Ok(change) => change,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                let stored = store(tx, &personality, expected_version, events)?;
+                let personality = change.personality.clone();
+                let stored = store(tx, change)?;
                 Ok(Ok((personality, stored)))
             },
             |saved| saved,
@@ -81,7 +73,7 @@ impl PersonalityRepository for Database {
             let tx = conn.transaction()?;
             Ok(Snapshot {
                 events: event_rows::list(&tx, &EventFilter::default())?,
-                personalities: personality_rows::list(&tx, None)?,
+                personalities: personality_rows::list(&tx, &Listing::default())?,
             })
         })
         .await
@@ -89,19 +81,15 @@ impl PersonalityRepository for Database {
 }
 
 /// Writes a personality's new state and appends its events, inside the caller's transaction.
-fn store(
-    tx: &Connection,
-    personality: &Personality,
-    expected_version: i64,
-    events: Vec<NewEvent>,
-) -> Result<Vec<EventEnvelope>, StoreError> {
+fn store(tx: &Connection, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
     personality_rows::save(
         tx,
-        personality,
-        expected_version,
-        events.iter().map(|e| &e.event),
+        &change.personality,
+        change.expected_version,
+        change.owner_limit,
+        change.events.iter().map(|e| &e.event),
     )?;
-    event_rows::append(tx, events)
+    event_rows::append(tx, change.events)
 }
 
 #[cfg(test)]

@@ -4,30 +4,39 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
-use crate::application::KeyHolder;
+use crate::application::{KeyHolder, Listing};
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, DomainEvent, ModelName, Personality, PersonalityId,
-    PersonalityName, Profile, Prompt, StoredPersonality, UserId,
+    PersonalityName, Profile, Prompt, Scope, ServerId, StoredPersonality, UserId,
 };
 
 macro_rules! columns {
     () => {
-        "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, updated_at"
+        "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, \
+         updated_at, home_server"
     };
+}
+
+/// The `scope` column of a key: the home server's id, '' for a global personality.
+fn scope_column(scope: Scope) -> String {
+    scope.server().map(|s| s.to_string()).unwrap_or_default()
 }
 
 const COLUMNS: &str = columns!();
 
 /// Writes the effect of `events` (already applied to `personality`) inside the caller's
 /// transaction. `expected_version` is the version the caller loaded: a row at any other
-/// version means someone else changed it first.
+/// version means someone else changed it first. `owner_limit` caps how many personalities
+/// the owner may have in a new personality's home server.
 pub(crate) fn save<'a>(
     tx: &Connection,
     personality: &Personality,
     expected_version: i64,
+    owner_limit: Option<usize>,
     events: impl IntoIterator<Item = &'a DomainEvent>,
 ) -> Result<(), StoreError> {
     let id = personality.id().to_string();
+    let scope = personality.scope();
     if expected_version > 0 {
         // Checked before anything is written: keys of a stale or removed personality must
         // not be touched.
@@ -41,16 +50,26 @@ pub(crate) fn save<'a>(
     }
     for event in events {
         match event {
-            DomainEvent::PersonalityCreated { name, aliases, .. } => {
+            DomainEvent::PersonalityCreated {
+                name,
+                aliases,
+                scope,
+                owner_id,
+                ..
+            } => {
+                if let (Some(limit), Scope::Server(server)) = (owner_limit, scope) {
+                    check_owner_limit(tx, *owner_id, *server, limit)?;
+                }
                 insert_row(tx, personality)?;
-                insert_key(tx, &name.key(), &id, "name")?;
+                insert_key(tx, &name.key(), &id, "name", *scope)?;
                 for alias in aliases {
-                    insert_key(tx, alias.as_str(), &id, "alias")?;
+                    insert_key(tx, alias.as_str(), &id, "alias", *scope)?;
                 }
             }
             DomainEvent::PersonalityAliasAdded { alias } => {
-                insert_key(tx, alias.as_str(), &id, "alias")?;
+                insert_key(tx, alias.as_str(), &id, "alias", scope)?;
             }
+            DomainEvent::PersonalityMadeGlobal { .. } => make_keys_global(tx, &id)?,
             DomainEvent::PersonalityAliasRemoved { alias } => {
                 tx.prepare_cached(
                     "DELETE FROM personality_keys WHERE key = ?1 AND personality_id = ?2",
@@ -74,7 +93,7 @@ pub(crate) fn save<'a>(
         let updated = tx
             .prepare_cached(
                 "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
-                 version = ?5, updated_at = ?6 WHERE id = ?7 AND version = ?8",
+                 version = ?5, updated_at = ?6, home_server = ?9 WHERE id = ?7 AND version = ?8",
             )?
             .execute(params![
                 personality.profile().display_name.as_str(),
@@ -85,6 +104,7 @@ pub(crate) fn save<'a>(
                 personality.updated_at().to_rfc3339(),
                 id,
                 expected_version,
+                scope.server().map(|s| s.to_string()),
             ])?;
         if updated != 1 {
             return Err(StoreError::Conflict);
@@ -97,7 +117,7 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     tx.prepare_cached(concat!(
         "INSERT INTO personalities (",
         columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?
     .execute(params![
         p.id().to_string(),
@@ -110,51 +130,104 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
         p.version(),
         p.created_at().to_rfc3339(),
         p.updated_at().to_rfc3339(),
+        p.scope().server().map(|s| s.to_string()),
     ])?;
     Ok(())
 }
 
-/// Adds a key of personality `id`; refuses one another personality holds.
-fn insert_key(tx: &Connection, key: &str, id: &str, kind: &str) -> Result<(), StoreError> {
-    if let Some((holder_id, holder)) = key_holder(tx, key)? {
-        if holder_id != id {
-            return Err(StoreError::KeyTaken {
-                key: key.to_owned(),
-                holder,
-            });
-        }
+/// Refuses a new personality of `owner` in `server` once they have `limit` there.
+fn check_owner_limit(
+    tx: &Connection,
+    owner: UserId,
+    server: ServerId,
+    limit: usize,
+) -> Result<(), StoreError> {
+    let owned: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM personalities WHERE home_server = ?1 AND owner_id = ?2",
+        )?
+        .query_row(params![server.to_string(), owner.to_string()], |r| r.get(0))?;
+    if usize::try_from(owned).unwrap_or(usize::MAX) >= limit {
+        return Err(StoreError::OwnerLimit(limit));
     }
-    tx.prepare_cached(
-        "INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![key, id, kind])?;
     Ok(())
 }
 
-/// Who holds `key` (a normalized name or alias), if anyone: the holder's id and description.
-fn key_holder(conn: &Connection, key: &str) -> Result<Option<(String, KeyHolder)>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT k.personality_id, p.name, k.kind FROM personality_keys k \
-             JOIN personalities p ON p.id = k.personality_id WHERE k.key = ?1",
-        )?
-        .query_row([key], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                KeyHolder {
-                    personality_name: r.get(1)?,
-                    is_name: r.get::<_, String>(2)? == "name",
-                },
-            ))
-        })
-        .optional()?)
+/// Adds a key of personality `id` in `scope`; refuses one that another personality holds
+/// where it would clash: in the same server or globally for a server's key, anywhere for a
+/// global key (a global name is reserved in every server).
+fn insert_key(
+    tx: &Connection,
+    key: &str,
+    id: &str,
+    kind: &str,
+    scope: Scope,
+) -> Result<(), StoreError> {
+    refuse_clash(tx, key, id, scope)?;
+    tx.prepare_cached(
+        "INSERT INTO personality_keys (key, scope, personality_id, kind) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![key, scope_column(scope), id, kind])?;
+    Ok(())
 }
 
-/// The personality whose name or alias normalizes to `key`.
-pub(crate) fn find_by_key(conn: &Connection, key: &str) -> Result<Option<Personality>, StoreError> {
+/// Fails with [`StoreError::KeyTaken`] when another personality holds `key` where a key of
+/// `scope` would clash with it.
+fn refuse_clash(tx: &Connection, key: &str, id: &str, scope: Scope) -> Result<(), StoreError> {
+    let holder = tx
+        .prepare_cached(
+            "SELECT p.name, k.kind, k.scope FROM personality_keys k \
+             JOIN personalities p ON p.id = k.personality_id \
+             WHERE k.key = ?1 AND k.personality_id != ?2 AND (?3 = '' OR k.scope IN (?3, '')) \
+             LIMIT 1",
+        )?
+        .query_row(params![key, id, scope_column(scope)], |r| {
+            Ok(KeyHolder {
+                personality_name: r.get(0)?,
+                is_name: r.get::<_, String>(1)? == "name",
+                server: r.get::<_, String>(2)?.parse().ok(),
+            })
+        })
+        .optional()?;
+    match holder {
+        Some(holder) => Err(StoreError::KeyTaken {
+            key: key.to_owned(),
+            holder,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Moves every key of personality `id` to the global scope, refusing a key that any other
+/// personality, in any server, holds.
+fn make_keys_global(tx: &Connection, id: &str) -> Result<(), StoreError> {
+    let keys = tx
+        .prepare_cached("SELECT key FROM personality_keys WHERE personality_id = ?1")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for key in &keys {
+        refuse_clash(tx, key, id, Scope::Global)?;
+    }
+    tx.prepare_cached("UPDATE personality_keys SET scope = '' WHERE personality_id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// The personality whose name or alias normalizes to `key`, among those usable in
+/// `server` (its own and the global ones); only the global ones for `None`.
+pub(crate) fn find_by_key(
+    conn: &Connection,
+    server: Option<ServerId>,
+    key: &str,
+) -> Result<Option<Personality>, StoreError> {
     let id: Option<String> = conn
-        .prepare_cached("SELECT personality_id FROM personality_keys WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
+        .prepare_cached(
+            "SELECT personality_id FROM personality_keys WHERE key = ?1 AND scope IN (?2, '') \
+             ORDER BY scope DESC LIMIT 1",
+        )?
+        .query_row(params![key, scope_column(Scope::from(server))], |r| {
+            r.get(0)
+        })
         .optional()?;
     match id {
         Some(id) => get(conn, &id),
@@ -226,27 +299,24 @@ pub(crate) fn counts(conn: &Connection) -> Result<(usize, usize), StoreError> {
     ))
 }
 
-/// Every personality (or every one of `owner`), by name.
-pub(crate) fn list(
-    conn: &Connection,
-    owner: Option<UserId>,
-) -> Result<Vec<Personality>, StoreError> {
-    let (sql, owner) = match owner {
-        Some(o) => (
-            format!("SELECT {COLUMNS} FROM personalities WHERE owner_id = ?1 ORDER BY name COLLATE NOCASE"),
-            Some(o.to_string()),
-        ),
-        None => (format!("SELECT {COLUMNS} FROM personalities ORDER BY name COLLATE NOCASE"), None),
+/// The personalities `listing` asks for, by name.
+pub(crate) fn list(conn: &Connection, listing: &Listing) -> Result<Vec<Personality>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM personalities \
+         WHERE (?1 IS NULL OR owner_id = ?1) \
+           AND (?2 IS NULL OR home_server = ?2 OR (?3 AND home_server IS NULL)) \
+         ORDER BY name COLLATE NOCASE"
+    ))?;
+    let (server, globals) = match listing.visible_in {
+        Some(visible) => (Some(visible.server.to_string()), visible.with_globals),
+        None => (None, true),
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match &owner {
-        Some(o) => stmt
-            .query_map([o], read_row)?
-            .collect::<Result<Vec<_>, _>>()?,
-        None => stmt
-            .query_map([], read_row)?
-            .collect::<Result<Vec<_>, _>>()?,
-    };
+    let rows = stmt
+        .query_map(
+            params![listing.owner.map(|o| o.to_string()), server, globals],
+            read_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
     let mut aliases = all_aliases(conn)?;
     rows.into_iter()
         .map(|row| {
@@ -301,6 +371,7 @@ struct Fields<'a> {
     version: i64,
     created_at: &'a str,
     updated_at: &'a str,
+    home_server: Option<&'a str>,
 }
 
 impl<'a> Fields<'a> {
@@ -317,6 +388,7 @@ impl<'a> Fields<'a> {
             version: row.get(7)?,
             created_at: str_at(row, 8)?,
             updated_at: str_at(row, 9)?,
+            home_server: optional_str_at(row, 10)?,
         })
     }
 
@@ -333,6 +405,12 @@ impl<'a> Fields<'a> {
                 .owner
                 .parse::<UserId>()
                 .map_err(|e| corrupt("owner", e))?,
+            scope: self
+                .home_server
+                .map(str::parse::<ServerId>)
+                .transpose()
+                .map_err(|e| corrupt("home_server", e))?
+                .into(),
             profile: Profile {
                 display_name: DisplayName::parse(self.display_name)
                     .map_err(|e| corrupt("display_name", e))?,
@@ -394,6 +472,7 @@ mod tests {
         let new = NewPersonality {
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(7).unwrap(),
+            scope: Scope::Global,
             profile: Profile {
                 display_name: DisplayName::parse("Someone").unwrap(),
                 avatar_url: Some(AvatarUrl::parse("https://example.com/a.png").unwrap()),
@@ -419,7 +498,7 @@ mod tests {
             let tx = conn.transaction()?;
             for mut p in to_save {
                 let events = p.take_uncommitted_events();
-                save(&tx, &p, 0, &events)?;
+                save(&tx, &p, 0, None, &events)?;
             }
             tx.commit()?;
             Ok(())
@@ -428,7 +507,7 @@ mod tests {
         .unwrap();
         let (listed, streamed) = db
             .call(|conn| {
-                let listed = list(conn, None)?;
+                let listed = list(conn, &Listing::default())?;
                 let mut streamed = Vec::new();
                 let count = for_each(conn, |p| streamed.push(p))?;
                 assert_eq!(count, streamed.len());

@@ -253,7 +253,7 @@ async fn a_refused_member_gets_a_sentence_naming_what_is_missing() {
     .await;
     assert_eq!(
         response["data"]["content"],
-        "Only the owner of \"Aria\" or a bot admin can change it."
+        "Only the owner of \"Aria\", the managers of its server or a bot admin can change it."
     );
     let response = answer(
         &bot,

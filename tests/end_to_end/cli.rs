@@ -56,6 +56,7 @@ fn a_host_creates_inspects_changes_and_removes_a_personality() {
             "Aria",
             "--owner",
             "123",
+            "--global",
             "--display-name",
             "Aria the Bard",
             "--prompt",
@@ -193,6 +194,7 @@ fn a_host_creates_inspects_changes_and_removes_a_personality() {
             "aria",
             "--owner",
             "5",
+            "--global",
             "--alias",
             "lyra",
         ],
@@ -214,17 +216,25 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
             "Aria",
             "--owner",
             "123",
+            "--global",
             "--alias",
             "bard",
         ],
     );
     let cases: &[(&[&str], &str)] = &[
         (
-            &["personality", "create", "aria", "--owner", "5"],
+            &["personality", "create", "aria", "--owner", "5", "--global"],
             "name: \"aria\" is already taken",
         ),
         (
-            &["personality", "create", "Nova", "--owner", "abc"],
+            &[
+                "personality",
+                "create",
+                "Nova",
+                "--owner",
+                "abc",
+                "--global",
+            ],
             "owner: \"abc\" is not a Discord user id",
         ),
         (
@@ -234,6 +244,7 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
                 "Nova",
                 "--owner",
                 "5",
+                "--global",
                 "--display-name",
                 "Clyde",
             ],
@@ -246,6 +257,7 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
                 "Nova",
                 "--owner",
                 "5",
+                "--global",
                 "--avatar-url",
                 "javascript:alert(1)",
             ],
@@ -258,6 +270,7 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
                 "Nova",
                 "--owner",
                 "5",
+                "--global",
                 "--alias",
                 "BARD",
             ],
@@ -311,7 +324,17 @@ fn a_bad_configuration_value_names_its_variable() {
 fn verify_finds_a_stored_state_that_differs_from_its_events() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(d, &["personality", "create", "Aria", "--owner", "123"]);
+    ok(
+        d,
+        &[
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "123",
+            "--global",
+        ],
+    );
     let conn = rusqlite::Connection::open(d.join("data/personae.db")).unwrap();
     conn.execute("UPDATE personalities SET prompt = 'tampered'", [])
         .unwrap();
@@ -329,7 +352,17 @@ fn verify_finds_a_stored_state_that_differs_from_its_events() {
 fn replay_delivers_stored_events_to_a_subscriber_again() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(d, &["personality", "create", "Aria", "--owner", "123"]);
+    ok(
+        d,
+        &[
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "123",
+            "--global",
+        ],
+    );
     ok(d, &["personality", "alias", "Aria", "bard"]);
     let out = ok(
         d,

@@ -152,10 +152,18 @@ async fn bot_with(steps: Vec<Vec<String>>) -> Bot {
 }
 
 fn owned_by(owner: &str, name: &str) -> Vec<String> {
-    ["personality", "create", name, "--owner", owner]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect()
+    [
+        "personality",
+        "create",
+        name,
+        "--owner",
+        owner,
+        "--server",
+        "8001",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect()
 }
 
 // ---- registration ----
@@ -250,7 +258,7 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         .collect();
     assert_eq!(
         subcommands,
-        ["create", "update", "prompt", "alias", "unalias", "remove", "list", "info"]
+        ["create", "update", "prompt", "alias", "unalias", "remove", "list", "info", "global"]
     );
     let sub = |name: &str| {
         personality["options"]
@@ -272,6 +280,7 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             ("model", string, false, false),
             ("avatar_url", string, false, false),
             ("alias", string, false, false),
+            ("global", boolean, false, false),
         ],
     );
     expect_options(
@@ -300,8 +309,27 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         ],
     );
     expect_options(&sub("remove"), &[("personality", string, true, true)]);
-    expect_options(&sub("list"), &[("mine", boolean, false, false)]);
-    expect_options(&sub("info"), &[("personality", string, true, true)]);
+    expect_options(
+        &sub("list"),
+        &[
+            ("mine", boolean, false, false),
+            ("public", boolean, false, false),
+        ],
+    );
+    expect_options(
+        &sub("info"),
+        &[
+            ("personality", string, true, true),
+            ("public", boolean, false, false),
+        ],
+    );
+    expect_options(&sub("global"), &[("personality", string, true, true)]);
+    // Guild-only: in DMs Discord checks no server permissions.
+    assert_eq!(
+        personality["contexts"],
+        json!([0]),
+        "guild only: {personality}"
+    );
     let create = sub("create");
     let max_length = |option: &str| {
         create["options"]
@@ -604,7 +632,7 @@ async fn only_the_owner_or_a_bot_admin_may_change_a_personality() {
     .await;
     assert_private(
         &refused,
-        "Only the owner of \"Aria\" or a bot admin can change it.",
+        "Only the owner of \"Aria\", the managers of its server or a bot admin can change it.",
     );
     let refused = answer(
         &bot,
@@ -620,7 +648,7 @@ async fn only_the_owner_or_a_bot_admin_may_change_a_personality() {
     .await;
     assert_private(
         &refused,
-        "Only the owner of \"Aria\" or a bot admin can change it.",
+        "Only the owner of \"Aria\", the managers of its server or a bot admin can change it.",
     );
     assert_eq!(stored(&bot, "Aria").unwrap().display_name, "Aria");
     assert!(stored_aliases(&bot, "Aria").is_empty());
@@ -942,7 +970,7 @@ async fn remove_by_someone_else_is_refused_before_asking_and_admins_may_remove_a
     .await;
     assert_private(
         &refused,
-        "Only the owner of \"Aria\" or a bot admin can change it.",
+        "Only the owner of \"Aria\", the managers of its server or a bot admin can change it.",
     );
     assert!(
         button_ids(&refused["data"]).is_empty(),
@@ -977,9 +1005,13 @@ async fn a_long_list_is_paged_with_buttons_for_the_invoking_user() {
     steps.push(owned_by(BOB, "Zed"));
     let bot = bot_with(steps).await;
 
-    let (id, first) = run(&bot, personality(ALICE, "list", vec![])).await;
+    let (id, first) = run(
+        &bot,
+        personality(ALICE, "list", vec![bool_option("public", true)]),
+    )
+    .await;
     assert_eq!(first["type"], 4);
-    assert!(!is_ephemeral(&first), "a list is for everyone to see");
+    assert!(!is_ephemeral(&first), "public:true shares the list");
     let embed = &first["data"]["embeds"][0];
     assert_eq!(embed["title"], "Personalities");
     let lines: Vec<&str> = embed["description"].as_str().unwrap().lines().collect();
@@ -998,14 +1030,7 @@ async fn a_long_list_is_paged_with_buttons_for_the_invoking_user() {
     let embed = &second["data"]["embeds"][0];
     assert_eq!(embed["footer"]["text"], "Page 2 of 2 · 13 personalities");
     let lines: Vec<&str> = embed["description"].as_str().unwrap().lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "**p11** — <@7001>",
-            "**p12** — <@7001>",
-            "**Zed** — <@7002>"
-        ]
-    );
+    assert_eq!(lines, ["**p11** — <@7001>", "**p12** — <@7001>", "**Zed**"]);
     assert_eq!(
         second["data"]["components"][0]["components"][1]["disabled"], true,
         "no next page"
@@ -1049,9 +1074,10 @@ async fn list_mine_shows_only_the_users_personalities() {
     );
 
     let all = answer(&bot, personality(BOB, "list", vec![])).await;
+    assert!(is_ephemeral(&all), "a list is private unless shared");
     assert_eq!(
-        all["data"]["embeds"][0]["description"],
-        "**Aria** — @bard — <@7001>\n**Zed** — <@7002>"
+        all["data"]["embeds"][0]["description"], "**Aria** — @bard\n**Zed** — <@7002>",
+        "the owner shows only to those who manage the personality"
     );
     let none = answer(
         &bot,
@@ -1086,10 +1112,11 @@ async fn info_shows_an_embed_with_avatar_aliases_owner_model_and_the_start_of_th
     .await;
     let response = answer(
         &bot,
-        personality(BOB, "info", vec![text_option("personality", "@Bard")]),
+        personality(ALICE, "info", vec![text_option("personality", "@Bard")]),
     )
     .await;
     assert_eq!(response["type"], 4);
+    assert!(is_ephemeral(&response), "info is private unless shared");
     let data = &response["data"];
     assert_eq!(
         data["allowed_mentions"]["parse"],
@@ -1125,6 +1152,27 @@ async fn info_shows_an_embed_with_avatar_aliases_owner_model_and_the_start_of_th
     assert_eq!(field("Aliases"), "@bard, @singer");
     assert_eq!(field("Owner"), "<@7001>");
     assert_eq!(field("Model"), "default");
+
+    // A member who doesn't manage it sees what its messages show anyway, and may share it.
+    let shared = answer(
+        &bot,
+        personality(
+            BOB,
+            "info",
+            vec![
+                text_option("personality", "aria"),
+                bool_option("public", true),
+            ],
+        ),
+    )
+    .await;
+    assert!(!is_ephemeral(&shared));
+    let text = shared["data"]["embeds"][0].to_string();
+    assert!(
+        !text.contains("La la la") && !text.contains("7001"),
+        "{text}"
+    );
+    assert_eq!(shared["data"]["allowed_mentions"]["parse"], json!([]));
 
     let unknown = answer(
         &bot,
@@ -1211,7 +1259,7 @@ async fn the_prompt_modal_is_refused_to_others_and_reports_invalid_prompts() {
     .await;
     assert_private(
         &refused,
-        "Only the owner of \"Aria\" or a bot admin can change it.",
+        "Only the owner of \"Aria\", the managers of its server or a bot admin can change it.",
     );
 
     let (_, modal) = run(

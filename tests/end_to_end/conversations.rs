@@ -599,6 +599,8 @@ async fn changes_made_on_the_command_line_while_the_bot_runs_reach_the_bot() {
             "Nova",
             "--owner",
             "7001",
+            "--server",
+            "8001",
             "--alias",
             "nv",
         ])

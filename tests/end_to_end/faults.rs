@@ -259,7 +259,7 @@ async fn a_full_or_read_only_database_gives_a_clear_error_and_nothing_half_writt
     let big = Registration {
         name: "Nova".into(),
         prompt: Some("p".repeat(6000)),
-        aliases: (0..25).map(|i| format!("alias number {i}")).collect(),
+        aliases: (0..10).map(|i| format!("alias number {i}")).collect(),
         ..Default::default()
     };
     let mut full = None;

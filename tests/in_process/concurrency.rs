@@ -121,7 +121,8 @@ async fn one_command(
         7 => bob(),
         _ => admin(),
     };
-    let ctx = RequestContext::new(service.actor_for(user));
+    let ctx = RequestContext::new(service.actor_for(user, false))
+        .in_server(Some(personae_testkit::home()));
     let kind = match rng.gen_range(0..100) {
         0..=24 => Kind::Create,
         25..=49 => Kind::Alias,
@@ -267,7 +268,11 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
 
     // Names and aliases: unique across all personalities, case-insensitively, and the key
     // table holds exactly the names and aliases of the stored personalities.
-    let personalities = app.service.list(None).await.unwrap();
+    let personalities = app
+        .service
+        .list(personae::application::Listing::default())
+        .await
+        .unwrap();
     let mut expected_keys = BTreeSet::new();
     let mut seen = HashSet::new();
     for p in &personalities {
@@ -369,7 +374,7 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
             .cache
             .keys()
             .into_iter()
-            .map(|(k, id)| (k, id.to_string()))
+            .map(|(_, k, id)| (k, id.to_string()))
             .collect();
         let stored: BTreeSet<(String, String)> = stored_keys
             .iter()
@@ -378,11 +383,18 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
         assert_eq!(cached_keys, stored, "seed {seed}: cached keys {when}");
         // The cache answers the mention parser itself: after all those changes it must find
         // what a plain index of the same keys finds.
-        let index: PlainIndex<PersonalityId> = app.cache.keys().into_iter().collect();
-        for (key, id) in app.cache.keys() {
+        let keys: Vec<(String, PersonalityId)> = app
+            .cache
+            .keys()
+            .into_iter()
+            .map(|(_, key, id)| (key, id))
+            .collect();
+        let index: PlainIndex<PersonalityId> = keys.iter().cloned().collect();
+        for (key, id) in keys {
             for suffix in ["", " the 1", ", hi", " alias-1 x"] {
                 let message = format!("hey @{key}{suffix}");
-                let by_cache = find_mention(&message, &*app.cache).map(|m| (m.target, m.range));
+                let by_cache = find_mention(&message, &personae_testkit::reachable(&app.cache))
+                    .map(|m| (m.target, m.range));
                 let by_index = find_mention(&message, &index).map(|m| (m.target, m.range));
                 assert_eq!(by_cache, by_index, "seed {seed}: {message:?} {when}");
                 if suffix.is_empty() {
@@ -395,7 +407,10 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
             }
         }
         for p in &personalities {
-            let found = app.cache.find(&p.name().to_string().to_uppercase());
+            let found = app.cache.find(
+                Some(personae_testkit::home()),
+                &p.name().to_string().to_uppercase(),
+            );
             assert_eq!(
                 found.map(|i| i.id),
                 Some(p.id()),

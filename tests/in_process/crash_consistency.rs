@@ -265,7 +265,10 @@ fn random_op(rng: &mut StdRng, known: &Known) -> Op {
 
 /// Runs one op through the service, as the Discord layer would.
 async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, ServiceError> {
-    let ctx = |actor: u64| RequestContext::new(service.actor_for(UserId::new(actor).unwrap()));
+    let ctx = |actor: u64| {
+        RequestContext::new(service.actor_for(UserId::new(actor).unwrap(), false))
+            .in_server(Some(personae_testkit::home()))
+    };
     match op.clone() {
         Op::Create {
             actor,
@@ -280,6 +283,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
             let input = Registration {
                 name,
                 owner_id: owner.map(|o| UserId::new(o).unwrap()),
+                global: false,
                 display_name,
                 avatar_url,
                 prompt,
@@ -870,7 +874,11 @@ impl Harness {
             "{context}: dead letters after the restart"
         );
 
-        let listed = app.service.list(None).await.unwrap();
+        let listed = app
+            .service
+            .list(personae::application::Listing::default())
+            .await
+            .unwrap();
         let stored = Model::from_personalities(&listed);
         if stored != self.model {
             let committed = in_flight

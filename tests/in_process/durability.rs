@@ -50,7 +50,8 @@ async fn crash_child() {
         .await
         .unwrap();
     let service = Arc::clone(&app.service);
-    let ctx = personae::application::RequestContext::new(service.actor_for(alice()));
+    let ctx = personae::application::RequestContext::new(service.actor_for(alice(), false))
+        .in_server(Some(personae_testkit::home()));
     tokio::spawn(async move {
         let _ = service
             .register(
@@ -76,7 +77,8 @@ async fn crash_child() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let ctx2 = personae::application::RequestContext::new(second.service.actor_for(alice()));
+    let ctx2 = personae::application::RequestContext::new(second.service.actor_for(alice(), false))
+        .in_server(Some(personae_testkit::home()));
     for i in 0..EVENTS_BEFORE_KILL - 1 {
         second
             .service
@@ -229,7 +231,9 @@ async fn failing_panicking_and_hanging_handlers_end_as_dead_letters_and_the_comm
         "the other handlers still ran"
     );
     assert!(
-        app.cache.find("bard").is_some(),
+        app.cache
+            .find(Some(personae_testkit::home()), "bard")
+            .is_some(),
         "the cache handler still ran"
     );
     assert_eq!(created.version(), 1);

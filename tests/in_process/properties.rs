@@ -148,7 +148,12 @@ async fn an_alias_that_normalizes_differently_when_read_back_can_be_removed() {
     let t = spawn_app().await;
     let typed = "Ω\u{345}\u{301}";
     let created = t.create("Holder", alice(), &[typed]).await;
-    let read = t.app.service.get("Holder").await.unwrap();
+    let read = t
+        .app
+        .service
+        .get(Some(personae_testkit::home()), "Holder")
+        .await
+        .unwrap();
     assert_eq!(
         read.aliases(),
         created.aliases(),
@@ -160,7 +165,14 @@ async fn an_alias_that_normalizes_differently_when_read_back_can_be_removed() {
         .remove_alias(&t.as_user(alice()), "Holder", typed)
         .await;
     assert!(removed.is_ok(), "removing the alias as typed: {removed:?}");
-    assert!(t.app.service.get(typed).await.is_err(), "the alias is free");
+    assert!(
+        t.app
+            .service
+            .get(Some(personae_testkit::home()), typed)
+            .await
+            .is_err(),
+        "the alias is free"
+    );
     let report = t.app.service.verify().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.mismatches);
 }
@@ -320,7 +332,7 @@ fn read_back(t: &TestApp, expected: &Personality, reference: &str) -> Result<(),
         expected,
         by_id
     );
-    let by_reference = block(t.app.service.get(reference));
+    let by_reference = block(t.app.service.get(Some(personae_testkit::home()), reference));
     prop_assert_eq!(
         by_reference.map(|p| p.id()).ok(),
         Some(expected.id()),
@@ -342,7 +354,11 @@ fn accepted_names_round_trip_through_the_database() {
             display_name: Some("Someone".into()),
             ..Default::default()
         };
-        match block(t.app.service.register(&t.as_user(alice()), registration)) {
+        match block(
+            t.app
+                .service
+                .register(&personae_testkit::cli_ctx(), registration),
+        ) {
             Ok(p) => {
                 prop_assert_eq!(p.name(), &name);
                 read_back(t, &p, &input)?;
@@ -351,7 +367,7 @@ fn accepted_names_round_trip_through_the_database() {
                 Ok(Some(p))
             }
             Err(ServiceError::NameTaken { .. }) => {
-                let holder = block(t.app.service.get(&input));
+                let holder = block(t.app.service.get(Some(personae_testkit::home()), &input));
                 prop_assert!(holder.is_ok_and(|h| h.name().key() == name.key()));
                 Ok(None)
             }
@@ -372,7 +388,11 @@ fn accepted_aliases_round_trip_through_the_database_and_are_found_in_messages() 
             aliases: vec![input.clone()],
             ..Default::default()
         };
-        match block(t.app.service.register(&t.as_user(alice()), registration)) {
+        match block(
+            t.app
+                .service
+                .register(&personae_testkit::cli_ctx(), registration),
+        ) {
             Ok(p) => {
                 prop_assert_eq!(&p.aliases(), &vec![alias.clone()]);
                 read_back(t, &p, &input)?;
@@ -380,12 +400,17 @@ fn accepted_aliases_round_trip_through_the_database_and_are_found_in_messages() 
                 read_back(t, &p, &format!("@{alias}"))?;
                 // The bot's own cache, as the message router uses it.
                 let message = format!("hey @{alias}, how are you?");
-                let found = find_mention(&message, &*t.app.cache);
+                let found = find_mention(&message, &personae_testkit::reachable(&t.app.cache));
                 prop_assert_eq!(found.map(|m| m.target), Some(p.id()), "{:?}", message);
                 Ok(Some(p))
             }
             Err(ServiceError::AliasTaken { .. }) => {
-                prop_assert!(block(t.app.service.get(alias.as_str())).is_ok());
+                prop_assert!(block(
+                    t.app
+                        .service
+                        .get(Some(personae_testkit::home()), alias.as_str())
+                )
+                .is_ok());
                 Ok(None)
             }
             Err(ServiceError::Invalid { reason, .. })
@@ -427,6 +452,7 @@ fn accepted_profile_fields_round_trip_through_the_database() {
             let registration = Registration {
                 name: name.clone(),
                 owner_id: Some(alice()),
+                global: false,
                 display_name: Some(display.clone()),
                 avatar_url: Some(avatar.clone()),
                 prompt: Some(prompt.clone()),
@@ -440,7 +466,10 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                     "an invalid field was accepted: {:?}",
                     result
                 );
-                prop_assert!(block(t.app.service.get(&name)).is_err(), "stored anyway");
+                prop_assert!(
+                    block(t.app.service.get(Some(personae_testkit::home()), &name)).is_err(),
+                    "stored anyway"
+                );
                 return Ok(None);
             };
             let created = result.map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
@@ -620,6 +649,7 @@ fn info(id: PersonalityId, name: &str, aliases: &BTreeSet<String>, version: i64)
         id,
         name: PersonalityName::parse(name).unwrap(),
         owner_id: alice(),
+        scope: personae::domain::Scope::Global,
         display_name: DisplayName::parse("Someone").unwrap(),
         avatar_url: None,
         prompt: Prompt::default(),
@@ -686,13 +716,15 @@ proptest! {
             })
             .collect();
         expected.sort();
-        let mut keys = cache.keys();
+        let mut keys: Vec<(String, PersonalityId)> =
+            cache.keys().into_iter().map(|(_, key, id)| (key, id)).collect();
         keys.sort();
         prop_assert_eq!(&keys, &expected);
         let index: PlainIndex<PersonalityId> =
             expected.iter().map(|(k, id)| (k.as_str(), *id)).collect();
         for message in messages {
-            let by_cache = find_mention(&message, &cache).map(|m| (m.target, m.range));
+            let by_cache = find_mention(&message, &personae_testkit::reachable(&cache))
+                .map(|m| (m.target, m.range));
             let by_index = find_mention(&message, &index).map(|m| (m.target, m.range));
             prop_assert_eq!(by_cache, by_index, "{:?} with keys {:?}", message, expected);
         }

@@ -120,7 +120,12 @@ async fn after_an_update_the_cache_answers_the_new_display_name_before_the_call_
     let t = spawn_app().await;
     t.create("Aria", alice(), &["bard"]).await;
     assert_eq!(
-        t.app.cache.find("bard").unwrap().display_name.as_str(),
+        t.app
+            .cache
+            .find(Some(personae_testkit::home()), "bard")
+            .unwrap()
+            .display_name
+            .as_str(),
         "Aria"
     );
     t.app
@@ -137,7 +142,12 @@ async fn after_an_update_the_cache_answers_the_new_display_name_before_the_call_
         .unwrap();
     // No waiting: the handler ran before update_profile returned.
     assert_eq!(
-        t.app.cache.find("@BARD").unwrap().display_name.as_str(),
+        t.app
+            .cache
+            .find(Some(personae_testkit::home()), "@BARD")
+            .unwrap()
+            .display_name
+            .as_str(),
         "Lady Aria"
     );
 }
@@ -175,7 +185,10 @@ async fn after_a_removal_nothing_of_the_personality_is_left_in_caches_or_convers
 
     for reference in ["Aria", "bard", "the singer"] {
         assert!(
-            t.app.cache.find(reference).is_none(),
+            t.app
+                .cache
+                .find(Some(personae_testkit::home()), reference)
+                .is_none(),
             "{reference} still cached"
         );
     }
@@ -230,7 +243,7 @@ async fn nobody_changes_a_personality_that_is_not_theirs_but_an_admin_can() {
         );
         assert_eq!(
             err.to_string(),
-            "Only the owner of \"Aria\" or a bot admin can change it."
+            "Only the owner of \"Aria\", the managers of its server or a bot admin can change it."
         );
     }
     assert_eq!(t.snapshot(), before, "refused commands change nothing");
@@ -298,7 +311,8 @@ async fn the_database_enforces_uniqueness_even_if_the_service_check_is_bypassed(
     let conn = t.raw();
     let err = conn
         .execute(
-            "INSERT INTO personality_keys (key, personality_id, kind) VALUES ('bard', 'x', 'alias')",
+            "INSERT INTO personality_keys (key, scope, personality_id, kind) \
+             VALUES ('bard', '8001', 'x', 'alias')",
             [],
         )
         .unwrap_err();
@@ -318,13 +332,37 @@ async fn lookups_by_name_alias_and_owner() {
     t.create("Aria", alice(), &["bard"]).await;
     t.create("Nova", bob(), &[]).await;
     let service = &t.app.service;
-    assert_eq!(service.get("@Bard").await.unwrap().name().as_str(), "Aria");
+    assert_eq!(
+        service
+            .get(Some(personae_testkit::home()), "@Bard")
+            .await
+            .unwrap()
+            .name()
+            .as_str(),
+        "Aria"
+    );
     assert!(matches!(
-        service.get("nobody").await.unwrap_err(),
+        service
+            .get(Some(personae_testkit::home()), "nobody")
+            .await
+            .unwrap_err(),
         ServiceError::NotFound(_)
     ));
-    assert_eq!(service.list(None).await.unwrap().len(), 2);
-    let mine = service.list(Some(alice())).await.unwrap();
+    assert_eq!(
+        service
+            .list(personae::application::Listing::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let mine = service
+        .list(personae::application::Listing {
+            owner: Some(alice()),
+            visible_in: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].aliases().len(), 1);
 }
@@ -382,8 +420,21 @@ async fn state_and_events_commit_together_or_not_at_all() {
         .unwrap_err();
     assert!(matches!(err, ServiceError::Storage(_)), "{err}");
     assert_eq!(t.snapshot(), before, "no state without its event");
-    assert!(t.app.cache.find("bard").is_none(), "nothing was published");
-    assert_eq!(t.app.cache.find("Aria").unwrap().version, 1);
+    assert!(
+        t.app
+            .cache
+            .find(Some(personae_testkit::home()), "bard")
+            .is_none(),
+        "nothing was published"
+    );
+    assert_eq!(
+        t.app
+            .cache
+            .find(Some(personae_testkit::home()), "Aria")
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[tokio::test]
@@ -396,7 +447,8 @@ async fn events_another_process_commits_reach_the_bus_in_sequence_order_even_bet
     let cli_create = |name: &'static str| {
         let service = Arc::clone(&cli.service);
         async move {
-            let ctx = personae::application::RequestContext::new(service.actor_for(bob()));
+            let ctx = personae::application::RequestContext::new(service.actor_for(bob(), false))
+                .in_server(Some(personae_testkit::home()));
             service
                 .register(
                     &ctx,
@@ -423,7 +475,10 @@ async fn events_another_process_commits_reach_the_bus_in_sequence_order_even_bet
     };
     assert_eq!(sequences(&all), vec![1, 2, 3]);
     assert!(
-        t.app.cache.find("bran").is_some(),
+        t.app
+            .cache
+            .find(Some(personae_testkit::home()), "bran")
+            .is_some(),
         "the bot's cache knows the personality the command line made"
     );
     assert_eq!(
@@ -435,7 +490,11 @@ async fn events_another_process_commits_reach_the_bus_in_sequence_order_even_bet
     cli_create("Dara").await;
     assert_eq!(t.app.service.publish_external_events().await.unwrap(), 1);
     assert_eq!(sequences(&all), vec![1, 2, 3, 4]);
-    assert!(t.app.cache.find("dara").is_some());
+    assert!(t
+        .app
+        .cache
+        .find(Some(personae_testkit::home()), "dara")
+        .is_some());
     assert_eq!(t.app.service.last_published(), 4);
     cli.shutdown().await;
 }
@@ -480,7 +539,11 @@ async fn a_command_abandoned_after_its_commit_is_still_published_and_holds_up_no
         vec![1, 2],
         "the abandoned command committed and was published first"
     );
-    assert!(t.app.cache.find("aria").is_some());
+    assert!(t
+        .app
+        .cache
+        .find(Some(personae_testkit::home()), "aria")
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -546,5 +609,9 @@ async fn a_command_abandoned_while_waiting_for_its_turn_to_publish_is_still_publ
         vec![1, 2, 3],
         "Bran's event was published in its turn"
     );
-    assert!(t.app.cache.find("bran").is_some());
+    assert!(t
+        .app
+        .cache
+        .find(Some(personae_testkit::home()), "bran")
+        .is_some());
 }

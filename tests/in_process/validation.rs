@@ -297,7 +297,12 @@ async fn valid_values_at_the_limits_are_stored_exactly() {
         ..Default::default()
     };
     let created = t.app.service.register(&ctx, registration).await.unwrap();
-    let stored = t.app.service.get(created.name().as_str()).await.unwrap();
+    let stored = t
+        .app
+        .service
+        .get(Some(personae_testkit::home()), created.name().as_str())
+        .await
+        .unwrap();
     assert_eq!(stored.name().as_str(), format!("Élodie_{}", "n".repeat(55)));
     assert_eq!(
         stored.profile().display_name.as_str(),

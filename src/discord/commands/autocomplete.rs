@@ -4,7 +4,7 @@
 use crate::domain::Alias;
 use poise::serenity_prelude as serenity;
 
-use super::actor;
+use super::request;
 use crate::cache::ProfileInfo;
 use crate::discord::Context;
 
@@ -129,8 +129,18 @@ pub async fn any_personality(
     ctx: Context<'_>,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
+    let Ok(request) = request(ctx) else {
+        return respond(Vec::new());
+    };
+    let Some(member) = request.actor.user_id() else {
+        return respond(Vec::new());
+    };
     let profiles = ctx.data().app.cache.all();
-    respond(suggest(profiles.iter().map(|p| &**p), partial))
+    let usable = profiles
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| p.is_usable(request.server, member));
+    respond(suggest(usable, partial))
 }
 
 /// The personalities the user may change: their own, or all of them for bot admins.
@@ -138,14 +148,15 @@ pub async fn changeable_personality(
     ctx: Context<'_>,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let Ok(actor) = actor(ctx) else {
+    let Ok(request) = request(ctx) else {
         return respond(Vec::new());
     };
     let profiles = ctx.data().app.cache.all();
     let changeable = profiles
         .iter()
         .map(|p| &**p)
-        .filter(|p| actor.may_change(p.owner_id));
+        .filter(|p| p.scope == request.server.into() || p.scope.is_global())
+        .filter(|p| request.may_manage(p.owner_id, p.scope));
     respond(suggest(changeable, partial))
 }
 
@@ -159,9 +170,13 @@ pub async fn alias_of_chosen_personality(
         return respond(Vec::new());
     };
     let chosen = string_option(&app.interaction.data.options, "personality");
-    let profile = chosen.and_then(|reference| ctx.data().app.cache.find(&reference));
-    let suggestions = match (profile, actor(ctx)) {
-        (Some(p), Ok(actor)) if actor.may_change(p.owner_id) => suggest_aliases(&p, partial),
+    let Ok(request) = request(ctx) else {
+        return respond(Vec::new());
+    };
+    let profile =
+        chosen.and_then(|reference| ctx.data().app.cache.find(request.server, &reference));
+    let suggestions = match profile {
+        Some(p) if request.may_manage(p.owner_id, p.scope) => suggest_aliases(&p, partial),
         _ => Vec::new(),
     };
     respond(suggestions)
@@ -192,6 +207,7 @@ mod tests {
             id: PersonalityId::new(),
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(7).unwrap(),
+            scope: crate::domain::Scope::Global,
             display_name: DisplayName::parse(display).unwrap(),
             avatar_url: None,
             prompt: Prompt::parse("").unwrap(),

@@ -11,7 +11,7 @@ use tracing::error;
 
 use super::{BotError, Context, Data, Error};
 use crate::application::{Actor, RequestContext, ServiceError};
-use crate::domain::UserId;
+use crate::domain::{ServerId, UserId};
 
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, Error>> {
@@ -27,14 +27,36 @@ fn author_id(ctx: Context<'_>) -> Result<UserId, ServiceError> {
     Ok(UserId::new(ctx.author().id.get())?)
 }
 
-/// The invoking user as an actor, with bot-admin rights when listed in BOT_ADMIN_IDS.
-fn actor(ctx: Context<'_>) -> Result<Actor, ServiceError> {
-    Ok(ctx.data().app.service.actor_for(author_id(ctx)?))
+/// The server the command is used in; `None` in a DM.
+fn server(ctx: Context<'_>) -> Option<ServerId> {
+    ctx.guild_id().and_then(|g| ServerId::new(g.get()).ok())
 }
 
-/// Who acts and why, for a change: the interaction id correlates everything it causes.
+/// Whether the member has Manage Server where the command is used, as Discord resolved
+/// their permissions for the interaction.
+fn manages_server(ctx: Context<'_>) -> bool {
+    let poise::Context::Application(app) = ctx else {
+        return false;
+    };
+    app.interaction
+        .member
+        .as_ref()
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_guild())
+}
+
+/// The invoking user as an actor, with bot-admin rights when listed in BOT_ADMIN_IDS.
+fn actor(ctx: Context<'_>) -> Result<Actor, ServiceError> {
+    Ok(ctx
+        .data()
+        .app
+        .service
+        .actor_for(author_id(ctx)?, manages_server(ctx)))
+}
+
+/// Who acts, where and why: the interaction id correlates everything it causes.
 fn request(ctx: Context<'_>) -> Result<RequestContext, ServiceError> {
-    Ok(RequestContext::interaction(actor(ctx)?, ctx.id()))
+    Ok(RequestContext::interaction(actor(ctx)?, ctx.id()).in_server(server(ctx)))
 }
 
 /// The text for an error that a command answers itself (on a button click or a modal

@@ -28,6 +28,8 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
 ///
 /// Discord gives permissions per top-level command, so server admins restrict all of
 /// `/personality` at once in Server Settings → Integrations; members may use it by default.
+/// Guild-only: in DMs Discord checks no server permissions, so a member blocked there could
+/// otherwise still create personalities.
 #[poise::command(
     slash_command,
     subcommands(
@@ -38,9 +40,11 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
         "unalias",
         "remove::remove",
         "list::list",
-        "info"
+        "info",
+        "global"
     ),
     subcommand_required,
+    guild_only,
     default_member_permissions = "SEND_MESSAGES"
 )]
 #[allow(clippy::unused_async)] // poise needs an async body, even for a parent command.
@@ -48,11 +52,12 @@ pub async fn personality(_ctx: Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Create a personality: a name, and optionally how it looks and sounds.
+/// Create a personality for this server: a name, and optionally how it looks and sounds.
 #[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
+#[allow(clippy::too_many_arguments)] // One per option of the slash command.
 async fn create(
     ctx: Context<'_>,
-    #[description = "Unique name: letters, digits, spaces, - and _ (people talk to it with @name)"]
+    #[description = "Name, unique in this server: letters, digits, spaces, - and _ (people talk to it with @name)"]
     #[max_length = 64]
     name: String,
     #[description = "The name its messages show (default: the name)"]
@@ -70,11 +75,13 @@ async fn create(
     #[description = "Another name it answers to"]
     #[max_length = 50]
     alias: Option<String>,
+    #[description = "Bot admins: usable in every server, not only this one"] global: Option<bool>,
 ) -> Result<(), Error> {
     let request = request(ctx)?;
     let registration = Registration {
         name,
         owner_id: None,
+        global: global.unwrap_or(false),
         display_name,
         avatar_url: avatar_url.map(|a| cleared_by(a, NO_AVATAR_WORD)),
         prompt,
@@ -186,20 +193,47 @@ async fn change_alias(
     reply::private(ctx, answer).await
 }
 
-/// Show a personality: its names, owner, model and the start of its prompt.
+/// Show a personality: names and aliases; owner, model and prompt to those who manage it.
 #[poise::command(slash_command)]
 async fn info(
     ctx: Context<'_>,
     #[description = "The personality to show"]
     #[autocomplete = "any_personality"]
     personality: String,
+    #[description = "Show it to everyone in the channel (default: only you)"] public: Option<bool>,
 ) -> Result<(), Error> {
-    let found = ctx.data().app.service.get(&personality).await?;
+    let request = request(ctx)?;
+    let found = ctx
+        .data()
+        .app
+        .service
+        .get(request.server, &personality)
+        .await?;
+    let full = request.may_manage(found.owner_id(), found.scope());
     let answer = CreateReply::default()
-        .embed(view::info_embed(&found))
+        .embed(view::info_embed(&found, full))
+        .ephemeral(!public.unwrap_or(false))
         .allowed_mentions(reply::no_mentions());
     ctx.send(answer).await?;
     Ok(())
+}
+
+/// Bot admins: make this server's personality usable in every server.
+#[poise::command(slash_command)]
+async fn global(
+    ctx: Context<'_>,
+    #[description = "The personality to make global"]
+    #[autocomplete = "changeable_personality"]
+    personality: String,
+) -> Result<(), Error> {
+    let request = request(ctx)?;
+    let made = ctx
+        .data()
+        .app
+        .service
+        .make_global(&request, &personality)
+        .await?;
+    reply::private(ctx, view::made_global(&made)).await
 }
 
 /// `word` (any case) means "clear this field", which the service spells as an empty value.

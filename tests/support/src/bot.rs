@@ -31,12 +31,21 @@ pub struct BotOptions {
     pub setup: Vec<Vec<String>>,
 }
 
-/// `personae personality create NAME --owner 7001 --prompt … --alias …` as a setup step.
+/// `personae personality create NAME --owner 7001 --server 8001 --prompt … --alias …` as a
+/// setup step: a personality of the fake Discord's guild.
 pub fn create_step(name: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["personality", "create", name, "--owner", "7001"]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "personality",
+        "create",
+        name,
+        "--owner",
+        "7001",
+        "--server",
+        "8001",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
     args.extend(extra.iter().map(|s| (*s).to_string()));
     args
 }

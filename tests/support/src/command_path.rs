@@ -1,8 +1,9 @@
 //! The command path through the service, and its baseline. Shared by `examples/load`
 //! (`commands`: throughput, percentiles) and `benches/commands.rs` (criterion).
 //!
-//! One cycle is four commands on a fresh personality: register (one alias, 500-character
-//! prompt) → add an alias → update the prompt → remove. The store keeps its size.
+//! One cycle is four commands by a bot admin on a fresh global personality: register (one
+//! alias, 500-character prompt) → add an alias → update the prompt → remove. The store
+//! keeps its size.
 //!
 //! The baseline runs the bare SQL those four commands execute, statement for statement, in
 //! the same IMMEDIATE transactions, on a connection opened the same way (WAL,
@@ -74,7 +75,8 @@ pub async fn service_cycle(app: &App, i: u64, times: &mut [Duration; 4]) -> anyh
     let service = &app.service;
     let actor = Actor::User {
         id: UserId::new(seed::OWNER)?,
-        admin: false,
+        admin: true,
+        server_manager: false,
     };
     // Interaction ids are snowflakes: unique and increasing.
     let ctx = |n: u64| RequestContext::interaction(actor.clone(), 1_000_000_000 + i * 4 + n);
@@ -86,6 +88,7 @@ pub async fn service_cycle(app: &App, i: u64, times: &mut [Duration; 4]) -> anyh
             &ctx(0),
             Registration {
                 name: name.clone(),
+                global: true,
                 prompt: Some(seed::prompt(500)),
                 aliases: vec![first_alias(i)],
                 ..Default::default()
@@ -182,14 +185,15 @@ impl BaselineInput {
 
 const KEY_OWNER: &str = "SELECT k.personality_id, p.name, k.kind FROM personality_keys k \
      JOIN personalities p ON p.id = k.personality_id WHERE k.key = ?1";
-const FIND_KEY: &str = "SELECT personality_id FROM personality_keys WHERE key = ?1";
+const FIND_KEY: &str =
+    "SELECT personality_id FROM personality_keys WHERE key = ?1 AND scope IN ('', '')";
 const GET_ROW: &str = "SELECT id, name, owner_id, display_name, avatar_url, prompt, model, \
-     version, created_at, updated_at FROM personalities WHERE id = ?1";
+     version, created_at, updated_at, home_server FROM personalities WHERE id = ?1";
 const ALIASES_OF: &str =
     "SELECT key FROM personality_keys WHERE personality_id = ?1 AND kind = 'alias' ORDER BY key";
 const UPDATE_ROW: &str =
     "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
-     version = ?5, updated_at = ?6 WHERE id = ?7 AND version = ?8";
+     version = ?5, updated_at = ?6, home_server = NULL WHERE id = ?7 AND version = ?8";
 const DELETE_ROW: &str = "DELETE FROM personalities WHERE id = ?1 AND version = ?2";
 
 fn key_owner(conn: &Connection, key: &str) -> rusqlite::Result<Option<(String, String, String)>> {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use personae::app::App;
 use personae::application::{Actor, Registration, RequestContext};
 use personae::config::{Config, LogFormat};
-use personae::domain::{Personality, UserId};
+use personae::domain::{Personality, ServerId, UserId};
 use personae::store::{Database, Synchronous};
 use tempfile::TempDir;
 
@@ -70,9 +70,9 @@ impl TestApp {
         rusqlite::Connection::open(self.db_path()).expect("open raw connection")
     }
 
-    /// Registers a personality owned by `owner` with the given aliases.
+    /// Registers a personality of [`HOME`] owned by `owner` with the given aliases.
     pub async fn create(&self, name: &str, owner: UserId, aliases: &[&str]) -> Personality {
-        let ctx = RequestContext::new(self.app.service.actor_for(owner));
+        let ctx = self.as_user(owner);
         self.app
             .service
             .register(
@@ -88,9 +88,9 @@ impl TestApp {
             .expect("registration succeeds")
     }
 
-    /// A request context for a Discord user.
+    /// A request context for a Discord member (without Manage Server) in [`HOME`].
     pub fn as_user(&self, user: UserId) -> RequestContext {
-        RequestContext::new(self.app.service.actor_for(user))
+        RequestContext::new(self.app.service.actor_for(user, false)).in_server(Some(home()))
     }
 
     /// A snapshot of every table that holds state, to prove a refused command changed nothing.
@@ -139,8 +139,23 @@ pub fn admin() -> UserId {
     UserId::new(1).unwrap()
 }
 
+/// The command line, acting on [`home`]'s personalities.
 pub fn cli_ctx() -> RequestContext {
-    RequestContext::new(Actor::CommandLine)
+    RequestContext::new(Actor::CommandLine).in_server(Some(home()))
+}
+
+/// What a member of [`home`] can mention there.
+pub fn reachable(cache: &personae::cache::ProfileCache) -> personae::routing::Reachable<'_> {
+    personae::routing::Reachable {
+        cache,
+        server: Some(home()),
+        author: alice().get(),
+    }
+}
+
+/// The server the tests' members are in: the fake Discord's guild.
+pub fn home() -> ServerId {
+    ServerId::new(8001).unwrap()
 }
 
 /// Opens the database of a test app directly (for a second process's view).

@@ -212,7 +212,7 @@ impl Case {
             author_id,
             from_bot_or_webhook: false,
             channel_id,
-            in_guild: true,
+            server: personae::domain::ServerId::new(8001).ok(),
             content,
             replied_to,
         }

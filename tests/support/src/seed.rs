@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use personae::domain::{
     Alias, DisplayName, DomainEvent, NewPersonality, Personality, PersonalityId, PersonalityName,
-    Profile, ProfileField, Prompt, UserId,
+    Profile, ProfileField, Prompt, Scope, UserId,
 };
 use personae::events::SCHEMA_VERSION;
 use personae::store::{Database, Synchronous};
@@ -27,8 +27,10 @@ pub const INSERT_PERSONALITY: &str =
     "INSERT INTO personalities (id, name, owner_id, display_name, \
      avatar_url, prompt, model, version, created_at, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+/// A key of a global personality (every seeded personality is global, as every one made
+/// before personalities had a home server).
 pub const INSERT_KEY: &str =
-    "INSERT INTO personality_keys (key, personality_id, kind) VALUES (?1, ?2, ?3)";
+    "INSERT INTO personality_keys (key, scope, personality_id, kind) VALUES (?1, '', ?2, ?3)";
 pub const INSERT_EVENT: &str = "INSERT INTO events (event_id, event_type, aggregate_id, \
      aggregate_version, occurred_at, actor, correlation_id, causation_id, schema_version, payload) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -72,6 +74,7 @@ pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Resul
     let new = NewPersonality {
         name: PersonalityName::parse(name)?,
         owner_id: UserId::new(OWNER)?,
+        scope: Scope::Global,
         profile: Profile {
             display_name: DisplayName::parse(name)?,
             avatar_url: None,

@@ -5,11 +5,20 @@ use serde_json::{json, Value};
 
 use super::bot::{Bot, WAIT};
 
-/// `/NAME options…` by `user` in the default channel, with all permissions.
+/// Every permission but Manage Server (32): a member trusted with the channel who doesn't
+/// run the server.
+pub const MEMBER_PERMISSIONS: &str = "2147483615";
+
+/// Every permission, Manage Server included.
+pub const MANAGER_PERMISSIONS: &str = "2147483647";
+
+/// `/NAME options…` by `user` in the default channel, with every permission but Manage
+/// Server.
 pub fn command(user: &str, name: &str, options: Vec<Value>) -> CommandSpec {
     CommandSpec {
         user_id: user.to_owned(),
         user_name: format!("user{user}"),
+        permissions: MEMBER_PERMISSIONS.to_owned(),
         ..CommandSpec::new(name, options)
     }
 }

@@ -7,23 +7,37 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
 use super::view;
-use crate::discord::commands::author_id;
-use crate::discord::{reply, Context, Error};
+use crate::application::{Listing, VisibleIn};
+use crate::discord::commands::{author_id, request};
+use crate::discord::{reply, BotError, Context, Error};
 
 /// Personalities per page.
 const PER_PAGE: usize = 10;
 /// The buttons stop working when nobody clicked them for this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// List personalities: every one, or only yours.
+/// List the personalities of this server and the global ones, or only yours.
 #[poise::command(slash_command)]
 pub async fn list(
     ctx: Context<'_>,
     #[description = "Only the personalities you own"] mine: Option<bool>,
+    #[description = "Show the list to everyone in the channel (default: only you)"] public: Option<
+        bool,
+    >,
 ) -> Result<(), Error> {
     let mine = mine.unwrap_or(false);
-    let owner = if mine { Some(author_id(ctx)?) } else { None };
-    let personalities = ctx.data().app.service.list(owner).await?;
+    let request = request(ctx)?;
+    let server = request
+        .server
+        .ok_or_else(|| BotError::user("Use /personality list in a server."))?;
+    let listing = Listing {
+        owner: if mine { Some(author_id(ctx)?) } else { None },
+        visible_in: Some(VisibleIn {
+            server,
+            with_globals: true,
+        }),
+    };
+    let personalities = ctx.data().app.service.list(listing).await?;
     if personalities.is_empty() {
         let text = if mine {
             "You have no personalities yet: create one with /personality create."
@@ -33,11 +47,17 @@ pub async fn list(
         return reply::private(ctx, text.to_owned()).await;
     }
     let pages = view::page_count(personalities.len(), PER_PAGE);
-    let embed = |page: usize| view::list_embed(&personalities, page, PER_PAGE, mine);
+    let embed = |page: usize| {
+        view::list_embed(&personalities, page, PER_PAGE, mine, |p| {
+            request.may_manage(p.owner_id(), p.scope())
+        })
+    };
+    let private = !public.unwrap_or(false);
     let ids = ButtonIds::new(ctx.id());
     if pages == 1 {
         let answer = CreateReply::default()
             .embed(embed(0))
+            .ephemeral(private)
             .allowed_mentions(reply::no_mentions());
         ctx.send(answer).await?;
         return Ok(());
@@ -51,6 +71,7 @@ pub async fn list(
     let answer = CreateReply::default()
         .embed(embed(0))
         .components(ids.buttons(0, pages))
+        .ephemeral(private)
         .allowed_mentions(reply::no_mentions());
     let handle = ctx.send(answer).await?;
 

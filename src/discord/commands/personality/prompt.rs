@@ -46,8 +46,8 @@ pub async fn prompt(
 ) -> Result<(), Error> {
     let request = request(ctx.into())?;
     let service = &ctx.data().app.service;
-    let current = service.get(&personality).await?;
-    if !request.actor.may_change(current.owner_id()) {
+    let current = service.get(request.server, &personality).await?;
+    if !request.may_manage(current.owner_id(), current.scope()) {
         return Err(ServiceError::NotOwner(current.name().to_string()).into());
     }
 

@@ -25,9 +25,9 @@ pub async fn remove(
 ) -> Result<(), Error> {
     let request = request(ctx)?;
     let service = &ctx.data().app.service;
-    let target = service.get(&personality).await?;
+    let target = service.get(request.server, &personality).await?;
     // Refuse at once rather than after a confirmation; the service checks again on removal.
-    if !request.actor.may_change(target.owner_id()) {
+    if !request.may_manage(target.owner_id(), target.scope()) {
         return Err(ServiceError::NotOwner(target.name().to_string()).into());
     }
 

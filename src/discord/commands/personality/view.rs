@@ -68,6 +68,14 @@ pub fn updated(p: &Personality, update: &ProfileUpdate) -> String {
     )
 }
 
+/// `/personality global` succeeded.
+pub fn made_global(p: &Personality) -> String {
+    format!(
+        "{} is now global: every server that allows global personalities can talk to it.",
+        bold(p.name().as_str())
+    )
+}
+
 /// `/personality prompt` succeeded.
 pub fn prompt_updated(p: &Personality) -> String {
     format!("Updated {}: {}.", bold(p.name().as_str()), prompt_size(p))
@@ -142,10 +150,13 @@ pub fn preview(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// `/personality info`: everything about one personality but the whole prompt.
-pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
+/// `/personality info`: for those who manage it (`full`), everything but the whole prompt;
+/// for everyone else, only what its messages show anyway: names, avatar and aliases.
+pub fn info_embed(p: &Personality, full: bool) -> serenity::CreateEmbed {
     let prompt = p.profile().prompt.as_str();
-    let description = if p.profile().prompt.is_empty() {
+    let description = if !full {
+        "*Its prompt, owner and model are shown to those who manage it.*".to_owned()
+    } else if p.profile().prompt.is_empty() {
         "*No prompt yet: set one with /personality prompt.*".to_owned()
     } else {
         preview(prompt, PROMPT_PREVIEW_CHARS)
@@ -174,20 +185,33 @@ pub fn info_embed(p: &Personality) -> serenity::CreateEmbed {
             preview(&escape_markdown(&aliases), FIELD_VALUE_CHARS - 1),
             true,
         )
-        .field("Owner", format!("<@{}>", p.owner_id()), true)
-        .field("Model", model, true)
-        .footer(serenity::CreateEmbedFooter::new(format!(
-            "Prompt: {} characters",
-            prompt.chars().count()
-        )));
+        .field("Where", where_usable(p), true);
+    if full {
+        embed = embed
+            .field("Owner", format!("<@{}>", p.owner_id()), true)
+            .field("Model", model, true)
+            .footer(serenity::CreateEmbedFooter::new(format!(
+                "Prompt: {} characters",
+                prompt.chars().count()
+            )));
+    }
     if let Some(avatar) = &p.profile().avatar_url {
         embed = embed.thumbnail(avatar.as_str());
     }
     embed
 }
 
-/// One line of `/personality list`.
-fn list_line(p: &Personality) -> String {
+/// "Every server" for a global personality, "This server" for the server's own.
+fn where_usable(p: &Personality) -> &'static str {
+    if p.scope().is_global() {
+        "Every server"
+    } else {
+        "This server"
+    }
+}
+
+/// One line of `/personality list`; the owner only where `shows_owner`.
+fn list_line(p: &Personality, shows_owner: bool) -> String {
     let mut line = bold(p.name().as_str());
     if p.profile().display_name.as_str() != p.name().as_str() {
         line.push_str(" · ");
@@ -198,11 +222,19 @@ fn list_line(p: &Personality) -> String {
         line.push_str(" — ");
         line.push_str(&escape_markdown(&aliases.join(", ")));
     }
-    let owner = format!(" — <@{}>", p.owner_id());
-    // The owner always shows: cut the aliases, never the mention.
-    let room = LIST_LINE_CHARS.saturating_sub(owner.chars().count());
+    let mut tail = String::new();
+    if p.scope().is_global() {
+        tail.push_str(" · global");
+    }
+    if shows_owner {
+        tail.push_str(" — <@");
+        tail.push_str(&p.owner_id().to_string());
+        tail.push('>');
+    }
+    // The tail always shows: cut the aliases, never the owner.
+    let room = LIST_LINE_CHARS.saturating_sub(tail.chars().count());
     let mut line = preview(&line, room);
-    line.push_str(&owner);
+    line.push_str(&tail);
     line
 }
 
@@ -217,6 +249,7 @@ pub fn list_embed(
     page: usize,
     per_page: usize,
     mine: bool,
+    shows_owner: impl Fn(&Personality) -> bool,
 ) -> serenity::CreateEmbed {
     let pages = page_count(personalities.len(), per_page);
     let page = page.min(pages - 1);
@@ -224,7 +257,7 @@ pub fn list_embed(
         .iter()
         .skip(page * per_page)
         .take(per_page)
-        .map(list_line)
+        .map(|p| list_line(p, shows_owner(p)))
         .collect();
     let title = if mine {
         "Your personalities"
@@ -255,13 +288,14 @@ mod tests {
     use super::*;
     use crate::domain::{
         Alias, AvatarUrl, DisplayName, ModelName, NewPersonality, PersonalityId, PersonalityName,
-        Profile, ProfileChanges, Prompt, UserId,
+        Profile, ProfileChanges, Prompt, Scope, ServerId, UserId,
     };
 
     fn personality(name: &str, display: &str, prompt: &str, aliases: &[&str]) -> Personality {
         let new = NewPersonality {
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(7001).unwrap(),
+            scope: Scope::Server(ServerId::new(8001).unwrap()),
             profile: Profile {
                 display_name: DisplayName::parse(display).unwrap(),
                 avatar_url: None,
@@ -324,7 +358,7 @@ mod tests {
             ..Default::default()
         };
         p.update_profile(avatar, chrono::Utc::now()).unwrap();
-        let embed = json(info_embed(&p));
+        let embed = json(info_embed(&p, true));
         assert_eq!(embed["title"], "Aria the Bard");
         assert_eq!(
             embed["description"].as_str().unwrap().chars().count(),
@@ -338,12 +372,26 @@ mod tests {
         assert_eq!(field("Owner"), "<@7001>");
         assert_eq!(field("Model"), "default");
         assert_eq!(embed["footer"]["text"], "Prompt: 500 characters");
+        assert_eq!(field("Where"), "This server");
+    }
+
+    #[test]
+    fn info_for_those_who_do_not_manage_it_shows_no_prompt_owner_or_model() {
+        let p = personality("Aria", "Aria the Bard", "Secret plans.", &["bard"]);
+        let embed = json(info_embed(&p, false));
+        let text = embed.to_string();
+        assert!(!text.contains("Secret"), "{text}");
+        assert!(!text.contains("7001"), "{text}");
+        let fields = embed["fields"].as_array().unwrap();
+        let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Name", "Aliases", "Where"]);
+        assert!(embed.get("footer").is_none());
     }
 
     #[test]
     fn info_without_a_prompt_or_avatar_says_so() {
         let p = personality("Aria", "Aria", "", &[]);
-        let embed = json(info_embed(&p));
+        let embed = json(info_embed(&p, true));
         assert!(embed["description"]
             .as_str()
             .unwrap()
@@ -358,7 +406,7 @@ mod tests {
             .collect();
         assert_eq!(page_count(23, 10), 3);
         assert_eq!(page_count(0, 10), 1);
-        let last = json(list_embed(&all, 2, 10, false));
+        let last = json(list_embed(&all, 2, 10, false, |_| true));
         let description = last["description"].as_str().unwrap();
         assert_eq!(description.lines().count(), 3);
         assert!(
@@ -366,14 +414,19 @@ mod tests {
             "{description}"
         );
         assert_eq!(last["footer"]["text"], "Page 3 of 3 · 23 personalities");
+        let without_owners = json(list_embed(&all, 0, 10, false, |_| false));
+        assert!(
+            !without_owners.to_string().contains("<@"),
+            "{without_owners}"
+        );
     }
 
     #[test]
     fn list_lines_stay_short_and_keep_the_owner() {
-        let aliases: Vec<String> = (0..25).map(|i| format!("{}{i}", "a".repeat(45))).collect();
+        let aliases: Vec<String> = (0..10).map(|i| format!("{}{i}", "a".repeat(45))).collect();
         let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
         let p = personality("Aria", "Aria", "", &aliases);
-        let line = list_line(&p);
+        let line = list_line(&p, true);
         assert!(
             line.chars().count() <= LIST_LINE_CHARS + 1,
             "{}",
