@@ -13,4 +13,5 @@ mod hostile_input;
 mod properties;
 mod service;
 mod tracking;
+mod upgrade;
 mod validation;

@@ -144,6 +144,11 @@ pub fn cli_ctx() -> RequestContext {
     RequestContext::new(Actor::CommandLine).in_server(Some(home()))
 }
 
+/// A member (without Manage Server) acting in `server`.
+pub fn as_member_of(app: &App, member: UserId, server: u64) -> RequestContext {
+    RequestContext::new(app.service.actor_for(member, false)).in_server(ServerId::new(server).ok())
+}
+
 /// What a member of [`home`] can mention there.
 pub fn reachable(cache: &personae::cache::ProfileCache) -> personae::routing::Reachable<'_> {
     personae::routing::Reachable {

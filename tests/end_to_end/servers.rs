@@ -1,0 +1,359 @@
+//! Servers as the unit of trust, end to end with two servers in the fake Discord: a
+//! server's personalities are its own, server managers manage them, global ones are
+//! everyone's, and names members could be fooled by are refused.
+
+use personae_fakes::discord::{CommandSpec, MessageSpec};
+use personae_testkit::bot::{create_step, Bot, BotOptions, ADMIN};
+use personae_testkit::users::{answer, bool_option, personality, text_option, MANAGER_PERMISSIONS};
+use serde_json::Value;
+
+/// The fake Discord's own guild, where `create_step` puts personalities.
+const HOME: &str = "8001";
+/// A second server with its own members and channel.
+const OTHER: &str = "8002";
+const OTHER_CHANNEL: &str = "6101";
+const OTHER_MEMBER: &str = "7301";
+
+/// `/personality SUB …` by `user` in `server`'s channel, as a member or a manager.
+fn in_server(
+    server: &str,
+    user: &str,
+    manager: bool,
+    sub: &str,
+    options: Vec<Value>,
+) -> CommandSpec {
+    let mut spec = personality(user, sub, options);
+    spec.guild_id = Some(server.to_owned());
+    if server == OTHER {
+        OTHER_CHANNEL.clone_into(&mut spec.channel_id);
+    }
+    if manager {
+        MANAGER_PERMISSIONS.clone_into(&mut spec.permissions);
+    }
+    spec
+}
+
+fn content(response: &Value) -> &str {
+    response["data"]["content"].as_str().unwrap_or_default()
+}
+
+/// A message by `author` in `server`'s `channel`.
+fn said(channel: &str, server: &str, author: &str, text: &str) -> MessageSpec {
+    let mut message = MessageSpec::new(channel, author, &format!("user{author}"), text);
+    message.guild_id = Some(server.to_owned());
+    message
+}
+
+async fn bot_with_aria() -> Bot {
+    Bot::start_with(BotOptions {
+        setup: vec![create_step(
+            "Aria",
+            &[
+                "--alias",
+                "bard",
+                "--prompt",
+                "You are the home server's Aria.",
+            ],
+        )],
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_servers_personality_is_out_of_reach_of_another_server_which_may_have_its_own() {
+    let bot = bot_with_aria().await;
+    // Another server can neither talk to nor see the home server's Aria.
+    bot.discord
+        .send_message(said(OTHER_CHANNEL, OTHER, OTHER_MEMBER, "@aria hello"))
+        .await;
+    assert!(bot.settle().await.is_empty(), "no answer in another server");
+    assert!(bot.llm.requests().is_empty());
+    let list = answer(&bot, in_server(OTHER, OTHER_MEMBER, false, "list", vec![])).await;
+    assert!(
+        content(&list).starts_with("There are no personalities yet"),
+        "{list}"
+    );
+    let info = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            true,
+            "info",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert_eq!(content(&info), "No personality is called \"aria\".");
+    let change = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            true,
+            "update",
+            vec![
+                text_option("personality", "aria"),
+                text_option("prompt", "Mine now."),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(content(&change), "No personality is called \"aria\".");
+
+    // It makes its own Aria, which answers there with its own prompt.
+    let created = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            false,
+            "create",
+            vec![
+                text_option("name", "Aria"),
+                text_option("prompt", "You are the other server's Aria."),
+                text_option("alias", "bard"),
+            ],
+        ),
+    )
+    .await;
+    assert!(content(&created).starts_with("Created"), "{created}");
+    bot.llm.reply_with("Hello from over here.");
+    bot.discord
+        .send_message(said(OTHER_CHANNEL, OTHER, OTHER_MEMBER, "@bard hi"))
+        .await;
+    bot.wait_webhook_executions(1).await;
+    let requests = bot
+        .llm
+        .wait_for_requests(1, personae_testkit::bot::WAIT)
+        .await;
+    assert_eq!(
+        requests[0]["messages"][0]["content"],
+        "You are the other server's Aria."
+    );
+    // Each server's list shows its own.
+    let home = answer(
+        &bot,
+        personality("7002", "list", vec![bool_option("public", true)]),
+    )
+    .await;
+    let home_lines = home["data"]["embeds"][0]["description"].to_string();
+    assert!(
+        home_lines.contains("Aria") && !home_lines.contains("7301"),
+        "{home}"
+    );
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn a_server_manager_manages_every_personality_of_their_server_and_only_there() {
+    let bot = bot_with_aria().await;
+    // A member who isn't the owner is refused; a manager of the home server is not.
+    let member = answer(
+        &bot,
+        in_server(
+            HOME,
+            "7002",
+            false,
+            "update",
+            vec![
+                text_option("personality", "aria"),
+                text_option("prompt", "x"),
+            ],
+        ),
+    )
+    .await;
+    assert!(
+        content(&member).starts_with("Only the owner of \"Aria\""),
+        "{member}"
+    );
+    let manager = answer(
+        &bot,
+        in_server(
+            HOME,
+            "7002",
+            true,
+            "update",
+            vec![
+                text_option("personality", "aria"),
+                text_option("prompt", "Moderated."),
+            ],
+        ),
+    )
+    .await;
+    assert!(content(&manager).starts_with("Updated"), "{manager}");
+    // The manager sees the prompt and the owner in info; the event names who acted.
+    let info = answer(
+        &bot,
+        in_server(
+            HOME,
+            "7002",
+            true,
+            "info",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert!(info["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Moderated."));
+    let out = bot.cli(&["events", "list", "--json"]).await;
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "user:7002", "{last}");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn a_global_personality_answers_everywhere_and_its_names_are_reserved_in_every_server() {
+    let bot = Bot::start_with(BotOptions {
+        setup: vec![
+            vec![
+                "personality".into(),
+                "create".into(),
+                "Sage".into(),
+                "--owner".into(),
+                ADMIN.into(),
+                "--global".into(),
+                "--alias".into(),
+                "wise one".into(),
+            ],
+            create_step("Aria", &["--alias", "bard"]),
+        ],
+        ..Default::default()
+    })
+    .await;
+    bot.llm.reply_with("Patience.");
+    bot.discord
+        .send_message(said(
+            OTHER_CHANNEL,
+            OTHER,
+            OTHER_MEMBER,
+            "@wise one what now?",
+        ))
+        .await;
+    bot.wait_webhook_executions(1).await;
+
+    // No server can take a global name, and only bot admins make personalities global.
+    let taken = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            false,
+            "create",
+            vec![text_option("name", "Sage")],
+        ),
+    )
+    .await;
+    assert!(
+        content(&taken).contains("(a global personality)"),
+        "{taken}"
+    );
+    let own_bard = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            false,
+            "create",
+            vec![text_option("name", "Bard")],
+        ),
+    )
+    .await;
+    assert!(content(&own_bard).starts_with("Created"), "{own_bard}");
+    let not_admin = answer(
+        &bot,
+        in_server(
+            HOME,
+            "7001",
+            true,
+            "global",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        content(&not_admin),
+        "Only a bot admin can make a personality global."
+    );
+    // Aria's alias "bard" is the other server's name: making Aria global is refused, naming it.
+    let clash = answer(
+        &bot,
+        in_server(
+            HOME,
+            ADMIN,
+            false,
+            "global",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert!(
+        content(&clash).contains(&format!("in server {OTHER}")),
+        "{clash}"
+    );
+    let unalias = answer(
+        &bot,
+        in_server(
+            HOME,
+            ADMIN,
+            false,
+            "unalias",
+            vec![
+                text_option("personality", "aria"),
+                text_option("alias", "bard"),
+            ],
+        ),
+    )
+    .await;
+    assert!(!content(&unalias).is_empty());
+    let made = answer(
+        &bot,
+        in_server(
+            HOME,
+            ADMIN,
+            false,
+            "global",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert!(content(&made).contains("is now global"), "{made}");
+    let seen = answer(
+        &bot,
+        in_server(
+            OTHER,
+            OTHER_MEMBER,
+            false,
+            "info",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert_eq!(seen["data"]["embeds"][0]["title"], "Aria", "{seen}");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
+async fn names_members_could_be_fooled_by_are_refused() {
+    let bot = Bot::start().await;
+    for (option, value, expected) in [
+        ("name", "everyone", "Discord's own mention"),
+        ("alias", "@here", "Discord's own mention"),
+        ("display_name", "\u{0421}lyde", "Discord does not allow"),
+        ("display_name", "\u{3164}", "look blank"),
+    ] {
+        let mut options = vec![text_option(option, value)];
+        if option != "name" {
+            options.push(text_option("name", "Nova"));
+        }
+        let refused = answer(&bot, personality("7001", "create", options)).await;
+        assert!(content(&refused).contains(expected), "{value:?}: {refused}");
+    }
+    let out = bot.cli(&["personality", "list", "--json"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    bot.assert_valid_requests();
+}
