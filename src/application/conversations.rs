@@ -38,11 +38,13 @@ impl ConversationService {
         }
     }
 
-    /// Makes the personality named `reference` answer every message in `channel_id`.
+    /// Makes the personality named `reference` answer every message in `channel_id`; an
+    /// NSFW one only where the channel is `age_restricted`.
     pub async fn activate(
         &self,
         ctx: &RequestContext,
         channel_id: u64,
+        age_restricted: bool,
         reference: &str,
     ) -> Result<Activation, ServiceError> {
         async {
@@ -51,6 +53,11 @@ impl ConversationService {
                 .find_by_key(ctx.server, &reference_key(reference))
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))?;
+            if personality.profile().nsfw && !age_restricted {
+                return Err(ServiceError::NsfwOutsideAgeRestricted(
+                    personality.name().to_string(),
+                ));
+            }
             let by = ctx.actor.user_id().map_or(0, |u| u.get());
             let previous = self.tracker.activation(channel_id);
             if !self

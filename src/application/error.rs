@@ -39,6 +39,9 @@ pub enum ServiceError {
     /// The owner must be named (the command line has no user of its own).
     #[error("owner: give the Discord user id of the owner (--owner)")]
     OwnerRequired,
+    /// An NSFW personality can't be activated where it may not answer.
+    #[error("\"{0}\" is NSFW: it can only be activated in an age-restricted channel.")]
+    NsfwOutsideAgeRestricted(String),
     /// The personality was removed while the command was on its way.
     #[error("\"{0}\" was removed a moment ago.")]
     Removed(String),

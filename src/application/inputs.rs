@@ -29,6 +29,8 @@ pub struct ProfileUpdate {
     pub avatar_url: Option<String>,
     pub prompt: Option<String>,
     pub model: Option<String>,
+    /// Answers only in age-restricted channels.
+    pub nsfw: Option<bool>,
 }
 
 pub(crate) struct ParsedRegistration {
@@ -72,6 +74,7 @@ impl Registration {
                 avatar_url,
                 prompt,
                 model,
+                nsfw: false,
             },
             aliases,
         })
@@ -97,6 +100,7 @@ impl ProfileUpdate {
                 .as_deref()
                 .map(optional(ModelName::parse))
                 .transpose()?,
+            nsfw: self.nsfw,
         })
     }
 
@@ -106,6 +110,7 @@ impl ProfileUpdate {
             && self.avatar_url.is_none()
             && self.prompt.is_none()
             && self.model.is_none()
+            && self.nsfw.is_none()
     }
 }
 

@@ -38,6 +38,7 @@ fn register_in(scope: Scope, name: &str, owner_id: u64, aliases: &[&str]) -> Per
             avatar_url: None,
             prompt: Prompt::parse("Be kind.").unwrap(),
             model: None,
+            nsfw: false,
         },
         aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
     };

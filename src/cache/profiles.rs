@@ -24,6 +24,8 @@ pub struct ProfileInfo {
     pub avatar_url: Option<AvatarUrl>,
     pub prompt: Prompt,
     pub model: Option<ModelName>,
+    /// Answers only in age-restricted channels, never in DMs.
+    pub nsfw: bool,
     pub aliases: Vec<Alias>,
     pub version: i64,
 }
@@ -46,6 +48,7 @@ impl ProfileInfo {
             avatar_url: p.profile.avatar_url,
             prompt: p.profile.prompt,
             model: p.profile.model,
+            nsfw: p.profile.nsfw,
             aliases: p.aliases,
             version: p.version,
         }
@@ -57,6 +60,7 @@ impl ProfileInfo {
             avatar_url: profile.avatar_url.clone(),
             prompt: profile.prompt.clone(),
             model: profile.model.clone(),
+            nsfw: profile.nsfw,
             version,
             ..self.clone()
         }
@@ -429,6 +433,7 @@ mod tests {
                 avatar_url: None,
                 prompt: Prompt::parse("").unwrap(),
                 model: None,
+                nsfw: false,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };

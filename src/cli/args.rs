@@ -86,6 +86,9 @@ pub enum PersonalityCommand {
         model: Option<String>,
         #[arg(long)]
         avatar_url: Option<String>,
+        /// true: it answers only in age-restricted channels, never in DMs.
+        #[arg(long, value_name = "true|false")]
+        nsfw: Option<bool>,
     },
     /// Add an alias.
     Alias {

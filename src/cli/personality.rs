@@ -44,16 +44,18 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
             prompt,
             model,
             avatar_url,
+            nsfw,
         } => {
             let update = ProfileUpdate {
                 display_name,
                 avatar_url,
                 prompt,
                 model,
+                nsfw,
             };
             if update.is_empty() {
                 return Err(CliError::User(
-                    "nothing to update: give --display-name, --prompt, --model or --avatar-url"
+                    "nothing to update: give --display-name, --prompt, --model, --avatar-url or --nsfw"
                         .into(),
                 ));
             }
@@ -173,6 +175,7 @@ fn print_info(p: &Personality) {
     println!("id:           {}", view.id);
     println!("owner:        {}", view.owner_id);
     println!("scope:        {}", p.scope());
+    println!("nsfw:         {}", if view.nsfw { "yes" } else { "no" });
     println!("aliases:      {}", aliases(p));
     println!(
         "model:        {}",

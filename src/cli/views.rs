@@ -15,6 +15,7 @@ pub struct PersonalityView {
     pub avatar_url: Option<String>,
     pub prompt: String,
     pub model: Option<String>,
+    pub nsfw: bool,
     pub owner_id: String,
     /// The home server's id; `null` for a global personality.
     pub home_server: Option<String>,
@@ -33,6 +34,7 @@ impl From<&Personality> for PersonalityView {
             avatar_url: p.profile().avatar_url.as_ref().map(ToString::to_string),
             prompt: p.profile().prompt.to_string(),
             model: p.profile().model.as_ref().map(ToString::to_string),
+            nsfw: p.profile().nsfw,
             owner_id: p.owner_id().to_string(),
             home_server: p.scope().server().map(|s| s.to_string()),
             aliases: p.aliases().iter().map(ToString::to_string).collect(),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use poise::serenity_prelude as serenity;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::split::{split_message, DISCORD_MESSAGE_LIMIT};
 use super::webhooks::{AllowedMentions, WebhookMessage};
@@ -48,6 +48,10 @@ pub async fn on_message(
     let Some(personality) = data.app.cache.get(route.personality) else {
         return Ok(());
     };
+    if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
+        debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
+        return Ok(());
+    }
     let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
     answer(ctx, data, message, &route, &personality)
         .instrument(span)

@@ -2,6 +2,7 @@
 //! the service, format the reply.
 
 mod bot;
+mod channels;
 mod commands;
 mod data;
 mod error;

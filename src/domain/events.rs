@@ -15,6 +15,10 @@ pub struct Profile {
     pub prompt: Prompt,
     /// `None` means the configured default model.
     pub model: Option<ModelName>,
+    /// Answers only in age-restricted channels, never in DMs. Absent in events recorded
+    /// before the flag existed: those personalities weren't NSFW.
+    #[serde(default)]
+    pub nsfw: bool,
 }
 
 /// One field of a [`Profile`], as listed in `PersonalityProfileUpdated::changed`.
@@ -25,6 +29,7 @@ pub enum ProfileField {
     AvatarUrl,
     Prompt,
     Model,
+    Nsfw,
 }
 
 /// Something that happened to a personality. Named in the past tense; stored forever.

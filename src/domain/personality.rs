@@ -24,6 +24,7 @@ pub struct ProfileChanges {
     pub avatar_url: Option<Option<AvatarUrl>>,
     pub prompt: Option<Prompt>,
     pub model: Option<Option<ModelName>>,
+    pub nsfw: Option<bool>,
 }
 
 /// The Personality aggregate. Its fields are private: every change goes through a method
@@ -213,6 +214,10 @@ impl Personality {
             profile.model = v;
             changed.push(ProfileField::Model);
         }
+        if let Some(v) = changes.nsfw.filter(|v| *v != profile.nsfw) {
+            profile.nsfw = v;
+            changed.push(ProfileField::Nsfw);
+        }
         if changed.is_empty() {
             return Err(DomainError::NothingToUpdate);
         }
@@ -356,6 +361,7 @@ mod tests {
                 avatar_url: None,
                 prompt: Prompt::parse("You sing.").unwrap(),
                 model: None,
+                nsfw: false,
             },
             aliases: vec![Alias::parse("bard").unwrap()],
         };

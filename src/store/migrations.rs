@@ -101,11 +101,12 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     "#,
     // 2: servers are the unit of trust. Each personality has a home server (NULL: global,
-    //    which every personality made before this was); names and aliases are unique per
-    //    scope (a server's id, '' for global), and a global key is kept out of every
-    //    server by the store's check on insert.
+    //    which every personality made before this was) and an NSFW flag; names and aliases
+    //    are unique per scope (a server's id, '' for global), and a global key is kept out
+    //    of every server by the store's check on insert.
     r"
     ALTER TABLE personalities ADD COLUMN home_server TEXT;
+    ALTER TABLE personalities ADD COLUMN nsfw INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX personalities_by_home_server ON personalities(home_server, owner_id);
 
     CREATE TABLE personality_keys_by_scope (

@@ -13,7 +13,7 @@ use crate::domain::{
 macro_rules! columns {
     () => {
         "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, \
-         updated_at, home_server"
+         updated_at, home_server, nsfw"
     };
 }
 
@@ -93,7 +93,8 @@ pub(crate) fn save<'a>(
         let updated = tx
             .prepare_cached(
                 "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
-                 version = ?5, updated_at = ?6, home_server = ?9 WHERE id = ?7 AND version = ?8",
+                 version = ?5, updated_at = ?6, home_server = ?9, nsfw = ?10 \
+                 WHERE id = ?7 AND version = ?8",
             )?
             .execute(params![
                 personality.profile().display_name.as_str(),
@@ -105,6 +106,7 @@ pub(crate) fn save<'a>(
                 id,
                 expected_version,
                 scope.server().map(|s| s.to_string()),
+                personality.profile().nsfw,
             ])?;
         if updated != 1 {
             return Err(StoreError::Conflict);
@@ -117,7 +119,7 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     tx.prepare_cached(concat!(
         "INSERT INTO personalities (",
         columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         p.id().to_string(),
@@ -131,6 +133,7 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
         p.created_at().to_rfc3339(),
         p.updated_at().to_rfc3339(),
         p.scope().server().map(|s| s.to_string()),
+        p.profile().nsfw,
     ])?;
     Ok(())
 }
@@ -372,6 +375,7 @@ struct Fields<'a> {
     created_at: &'a str,
     updated_at: &'a str,
     home_server: Option<&'a str>,
+    nsfw: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -389,6 +393,7 @@ impl<'a> Fields<'a> {
             created_at: str_at(row, 8)?,
             updated_at: str_at(row, 9)?,
             home_server: optional_str_at(row, 10)?,
+            nsfw: row.get(11)?,
         })
     }
 
@@ -425,6 +430,7 @@ impl<'a> Fields<'a> {
                     .map(ModelName::parse)
                     .transpose()
                     .map_err(|e| corrupt("model", e))?,
+                nsfw: self.nsfw,
             },
             aliases: Vec::new(),
             created_at: parse_time(self.created_at)?,
@@ -478,6 +484,7 @@ mod tests {
                 avatar_url: Some(AvatarUrl::parse("https://example.com/a.png").unwrap()),
                 prompt: Prompt::parse("Be kind.\nBe brief.").unwrap(),
                 model: None,
+                nsfw: false,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };

@@ -357,3 +357,70 @@ async fn names_members_could_be_fooled_by_are_refused() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     bot.assert_valid_requests();
 }
+
+#[tokio::test]
+async fn an_nsfw_personality_answers_only_in_age_restricted_channels() {
+    const RESTRICTED: &str = "6201";
+    let bot = bot_with_aria().await;
+    bot.discord
+        .add_age_restricted_channel(RESTRICTED, "after-dark");
+    let marked = answer(
+        &bot,
+        personality(
+            "7001",
+            "update",
+            vec![
+                text_option("personality", "aria"),
+                bool_option("nsfw", true),
+            ],
+        ),
+    )
+    .await;
+    assert!(content(&marked).contains("NSFW"), "{marked}");
+
+    // Silent in an ordinary channel and in DMs, even to its owner.
+    bot.discord
+        .send_message(said("6001", HOME, "7001", "@aria hello"))
+        .await;
+    bot.discord.add_dm_channel("5555", "7001", "alice");
+    bot.discord
+        .send_message(MessageSpec::dm("5555", "7001", "alice", "@aria hello"))
+        .await;
+    assert!(
+        bot.settle().await.is_empty(),
+        "no answer outside age-restricted channels"
+    );
+    assert!(bot.llm.requests().is_empty());
+    let refused = answer(
+        &bot,
+        personae_testkit::users::command(
+            "7001",
+            "activate",
+            vec![text_option("personality", "aria")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        content(&refused),
+        "\"Aria\" is NSFW: it can only be activated in an age-restricted channel."
+    );
+
+    // Answers in an age-restricted channel, where it may also be activated.
+    bot.llm.reply_with("Good evening.");
+    bot.discord
+        .send_message(said(RESTRICTED, HOME, "7001", "@aria hello"))
+        .await;
+    bot.wait_webhook_executions(1).await;
+    let mut activate = personae_testkit::users::command(
+        "7001",
+        "activate",
+        vec![text_option("personality", "aria")],
+    );
+    RESTRICTED.clone_into(&mut activate.channel_id);
+    let activated = answer(&bot, activate).await;
+    assert!(
+        content(&activated).contains("now answers every message"),
+        "{activated}"
+    );
+    bot.assert_valid_requests();
+}

@@ -315,6 +315,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
                 avatar_url,
                 prompt,
                 model,
+                nsfw: None,
             };
             service
                 .update_profile(&ctx(actor), &reference, update)

@@ -486,6 +486,7 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                 avatar_url: Some(avatar.clone()),
                 prompt: Some(prompt.clone()),
                 model: Some(model.clone()),
+                nsfw: None,
             };
             let expected = (
                 DisplayName::parse(&display),
@@ -654,6 +655,7 @@ fn info(id: PersonalityId, name: &str, aliases: &BTreeSet<String>, version: i64)
         avatar_url: None,
         prompt: Prompt::default(),
         model: None,
+        nsfw: false,
         aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         version,
     }

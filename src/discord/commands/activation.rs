@@ -4,6 +4,7 @@
 
 use super::autocomplete::any_personality;
 use super::request;
+use crate::discord::channels::age_restricted;
 use crate::discord::reply::{self, escape_markdown};
 use crate::discord::{BotError, Context, Data, Error};
 
@@ -26,9 +27,15 @@ pub async fn activate(
     personality: String,
 ) -> Result<(), Error> {
     let app = &ctx.data().app;
+    let age_restricted = age_restricted(ctx.serenity_context(), ctx.channel_id()).await?;
     let activation = app
         .conversations
-        .activate(&request(ctx)?, ctx.channel_id().get(), &personality)
+        .activate(
+            &request(ctx)?,
+            ctx.channel_id().get(),
+            age_restricted,
+            &personality,
+        )
         .await?;
     let name = escape_markdown(activation.personality.name().as_str());
     let replaced = activation

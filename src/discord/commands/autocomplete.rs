@@ -212,6 +212,7 @@ mod tests {
             avatar_url: None,
             prompt: Prompt::parse("").unwrap(),
             model: None,
+            nsfw: false,
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
             version: 1,
         }

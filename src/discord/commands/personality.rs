@@ -116,16 +116,20 @@ async fn update(
     #[description = "Its avatar: an http(s) image URL; \"none\" removes the avatar"]
     #[max_length = 2048]
     avatar_url: Option<String>,
+    #[description = "NSFW: it answers only in age-restricted channels, never in DMs"] nsfw: Option<
+        bool,
+    >,
 ) -> Result<(), Error> {
     let update = ProfileUpdate {
         display_name,
         prompt,
         model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
         avatar_url: avatar_url.map(|a| cleared_by(a, NO_AVATAR_WORD)),
+        nsfw,
     };
     if update.is_empty() {
         return Err(BotError::user(
-            "Nothing to update: give at least one of display_name, prompt, model or avatar_url.",
+            "Nothing to update: give at least one of display_name, prompt, model, avatar_url or nsfw.",
         ));
     }
     let request = request(ctx)?;

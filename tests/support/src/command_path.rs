@@ -188,12 +188,12 @@ const KEY_OWNER: &str = "SELECT k.personality_id, p.name, k.kind FROM personalit
 const FIND_KEY: &str =
     "SELECT personality_id FROM personality_keys WHERE key = ?1 AND scope IN ('', '')";
 const GET_ROW: &str = "SELECT id, name, owner_id, display_name, avatar_url, prompt, model, \
-     version, created_at, updated_at, home_server FROM personalities WHERE id = ?1";
+     version, created_at, updated_at, home_server, nsfw FROM personalities WHERE id = ?1";
 const ALIASES_OF: &str =
     "SELECT key FROM personality_keys WHERE personality_id = ?1 AND kind = 'alias' ORDER BY key";
 const UPDATE_ROW: &str =
     "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
-     version = ?5, updated_at = ?6, home_server = NULL WHERE id = ?7 AND version = ?8";
+     version = ?5, updated_at = ?6, home_server = NULL, nsfw = 0 WHERE id = ?7 AND version = ?8";
 const DELETE_ROW: &str = "DELETE FROM personalities WHERE id = ?1 AND version = ?2";
 
 fn key_owner(conn: &Connection, key: &str) -> rusqlite::Result<Option<(String, String, String)>> {

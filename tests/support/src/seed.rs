@@ -80,6 +80,7 @@ pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Resul
             avatar_url: None,
             prompt: Prompt::parse(prompt)?,
             model: None,
+            nsfw: false,
         },
         aliases: aliases
             .iter()

@@ -61,6 +61,13 @@ pub fn updated(p: &Personality, update: &ProfileUpdate) -> String {
             None => "avatar removed".to_owned(),
         });
     }
+    if update.nsfw.is_some() {
+        changes.push(if p.profile().nsfw {
+            "NSFW: answers only in age-restricted channels".to_owned()
+        } else {
+            "not NSFW".to_owned()
+        });
+    }
     format!(
         "Updated {}: {}.",
         bold(p.name().as_str()),
@@ -301,6 +308,7 @@ mod tests {
                 avatar_url: None,
                 prompt: Prompt::parse(prompt).unwrap(),
                 model: None,
+                nsfw: false,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };
@@ -338,6 +346,7 @@ mod tests {
             model: Some("gpt-4o".into()),
             avatar_url: Some(String::new()),
             prompt: Some("You sing.".into()),
+            nsfw: None,
         };
         assert_eq!(
             updated(&p, &update),

@@ -385,6 +385,14 @@ impl FakeDiscord {
             .update(|s| s.channels.insert(channel_id.to_owned(), channel));
     }
 
+    /// Registers an age-restricted text channel (Discord's "NSFW" setting) of the guild.
+    pub fn add_age_restricted_channel(&self, channel_id: &str, name: &str) {
+        let mut channel = payloads::text_channel(channel_id, &self.shared.config.guild_id, name);
+        channel["nsfw"] = json!(true);
+        self.shared
+            .update(|s| s.channels.insert(channel_id.to_owned(), channel));
+    }
+
     /// Makes `thread_id` a public thread (type 11) under `parent_id`. If the
     /// bot is connected, THREAD_CREATE is dispatched.
     pub fn add_thread(&self, thread_id: &str, parent_id: &str) {
