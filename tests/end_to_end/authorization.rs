@@ -1,10 +1,11 @@
-//! The authorization matrix, end to end through the fake Discord: the owner, another user,
-//! a bot admin and a member without the command's permission, against every command that
-//! changes something. Allowed or refused as specified, with the state checked each time.
+//! The authorization matrix, end to end through the fake Discord: the owner, another member,
+//! a manager of the home server (Manage Server), a bot admin, a member without the command's
+//! permission and a manager of another server, against every command that changes
+//! something. Allowed or refused as specified, with the state checked each time.
 
 use personae_fakes::discord::CommandSpec;
 use personae_testkit::bot::{create_step, Bot, BotOptions, ADMIN};
-use personae_testkit::users::{answer, command, personality, text_option};
+use personae_testkit::users::{answer, command, personality, text_option, MANAGER_PERMISSIONS};
 use serde_json::{json, Value};
 
 const OWNER: &str = "7001";
@@ -12,6 +13,10 @@ const OTHER: &str = "7002";
 /// VIEW_CHANNEL only: no Send Messages, no Manage Messages.
 const NO_PERMISSION_USER: &str = "7003";
 const VIEW_ONLY: &str = "1024";
+/// Has Manage Server in the home server.
+const MANAGER: &str = "7004";
+/// Has Manage Server in another server, and uses the commands there.
+const OTHER_SERVER_MANAGER: &str = "7301";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Actor {
@@ -19,13 +24,17 @@ enum Actor {
     Other,
     Admin,
     WithoutPermission,
+    ServerManager,
+    OtherServerManager,
 }
 
-const ACTORS: [Actor; 4] = [
+const ACTORS: [Actor; 6] = [
     Actor::Owner,
     Actor::Other,
     Actor::Admin,
     Actor::WithoutPermission,
+    Actor::ServerManager,
+    Actor::OtherServerManager,
 ];
 
 fn as_actor(actor: Actor, mut spec: CommandSpec) -> CommandSpec {
@@ -34,6 +43,12 @@ fn as_actor(actor: Actor, mut spec: CommandSpec) -> CommandSpec {
         Actor::Other => (OTHER, spec.permissions.clone()),
         Actor::Admin => (ADMIN, spec.permissions.clone()),
         Actor::WithoutPermission => (NO_PERMISSION_USER, VIEW_ONLY.to_owned()),
+        Actor::ServerManager => (MANAGER, MANAGER_PERMISSIONS.to_owned()),
+        Actor::OtherServerManager => {
+            spec.guild_id = Some("8002".to_owned());
+            "6101".clone_into(&mut spec.channel_id);
+            (OTHER_SERVER_MANAGER, MANAGER_PERMISSIONS.to_owned())
+        }
     };
     id.clone_into(&mut spec.user_id);
     spec.user_name = format!("user{id}");
@@ -79,7 +94,10 @@ fn is_refusal(response: &Value) -> bool {
     let content = response["data"]["content"].as_str().unwrap_or_default();
     response["type"] == 4
         && response["data"]["flags"].as_u64().unwrap_or(0) & 64 == 64
-        && (content.contains("Only the owner") || content.contains("You need the"))
+        && (content.contains("Only the owner")
+            || content.contains("You need the")
+            // From another server, the home server's personality doesn't exist.
+            || content.starts_with("No personality is"))
 }
 
 struct Case {
@@ -89,12 +107,18 @@ struct Case {
     allowed: fn(Actor) -> bool,
 }
 
-fn owner_or_admin(actor: Actor) -> bool {
-    matches!(actor, Actor::Owner | Actor::Admin)
+/// Those who manage a personality: its owner, its server's managers, bot admins.
+fn managers(actor: Actor) -> bool {
+    matches!(actor, Actor::Owner | Actor::Admin | Actor::ServerManager)
 }
 
 fn with_permission(actor: Actor) -> bool {
     actor != Actor::WithoutPermission
+}
+
+/// Has the command's permission and acts in the home server.
+fn with_permission_at_home(actor: Actor) -> bool {
+    with_permission(actor) && actor != Actor::OtherServerManager
 }
 
 fn cases() -> Vec<Case> {
@@ -116,7 +140,7 @@ fn cases() -> Vec<Case> {
                     ],
                 )
             },
-            allowed: owner_or_admin,
+            allowed: managers,
         },
         Case {
             name: "personality alias",
@@ -130,7 +154,7 @@ fn cases() -> Vec<Case> {
                     ],
                 )
             },
-            allowed: owner_or_admin,
+            allowed: managers,
         },
         Case {
             name: "personality unalias",
@@ -144,27 +168,27 @@ fn cases() -> Vec<Case> {
                     ],
                 )
             },
-            allowed: owner_or_admin,
+            allowed: managers,
         },
         Case {
             name: "personality prompt",
             spec: || personality(OWNER, "prompt", vec![text_option("personality", "Aria")]),
-            allowed: owner_or_admin,
+            allowed: managers,
         },
         Case {
             name: "personality remove",
             spec: || personality(OWNER, "remove", vec![text_option("personality", "Aria")]),
-            allowed: owner_or_admin,
+            allowed: managers,
         },
         Case {
             name: "deactivate",
             spec: || command(OWNER, "deactivate", vec![]),
-            allowed: with_permission,
+            allowed: with_permission_at_home,
         },
         Case {
             name: "activate",
             spec: || command(OWNER, "activate", vec![text_option("personality", "Aria")]),
-            allowed: with_permission,
+            allowed: with_permission_at_home,
         },
     ]
 }
