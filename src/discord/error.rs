@@ -1,5 +1,6 @@
 //! Errors of the Discord layer, and how each reaches the user.
 
+use poise::serenity_prelude as serenity;
 use thiserror::Error;
 use tracing::{error, warn};
 
@@ -15,9 +16,9 @@ pub enum BotError {
     /// The user asked for something that can't be done here; one sentence for them.
     #[error("{0}")]
     User(String),
-    /// Discord refused or failed a request.
+    /// Discord refused or failed a request. Built through `From`, which strips URLs.
     #[error("Discord request failed: {0}")]
-    Discord(#[from] poise::serenity_prelude::Error),
+    Discord(poise::serenity_prelude::Error),
     /// Anything else unexpected.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -63,6 +64,27 @@ impl DiscordError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
         matches!(self, DiscordError::InvalidToken)
+    }
+}
+
+impl From<serenity::Error> for BotError {
+    fn from(e: serenity::Error) -> Self {
+        BotError::Discord(without_urls(e))
+    }
+}
+
+/// The error without the URL of its request: interaction follow-ups and webhook executions
+/// carry their token in the URL, and errors end up in the log.
+pub fn without_urls(e: serenity::Error) -> serenity::Error {
+    match e {
+        serenity::Error::Http(serenity::HttpError::Request(request)) => {
+            serenity::Error::Http(serenity::HttpError::Request(request.without_url()))
+        }
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(mut response)) => {
+            response.url = String::new();
+            serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response))
+        }
+        other => other,
     }
 }
 

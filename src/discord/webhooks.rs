@@ -72,15 +72,29 @@ struct ErrorBody {
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("Discord refused the webhook request: {0}")]
-    Discord(#[from] serenity::Error),
+    Discord(serenity::Error),
     #[error("webhook execution failed with HTTP {status}: {message}")]
     Status {
         status: u16,
         code: i64,
         message: String,
     },
+    /// The request never got an answer. Built only through `From`, which strips the URL:
+    /// an execution's URL holds the webhook's token.
     #[error("webhook execution failed: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(reqwest::Error),
+}
+
+impl From<serenity::Error> for WebhookError {
+    fn from(e: serenity::Error) -> Self {
+        WebhookError::Discord(super::error::without_urls(e))
+    }
+}
+
+impl From<reqwest::Error> for WebhookError {
+    fn from(e: reqwest::Error) -> Self {
+        WebhookError::Transport(e.without_url())
+    }
 }
 
 /// Finds, creates and caches the bot's webhooks, and sends messages through them.

@@ -251,6 +251,12 @@ impl FakeDiscord {
         self.fail_next_with_headers(matcher, status, body, Vec::new(), times);
     }
 
+    /// Drops the connection of the next `times` requests that match, without an answer, as
+    /// a network failure does.
+    pub fn drop_next(&self, matcher: impl Into<RequestMatcher>, times: usize) {
+        self.fail_next(matcher, rest::DROP_CONNECTION, Value::Null, times);
+    }
+
     /// Like [`Self::fail_next`], with extra response headers.
     pub fn fail_next_with_headers(
         &self,
