@@ -346,3 +346,34 @@ fn replay_delivers_stored_events_to_a_subscriber_again() {
     assert!(out.contains("1 handled"), "{out}");
     assert!(ok(d, &["events", "dead-letters"]).contains("No dead letters."));
 }
+
+#[test]
+fn eight_processes_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_personae"))
+                    .args(["personality", "create", &format!("P{i}"), "--owner", "1"])
+                    .env_clear()
+                    .env("DATABASE_PATH", d.join("data/personae.db"))
+                    .current_dir(d)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("the binary starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let list = json(d, &["personality", "list", "--json"]);
+        assert_eq!(list.as_array().map(Vec::len), Some(8), "round {round}");
+    }
+}
