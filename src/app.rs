@@ -16,7 +16,7 @@ use crate::discord::DiscordError;
 use crate::events::{BusConfig, EventBus};
 use crate::handlers;
 use crate::store::personality_rows;
-use crate::store::{Database, StoreError};
+use crate::store::{Database, RunLock, RunLockError, StoreError};
 
 /// The wired application.
 pub struct App {
@@ -106,12 +106,19 @@ pub enum RunError {
     /// Serving Discord failed.
     #[error(transparent)]
     Discord(#[from] DiscordError),
+    /// Another bot runs on the same database, or its lock can't be taken.
+    #[error(transparent)]
+    Lock(#[from] RunLockError),
 }
 
 impl RunError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
-        matches!(self, RunError::Discord(e) if e.is_configuration_mistake())
+        match self {
+            RunError::Discord(e) => e.is_configuration_mistake(),
+            RunError::Lock(RunLockError::Held { .. }) => true,
+            _ => false,
+        }
     }
 }
 
@@ -122,6 +129,8 @@ pub async fn run(
     discord: &DiscordConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    // Taken before anything else, so a second bot never opens the database or connects.
+    let _lock = RunLock::acquire(&config.database_path)?;
     let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
     let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
     app.shutdown().await;

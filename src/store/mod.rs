@@ -6,10 +6,13 @@ mod conversation_rows;
 mod database;
 mod error;
 mod event_log;
+mod files;
 pub(crate) mod event_rows;
 mod migrations;
 mod personality_repository;
+mod run_lock;
 pub(crate) mod personality_rows;
 
 pub use database::{Database, Synchronous};
 pub use error::StoreError;
+pub use run_lock::{RunLock, RunLockError};
