@@ -377,3 +377,105 @@ fn eight_processes_opening_a_new_database_at_once_all_succeed() {
         assert_eq!(list.as_array().map(Vec::len), Some(8), "round {round}");
     }
 }
+
+/// A database with three personalities, closed (its WAL folded in).
+fn three_personalities(d: &Path) -> std::path::PathBuf {
+    for (name, alias) in [("Aria", "bard"), ("Nova", "star"), ("Lyra", "harp")] {
+        ok(
+            d,
+            &[
+                "personality",
+                "create",
+                name,
+                "--owner",
+                "5",
+                "--alias",
+                alias,
+            ],
+        );
+    }
+    d.join("data/personae.db")
+}
+
+fn verify_fails(dir: &Path, database: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_personae"))
+        .args(["events", "verify"])
+        .env_clear()
+        .env("DATABASE_PATH", database)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success(),
+        "verify passed a broken file: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn verify_reports_a_key_row_deleted_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = three_personalities(dir.path());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "DELETE FROM personality_keys WHERE kind = 'name' AND key = 'nova'",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM personality_keys WHERE key = 'harp'", [])
+        .unwrap();
+    drop(conn);
+    let stderr = verify_fails(dir.path(), &db);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(Nova)") && l.contains("no row in the key table")),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(Lyra)") && l.contains("harp")),
+        "{stderr}"
+    );
+    assert!(
+        lines.last().unwrap().contains("found 2 problems"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_reports_a_damaged_copy_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = three_personalities(dir.path());
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let (page_size, root): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        (
+            conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap(),
+            conn.query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'personalities_by_owner'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+        )
+    };
+    // The end of an index page holds its entries: scribble over them.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let page_end = (root * page_size) as usize;
+    for b in &mut bytes[page_end - 200..page_end] {
+        *b = 0x55;
+    }
+    std::fs::write(&copy, bytes).unwrap();
+    let stderr = verify_fails(dir.path(), &copy);
+    assert!(stderr.contains("SQLite integrity check"), "{stderr}");
+    assert!(
+        ok(dir.path(), &["events", "verify"]).starts_with("ok:"),
+        "the original is untouched"
+    );
+}

@@ -31,7 +31,11 @@ async fn a_second_bot_on_the_same_database_refuses_to_start_and_the_command_line
         "{lines:?}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.discord.identify_count(), 1, "only the first bot connected");
+    assert_eq!(
+        bot.discord.identify_count(),
+        1,
+        "only the first bot connected"
+    );
 
     let out = bot
         .cli(&["personality", "create", "Nova", "--owner", "7001"])
@@ -68,7 +72,11 @@ fn a_folder_the_command_line_creates_is_private_whatever_the_umask() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&dir.path().join("data")), 0o700);
     assert_eq!(mode(&dir.path().join("data/deeper")), 0o700);
     assert_eq!(mode(&dir.path().join("data/deeper/personae.db")), 0o600);
