@@ -13,7 +13,7 @@ use crate::cache::{ProfileCache, ProfileInfo};
 use crate::config::{Config, DiscordConfig};
 use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
-use crate::events::{BusConfig, EventBus};
+use crate::events::{BusConfig, Dispatcher, DurableConfig, EventBus};
 use crate::handlers;
 use crate::store::personality_rows;
 use crate::store::{Database, RunLock, RunLockError, StoreError};
@@ -41,7 +41,7 @@ impl App {
     pub async fn start_with_database(config: &Config, db: Database) -> anyhow::Result<Self> {
         let cache = db.call(load_profiles).await?;
         let tracker = ConversationTracker::load(Arc::new(db.clone())).await?;
-        Self::wire(config, db, cache, tracker).await
+        Self::wire(config, db, cache, tracker, Handlers::Registered).await
     }
 
     /// The application for a process that never routes a message: the command line. The
@@ -52,7 +52,24 @@ impl App {
     pub async fn start_command_line(config: &Config) -> anyhow::Result<Self> {
         let db = open(config).await?;
         let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
-        Self::wire(config, db, ProfileCache::new(), tracker).await
+        Self::wire(
+            config,
+            db,
+            ProfileCache::new(),
+            tracker,
+            Handlers::Registered,
+        )
+        .await
+    }
+
+    /// The application for a command that only reads (`personality list`, `events verify`,
+    /// …): like [`App::start_command_line`] without the handlers, so no durable subscriber
+    /// catches up or writes its checkpoint, and a database only this process could break is
+    /// never written.
+    pub async fn start_read_only(config: &Config) -> anyhow::Result<Self> {
+        let db = open(config).await?;
+        let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
+        Self::wire(config, db, ProfileCache::new(), tracker, Handlers::Skipped).await
     }
 
     /// Builds the bus, the service and the handlers around the caches.
@@ -61,6 +78,7 @@ impl App {
         db: Database,
         cache: ProfileCache,
         tracker: ConversationTracker,
+        handlers: Handlers,
     ) -> anyhow::Result<Self> {
         let bus = EventBus::new(BusConfig {
             handler_timeout: config.handler_timeout,
@@ -76,8 +94,16 @@ impl App {
         ));
         service.mark_published_up_to_now().await?;
         let conversations = ConversationService::new(Arc::new(db.clone()), Arc::clone(&tracker));
-        let subscribers =
-            handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?;
+        let subscribers = match handlers {
+            Handlers::Registered => {
+                handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?
+            }
+            Handlers::Skipped => Arc::new(Dispatcher::new(
+                bus.clone(),
+                Arc::new(db.clone()),
+                DurableConfig::default(),
+            )),
+        };
         Ok(Self {
             db,
             bus,
@@ -95,6 +121,13 @@ impl App {
             tracing::error!(error = %e, "a durable subscriber did not save its checkpoint");
         }
     }
+}
+
+/// Whether the application reacts to its events.
+#[derive(Clone, Copy)]
+enum Handlers {
+    Registered,
+    Skipped,
 }
 
 /// Why `personae run` stopped with an error.

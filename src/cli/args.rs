@@ -8,8 +8,34 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "personae", version, about, long_about)]
 pub struct Cli {
+    /// The SQLite file to use, over DATABASE_PATH (default data/personae.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub database: Option<std::path::PathBuf>,
+    /// Log as RUST_LOG says (default info) instead of warnings and errors only.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// True for commands that only read: they need an existing database and start no
+    /// event subscribers (which would write their checkpoints).
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Command::Personality { command } => matches!(
+                command,
+                PersonalityCommand::List { .. } | PersonalityCommand::Info { .. }
+            ),
+            Command::Events { command } => matches!(
+                command,
+                EventsCommand::List { .. }
+                    | EventsCommand::Verify
+                    | EventsCommand::DeadLetters { retry: false }
+            ),
+            Command::Run => false,
+        }
+    }
 }
 
 /// What to do.

@@ -479,3 +479,123 @@ fn verify_reports_a_damaged_copy_of_the_file() {
         "the original is untouched"
     );
 }
+
+#[test]
+fn read_only_commands_refuse_a_missing_database_naming_it_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["personality", "list"][..],
+        &["personality", "info", "aria"],
+        &["events", "list"],
+        &["events", "verify"],
+    ] {
+        let out = personae(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("data/personae.db"), "{stderr}");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created a folder"
+        );
+    }
+}
+
+#[test]
+fn the_database_option_wins_over_database_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let other = d.join("elsewhere.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_personae"))
+        .args([
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "1",
+            "--database",
+        ])
+        .arg(&other)
+        .env_clear()
+        .env("DATABASE_PATH", d.join("data/personae.db"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(other.exists());
+    assert!(!d.join("data").exists());
+}
+
+#[test]
+fn usage_mistakes_exit_1_and_help_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["personality", "frobnicate"][..],
+        &["personality", "create", "Aria"],
+        &["events", "list", "--after", "soon"],
+        &[],
+    ] {
+        let out = personae(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    assert_eq!(personae(dir.path(), &["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn the_command_line_prints_no_info_lines_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_personae"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_PATH", d.join("data/personae.db"))
+            .env("RUST_LOG", "info")
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["personality", "create", "Aria", "--owner", "1"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no log lines");
+    let out = run(&["-v", "personality", "create", "Nova", "--owner", "1"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "-v shows them"
+    );
+}
+
+#[test]
+fn read_only_commands_start_no_event_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["personality", "create", "Aria", "--owner", "1"]);
+    let db = d.join("data/personae.db");
+    let checkpoints = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM subscriber_checkpoints", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM subscriber_checkpoints", [])
+        .unwrap();
+    for args in [
+        &["personality", "list"][..],
+        &["personality", "info", "aria"],
+        &["events", "list"],
+        &["events", "verify"],
+        &["events", "dead-letters"],
+    ] {
+        ok(d, args);
+        assert_eq!(checkpoints(), 0, "{args:?} ran the subscribers");
+    }
+}
