@@ -52,6 +52,10 @@ pub async fn serve(
         None => Url::parse("https://discord.com/").map_err(|e| DiscordError::Setup(e.into()))?,
     };
     let http = http.build();
+    tokio::pin!(shutdown);
+    if !wait_for_discord(&http, &mut shutdown).await {
+        return Ok(());
+    }
 
     let dev_guild = discord.dev_guild_id;
     let calls_per_minute = discord.llm_calls_per_minute;
@@ -111,7 +115,7 @@ pub async fn serve(
     let shard_manager = Arc::clone(&client.shard_manager);
     let result = tokio::select! {
         result = client.start() => result,
-        () = shutdown => {
+        () = &mut shutdown => {
             info!("shutting down: closing the gateway");
             shard_manager.shutdown_all().await;
             let pending = inflight.count();
@@ -130,7 +134,46 @@ pub async fn serve(
         Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => {
             Err(DiscordError::InvalidToken)
         }
+        Err(serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents)) => {
+            Err(DiscordError::DisallowedIntents)
+        }
         Err(e) => Err(DiscordError::Gateway(e)),
+    }
+}
+
+/// The first wait before asking Discord again, doubled after each failure.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two tries.
+const LONGEST_RETRY: Duration = Duration::from_secs(60);
+
+/// Waits until Discord's REST API answers (`GET /gateway`), with a WARN and a growing wait
+/// after each failure: serenity would otherwise fall back to the default gateway URL and
+/// retry quietly. False when `shutdown` came first.
+async fn wait_for_discord(
+    http: &serenity::Http,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> bool {
+    let mut wait = FIRST_RETRY;
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let error = match http.get_gateway().await {
+            Ok(_) => return true,
+            // The gateway answers 401 to a bad token; the gateway itself says so clearly.
+            Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(_))) => return true,
+            Err(e) => super::error::without_urls(e),
+        };
+        warn!(
+            attempt,
+            retry_in_secs = wait.as_secs(),
+            error = %error,
+            "cannot reach Discord; trying again"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut *shutdown => return false,
+        }
+        wait = (wait * 2).min(LONGEST_RETRY);
     }
 }
 

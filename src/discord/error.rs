@@ -47,8 +47,12 @@ impl BotError {
 #[derive(Debug, Error)]
 pub enum DiscordError {
     /// The token is wrong or was reset: the host's to fix.
-    #[error("DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env")]
+    #[error("DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env.")]
     InvalidToken,
+    /// The bot asks for the Message Content intent and it is off in the Developer Portal:
+    /// Discord refuses the whole connection (close code 4014).
+    #[error("Discord refused the connection (close code 4014, disallowed intents): turn on Message Content Intent in the Developer Portal → your application → Bot → Privileged Gateway Intents, then start personae again.")]
+    DisallowedIntents,
     /// The gateway connection failed for good.
     #[error("the Discord connection failed: {0}")]
     Gateway(#[source] poise::serenity_prelude::Error),
@@ -63,7 +67,10 @@ pub enum DiscordError {
 impl DiscordError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
-        matches!(self, DiscordError::InvalidToken)
+        matches!(
+            self,
+            DiscordError::InvalidToken | DiscordError::DisallowedIntents
+        )
     }
 }
 

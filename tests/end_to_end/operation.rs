@@ -4,7 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use personae_testkit::bot::{Bot, Process, WAIT};
+use personae_fakes::discord::FakeDiscordConfig;
+use personae_testkit::bot::{Bot, BotOptions, Process, WAIT};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -80,4 +81,64 @@ fn a_folder_the_command_line_creates_is_private_whatever_the_umask() {
     assert_eq!(mode(&dir.path().join("data")), 0o700);
     assert_eq!(mode(&dir.path().join("data/deeper")), 0o700);
     assert_eq!(mode(&dir.path().join("data/deeper/personae.db")), 0o600);
+}
+
+#[tokio::test]
+async fn close_4014_names_the_message_content_switch_and_exits_1() {
+    let mut bot = Bot::start_unready(BotOptions {
+        discord: FakeDiscordConfig {
+            disallow_privileged_intents: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let status = bot.wait_exit(WAIT).await.expect("the bot stops on its own");
+    assert_eq!(status.code(), Some(1), "{}", bot.logs());
+    let logs = bot.logs();
+    let errors: Vec<&str> = logs.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{logs}");
+    assert!(
+        errors[0].contains("4014") && errors[0].contains("Message Content Intent"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn while_discord_cannot_be_reached_each_retry_is_a_warning_with_its_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env: Vec<(String, String)> = [
+        ("DISCORD_TOKEN", personae_testkit::bot::TOKEN.to_owned()),
+        ("DISCORD_API_URL", format!("http://127.0.0.1:{port}")),
+        (
+            "DATABASE_PATH",
+            dir.path().join("personae.db").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut bot = Process::start(&["run"], &env, dir.path()).expect("starts");
+    let warnings = || {
+        bot.logs()
+            .into_iter()
+            .filter(|l| l.contains("WARN") && l.contains("cannot reach Discord"))
+            .collect::<Vec<_>>()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while warnings().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", bot.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = warnings();
+    assert!(seen[0].contains("retry_in_secs=1"), "{seen:?}");
+    assert!(seen[1].contains("retry_in_secs=2"), "{seen:?}");
+    let status = bot.terminate(WAIT).await.expect("SIGTERM stops it");
+    assert!(status.success(), "{status:?}");
 }

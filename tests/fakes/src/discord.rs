@@ -63,6 +63,9 @@ pub struct FakeDiscordConfig {
     pub port: u16,
     /// Close the gateway with 4004 (authentication failed) after IDENTIFY.
     pub reject_token: bool,
+    /// Close the gateway with 4014 (disallowed intents) after IDENTIFY, as Discord does when
+    /// a privileged intent is asked for but not enabled in the Developer Portal.
+    pub disallow_privileged_intents: bool,
     /// The bot user's id; default `"9001"`.
     pub bot_user_id: String,
     /// The bot user's name; default `"testbot"`.
@@ -91,6 +94,7 @@ impl Default for FakeDiscordConfig {
         Self {
             port: 0,
             reject_token: false,
+            disallow_privileged_intents: false,
             bot_user_id: "9001".to_owned(),
             bot_username: "testbot".to_owned(),
             application_id: "9001".to_owned(),

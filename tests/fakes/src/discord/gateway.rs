@@ -267,6 +267,9 @@ fn identify(shared: &Shared, state: &mut State, connection: u64, data: &Value) -
     if shared.config.reject_token {
         return vec![Reply::Close(4004, "Authentication failed.")];
     }
+    if shared.config.disallow_privileged_intents {
+        return vec![Reply::Close(4014, "Disallowed intent(s).")];
+    }
     if let Some(c) = gateway.connections.get_mut(&connection) {
         c.authenticated = true;
     }
