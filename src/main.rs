@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     // A missing .env is fine; a broken one is worth a line.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
-            eprintln!("error: .env: {e}");
+            eprintln!("error: {}", cli::sentence(&format!(".env: {e}")));
             return ExitCode::from(1);
         }
     }
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             config
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cli::sentence(&e.to_string()));
             return ExitCode::from(1);
         }
     };

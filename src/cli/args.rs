@@ -83,22 +83,40 @@ pub enum PersonalityCommand {
     },
     /// Change profile fields; an empty --model or --avatar-url clears it.
     Update {
+        /// The personality's name or one of its aliases.
         personality: String,
+        /// Name shown on its messages.
         #[arg(long)]
         display_name: Option<String>,
+        /// System prompt (at most 6000 characters).
         #[arg(long)]
         prompt: Option<String>,
+        /// LLM model; "" goes back to LLM_MODEL.
         #[arg(long)]
         model: Option<String>,
+        /// Avatar image URL (http or https); "" removes it.
         #[arg(long)]
         avatar_url: Option<String>,
     },
     /// Add an alias.
-    Alias { personality: String, alias: String },
+    Alias {
+        /// The personality's name or one of its aliases.
+        personality: String,
+        /// The new alias, answered to as @alias.
+        alias: String,
+    },
     /// Remove an alias.
-    Unalias { personality: String, alias: String },
+    Unalias {
+        /// The personality's name or one of its aliases.
+        personality: String,
+        /// The alias to remove.
+        alias: String,
+    },
     /// Remove a personality; its name and aliases are free at once.
-    Remove { personality: String },
+    Remove {
+        /// The personality's name or one of its aliases.
+        personality: String,
+    },
     /// List personalities.
     List {
         /// Only those of this Discord user id.
@@ -110,6 +128,7 @@ pub enum PersonalityCommand {
     },
     /// Show one personality.
     Info {
+        /// The personality's name or one of its aliases.
         personality: String,
         /// Print one JSON document.
         #[arg(long)]
@@ -146,6 +165,7 @@ pub enum EventsCommand {
     },
     /// List events that durable subscribers gave up on; --retry delivers them again.
     DeadLetters {
+        /// Deliver each once more; delivered ones are deleted.
         #[arg(long)]
         retry: bool,
     },

@@ -43,7 +43,7 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
             };
             if update.is_empty() {
                 return Err(CliError::User(
-                    "nothing to update: give --display-name, --prompt, --model or --avatar-url"
+                    "Nothing to update: give --display-name, --prompt, --model or --avatar-url."
                         .into(),
                 ));
             }

@@ -16,7 +16,7 @@ pub enum DomainError {
     #[error("alias: a personality can have at most {0} aliases")]
     TooManyAliases(usize),
     /// An update that changes nothing.
-    #[error("nothing to update: give at least one new value")]
+    #[error("Nothing to update: it already has every value given")]
     NothingToUpdate,
 }
 

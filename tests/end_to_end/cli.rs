@@ -271,21 +271,57 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
             &["personality", "unalias", "Aria", "nope"],
             "alias: \"nope\" is not an alias",
         ),
-        (&["personality", "update", "Aria"], "nothing to update"),
+        (
+            &["personality", "update", "Aria"],
+            "Nothing to update: give --display-name",
+        ),
+        (
+            &["personality", "update", "Aria", "--model", ""],
+            "Nothing to update: it already has every value given.",
+        ),
         (
             &["personality", "update", "Aria", "--model", "a b"],
             "model: ",
         ),
-        (&["events", "list", "--type", "Bogus"], "unknown event type"),
+        (&["events", "list", "--type", "Bogus"], "Unknown event type"),
         (
             &["events", "replay", "--subscriber", "nobody"],
-            "no durable subscriber is named \"nobody\"",
+            "No durable subscriber is named \"nobody\"",
         ),
     ];
     for (args, expected) in cases {
         let stderr = refused(d, args);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.trim_end().ends_with('.'), "a sentence: {stderr}");
+    }
+}
+
+#[test]
+fn every_argument_and_option_has_a_description_in_the_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["personality", "create"][..],
+        &["personality", "update"],
+        &["personality", "alias"],
+        &["personality", "unalias"],
+        &["personality", "remove"],
+        &["personality", "list"],
+        &["personality", "info"],
+        &["events", "list"],
+        &["events", "replay"],
+        &["events", "dead-letters"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(dir.path(), &args);
+        let bare: Vec<&str> = help
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('<') || l.starts_with('-'))
+            .filter(|l| !l.contains("  "))
+            .collect();
+        assert!(bare.is_empty(), "{command:?}: no description for {bare:?}");
     }
 }
 
