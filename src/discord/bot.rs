@@ -17,6 +17,9 @@ use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::llm::{LlmClient, LlmConfig};
 
+/// View Channels, Send Messages, Read Message History, Manage Webhooks and Use Application
+/// Commands: what the README's invite link asks for.
+const INVITE_PERMISSIONS: u64 = 2_684_423_168;
 /// How often the bot looks for changes made by the command line in another process.
 const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for messages being answered and commands being run.
@@ -38,6 +41,23 @@ pub async fn serve(
         timeout: discord.llm_timeout,
     })
     .map_err(DiscordError::Llm)?;
+    info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        database = %app.db.path().display(),
+        personalities = app.cache.len(),
+        llm_base_url = %llm.shown_base_url(),
+        llm_model = %llm.default_model(),
+        "starting personae"
+    );
+    let probe_llm = llm.clone();
+    tokio::spawn(async move {
+        let probe = probe_llm.probe().await;
+        let base_url = probe_llm.shown_base_url();
+        match crate::llm::probe_warning(&probe, &base_url, probe_llm.default_model()) {
+            Some(warning) => warn!("{warning}"),
+            None => info!(llm_base_url = %base_url, "the LLM endpoint answers"),
+        }
+    });
 
     let mut http = serenity::HttpBuilder::new(&discord.token);
     let api_base = match &discord.api_url {
@@ -91,6 +111,12 @@ pub async fn serve(
                     info!("slash commands registered globally (Discord may take a while to show them)");
                 }
                 info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                if ready.guilds.is_empty() {
+                    info!(
+                        "the bot is in no server yet; invite it with https://discord.com/oauth2/authorize?client_id={}&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}",
+                        ready.application.id
+                    );
+                }
                 Ok(Data {
                     app: setup_app,
                     llm,

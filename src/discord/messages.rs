@@ -52,6 +52,12 @@ pub async fn on_message(
         .await
 }
 
+/// How long an answer took, for its log line.
+struct Timing {
+    started: Instant,
+    llm: std::time::Duration,
+}
+
 async fn answer(
     ctx: &serenity::Context,
     data: &Data,
@@ -74,6 +80,10 @@ async fn answer(
         return Ok(());
     }
 
+    let mut timing = Timing {
+        started: Instant::now(),
+        llm: std::time::Duration::ZERO,
+    };
     let typing = message.channel_id.start_typing(&ctx.http);
     let text = route.text_for_model(&message.content);
     let context = conversation_context(ctx, data, message, personality.id).await;
@@ -93,7 +103,10 @@ async fn answer(
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
-    let reply = match data.llm.complete(request).await {
+    let llm_started = Instant::now();
+    let completed = data.llm.complete(request).await;
+    timing.llm = llm_started.elapsed();
+    let reply = match completed {
         Ok(reply) if !reply.trim().is_empty() => reply,
         Ok(_) => "(I have nothing to say to that.)".to_owned(),
         Err(e) => {
@@ -118,6 +131,15 @@ async fn answer(
     if !tracked {
         info!("the personality was removed while it answered; the answer is not tracked");
     }
+    info!(
+        personality = %personality.name,
+        server = message.guild_id.map(serenity::GuildId::get),
+        channel = channel_id,
+        trigger = ?route.trigger,
+        llm_ms = timing.llm.as_millis() as u64,
+        total_ms = timing.started.elapsed().as_millis() as u64,
+        "answered a message"
+    );
     Ok(())
 }
 

@@ -4,8 +4,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use personae_fakes::discord::FakeDiscordConfig;
-use personae_testkit::bot::{Bot, BotOptions, Process, WAIT};
+use personae_fakes::discord::{FakeDiscord, FakeDiscordConfig, MessageSpec};
+use personae_fakes::llm::FakeLlm;
+use personae_testkit::bot::{bot_env, create_step, Bot, BotOptions, Process, WAIT};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -141,4 +142,110 @@ async fn while_discord_cannot_be_reached_each_retry_is_a_warning_with_its_back_o
     assert!(seen[1].contains("retry_in_secs=2"), "{seen:?}");
     let status = bot.terminate(WAIT).await.expect("SIGTERM stops it");
     assert!(status.success(), "{status:?}");
+}
+
+async fn wait_for_log(bot: &Bot, what: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(line) = bot.logs().lines().find(|l| l.contains(what)) {
+            return line.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no log line with {what:?}:\n{}",
+            bot.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn start_up_and_every_answer_say_what_happened_in_one_info_line() {
+    let bot = Bot::start_with(BotOptions {
+        setup: vec![create_step("Aria", &["--alias", "bard"])],
+        ..Default::default()
+    })
+    .await;
+    let start = wait_for_log(&bot, "starting personae").await;
+    for field in [
+        "INFO",
+        concat!("version=", env!("CARGO_PKG_VERSION")),
+        "personae.db",
+        "personalities=1",
+        &format!("llm_base_url={}", bot.llm.base_url()),
+        "llm_model=test-default-model",
+    ] {
+        assert!(start.contains(field), "{field} missing from: {start}");
+    }
+    wait_for_log(&bot, "the LLM endpoint answers").await;
+    bot.discord
+        .send_message(MessageSpec::new("6001", "7001", "alice", "@bard hi"))
+        .await;
+    let answered = wait_for_log(&bot, "answered a message").await;
+    for field in [
+        "INFO",
+        "personality=Aria",
+        "server=8001",
+        "channel=6001",
+        "trigger=",
+        "llm_ms=",
+        "total_ms=",
+    ] {
+        assert!(answered.contains(field), "{field} missing from: {answered}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_llm_url_or_model_is_a_warning_with_a_hint_and_the_bot_still_runs() {
+    for case in ["url without /v1", "unknown model"] {
+        let discord = FakeDiscord::start().await;
+        let llm = FakeLlm::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = bot_env(&discord, &llm, &dir.path().join("personae.db"));
+        let (var, value, hint) = match case {
+            "url without /v1" => (
+                "LLM_BASE_URL",
+                llm.base_url().trim_end_matches("/v1").to_owned(),
+                "ends in /v1",
+            ),
+            _ => ("LLM_MODEL", "no-such-model".to_owned(), "\"no-such-model\""),
+        };
+        env.push((var.to_owned(), value));
+        let bot = Process::start(&["run"], &env, dir.path()).expect("starts");
+        discord
+            .wait_ready(WAIT)
+            .await
+            .expect("a probe is never fatal");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let warning = loop {
+            if let Some(line) = bot.logs().into_iter().find(|l| l.contains(hint)) {
+                break line;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{case}: {:?}",
+                bot.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(warning.contains("WARN"), "{case}: {warning}");
+    }
+}
+
+#[tokio::test]
+async fn a_bot_in_no_server_logs_its_invite_link() {
+    let bot = Bot::start_with(BotOptions {
+        discord: FakeDiscordConfig {
+            in_no_server: true,
+            send_guild_create: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let line = wait_for_log(&bot, "invite it with").await;
+    assert!(
+        line.contains("https://discord.com/oauth2/authorize?client_id=9001&scope=bot+applications.commands&permissions=2684423168"),
+        "{line}"
+    );
 }

@@ -66,6 +66,8 @@ pub struct FakeDiscordConfig {
     /// Close the gateway with 4014 (disallowed intents) after IDENTIFY, as Discord does when
     /// a privileged intent is asked for but not enabled in the Developer Portal.
     pub disallow_privileged_intents: bool,
+    /// READY lists no guild (a bot nobody invited yet); set `send_guild_create` to false too.
+    pub in_no_server: bool,
     /// The bot user's id; default `"9001"`.
     pub bot_user_id: String,
     /// The bot user's name; default `"testbot"`.
@@ -95,6 +97,7 @@ impl Default for FakeDiscordConfig {
             port: 0,
             reject_token: false,
             disallow_privileged_intents: false,
+            in_no_server: false,
             bot_user_id: "9001".to_owned(),
             bot_username: "testbot".to_owned(),
             application_id: "9001".to_owned(),
