@@ -20,6 +20,9 @@ use crate::llm::{LlmClient, LlmConfig};
 /// View Channels, Send Messages, Read Message History, Manage Webhooks and Use Application
 /// Commands: what the README's invite link asks for.
 const INVITE_PERMISSIONS: u64 = 2_684_423_168;
+/// A `/reset` older than this no longer matters: the channel history the bot reads
+/// (`LLM_CONTEXT_MESSAGES`, at most 100) has moved past it in all but idle channels.
+const CONTEXT_START_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often the bot looks for changes made by the command line in another process.
 const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for messages being answered and commands being run.
@@ -79,6 +82,7 @@ pub async fn serve(
 
     let dev_guild = discord.dev_guild_id;
     let calls_per_minute = discord.llm_calls_per_minute;
+    let context_messages = discord.llm_context_messages;
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -123,6 +127,8 @@ pub async fn serve(
                     webhooks: WebhookManager::new(Arc::clone(&ctx.http), api_base),
                     limiter: CallLimiter::new(calls_per_minute, Duration::from_secs(60)),
                     inflight: setup_inflight,
+                    context_messages,
+                    context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })
         })

@@ -5,6 +5,7 @@ mod bot;
 mod commands;
 mod data;
 mod error;
+mod idle_map;
 mod inflight;
 mod limiter;
 mod messages;

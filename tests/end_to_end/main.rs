@@ -7,6 +7,7 @@
 mod authorization;
 mod cli;
 mod commands;
+mod context;
 mod conversations;
 mod faults;
 mod llm_client;
