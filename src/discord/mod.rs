@@ -16,4 +16,6 @@ mod webhooks;
 pub use bot::{serve, shutdown_signal};
 pub use data::{Context, Data, Error};
 pub use error::{BotError, DiscordError};
+pub use idle_map::IdleMap;
+pub use limiter::CallLimiter;
 pub use split::split_message;
