@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // --help and --version are answers; anything else is a usage mistake: exit 1,
             // as for every other mistake of the user's.
-            let code = if e.use_stderr() { 1 } else { 0 };
+            let code = u8::from(e.use_stderr());
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -99,6 +99,7 @@ fn main() -> ExitCode {
 }
 
 /// Which log lines are written.
+#[derive(Clone, Copy)]
 enum Logging {
     /// RUST_LOG, or this level when it is unset.
     FromEnv(&'static str),

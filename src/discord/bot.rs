@@ -56,9 +56,12 @@ pub async fn serve(
     tokio::spawn(async move {
         let probe = probe_llm.probe().await;
         let base_url = probe_llm.shown_base_url();
-        match crate::llm::probe_warning(&probe, &base_url, probe_llm.default_model()) {
-            Some(warning) => warn!("{warning}"),
-            None => info!(llm_base_url = %base_url, "the LLM endpoint answers"),
+        if let Some(warning) =
+            crate::llm::probe_warning(&probe, &base_url, probe_llm.default_model())
+        {
+            warn!("{warning}");
+        } else {
+            info!(llm_base_url = %base_url, "the LLM endpoint answers");
         }
     });
 
@@ -190,9 +193,11 @@ async fn wait_for_discord(
     loop {
         attempt += 1;
         let error = match http.get_gateway().await {
-            Ok(_) => return true,
-            // The gateway answers 401 to a bad token; the gateway itself says so clearly.
-            Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(_))) => return true,
+            // An answer, even 401 for a bad token (the gateway then says so clearly), means
+            // Discord is reachable.
+            Ok(_) | Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(_))) => {
+                return true
+            }
             Err(e) => super::error::without_urls(e),
         };
         warn!(

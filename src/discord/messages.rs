@@ -238,7 +238,7 @@ async fn conversation_context(
         match message.channel_id.messages(&ctx.http, recent).await {
             // After `/reset` only what came later counts; the reply chain is asked for.
             Ok(messages) => {
-                collected.extend(messages.into_iter().filter(|m| m.id.get() > starts_after))
+                collected.extend(messages.into_iter().filter(|m| m.id.get() > starts_after));
             }
             Err(e) => warn!(error = %e, "could not read recent messages"),
         }

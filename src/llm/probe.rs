@@ -50,7 +50,10 @@ fn shortlist(models: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     if models.len() > 10 {
-        list.push_str(&format!(" and {} more", models.len() - 10));
+        let more = models.len() - 10;
+        list.push_str(" and ");
+        list.push_str(&more.to_string());
+        list.push_str(" more");
     }
     list
 }
