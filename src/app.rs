@@ -13,10 +13,10 @@ use crate::cache::{ProfileCache, ProfileInfo};
 use crate::config::{Config, DiscordConfig};
 use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
-use crate::events::{BusConfig, EventBus};
+use crate::events::{BusConfig, Dispatcher, DurableConfig, EventBus};
 use crate::handlers;
 use crate::store::personality_rows;
-use crate::store::{Database, StoreError};
+use crate::store::{Database, RunLock, RunLockError, StoreError};
 
 /// The wired application.
 pub struct App {
@@ -41,7 +41,7 @@ impl App {
     pub async fn start_with_database(config: &Config, db: Database) -> anyhow::Result<Self> {
         let cache = db.call(load_profiles).await?;
         let tracker = ConversationTracker::load(Arc::new(db.clone())).await?;
-        Self::wire(config, db, cache, tracker).await
+        Self::wire(config, db, cache, tracker, Handlers::Registered).await
     }
 
     /// The application for a process that never routes a message: the command line. The
@@ -52,7 +52,24 @@ impl App {
     pub async fn start_command_line(config: &Config) -> anyhow::Result<Self> {
         let db = open(config).await?;
         let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
-        Self::wire(config, db, ProfileCache::new(), tracker).await
+        Self::wire(
+            config,
+            db,
+            ProfileCache::new(),
+            tracker,
+            Handlers::Registered,
+        )
+        .await
+    }
+
+    /// The application for a command that only reads (`personality list`, `events verify`,
+    /// …): like [`App::start_command_line`] without the handlers, so no durable subscriber
+    /// catches up or writes its checkpoint, and a database only this process could break is
+    /// never written.
+    pub async fn start_read_only(config: &Config) -> anyhow::Result<Self> {
+        let db = open(config).await?;
+        let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
+        Self::wire(config, db, ProfileCache::new(), tracker, Handlers::Skipped).await
     }
 
     /// Builds the bus, the service and the handlers around the caches.
@@ -61,6 +78,7 @@ impl App {
         db: Database,
         cache: ProfileCache,
         tracker: ConversationTracker,
+        handlers: Handlers,
     ) -> anyhow::Result<Self> {
         let bus = EventBus::new(BusConfig {
             handler_timeout: config.handler_timeout,
@@ -77,8 +95,16 @@ impl App {
         ));
         service.mark_published_up_to_now().await?;
         let conversations = ConversationService::new(Arc::new(db.clone()), Arc::clone(&tracker));
-        let subscribers =
-            handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?;
+        let subscribers = match handlers {
+            Handlers::Registered => {
+                handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?
+            }
+            Handlers::Skipped => Arc::new(Dispatcher::new(
+                bus.clone(),
+                Arc::new(db.clone()),
+                DurableConfig::default(),
+            )),
+        };
         Ok(Self {
             db,
             bus,
@@ -98,6 +124,13 @@ impl App {
     }
 }
 
+/// Whether the application reacts to its events.
+#[derive(Clone, Copy)]
+enum Handlers {
+    Registered,
+    Skipped,
+}
+
 /// Why `personae run` stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -107,12 +140,19 @@ pub enum RunError {
     /// Serving Discord failed.
     #[error(transparent)]
     Discord(#[from] DiscordError),
+    /// Another bot runs on the same database, or its lock can't be taken.
+    #[error(transparent)]
+    Lock(#[from] RunLockError),
 }
 
 impl RunError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
-        matches!(self, RunError::Discord(e) if e.is_configuration_mistake())
+        match self {
+            RunError::Discord(e) => e.is_configuration_mistake(),
+            RunError::Lock(RunLockError::Held { .. }) => true,
+            _ => false,
+        }
     }
 }
 
@@ -123,6 +163,8 @@ pub async fn run(
     discord: &DiscordConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    // Taken before anything else, so a second bot never opens the database or connects.
+    let _lock = RunLock::acquire(&config.database_path)?;
     let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
     let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
     app.shutdown().await;

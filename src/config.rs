@@ -53,6 +53,8 @@ pub struct DiscordConfig {
     pub llm_timeout: Duration,
     /// LLM calls a user may cause per minute.
     pub llm_calls_per_minute: u32,
+    /// Earlier channel messages sent to the model with each question (0: the reply chain only).
+    pub llm_context_messages: u8,
 }
 
 impl fmt::Debug for DiscordConfig {
@@ -67,6 +69,7 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_model", &self.llm_model)
             .field("llm_timeout", &self.llm_timeout)
             .field("llm_calls_per_minute", &self.llm_calls_per_minute)
+            .field("llm_context_messages", &self.llm_context_messages)
             .finish()
     }
 }
@@ -119,7 +122,8 @@ impl Config {
 
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
-    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS and LLM_CALLS_PER_MINUTE.
+    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE and
+    /// LLM_CONTEXT_MESSAGES.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -172,6 +176,20 @@ impl DiscordConfig {
                 })?,
             None => 10,
         };
+        let llm_context_messages = match env("LLM_CONTEXT_MESSAGES") {
+            Some(v) => v
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= MAX_CONTEXT_MESSAGES)
+                .ok_or_else(|| {
+                    invalid(
+                        "LLM_CONTEXT_MESSAGES",
+                        format!("\"{v}\" is not a whole number from 0 to {MAX_CONTEXT_MESSAGES}"),
+                    )
+                })?,
+            None => 10,
+        };
         Ok(Self {
             token,
             api_url,
@@ -181,9 +199,13 @@ impl DiscordConfig {
             llm_model: llm_model.trim().to_owned(),
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
+            llm_context_messages,
         })
     }
 }
+
+/// Discord hands out at most 100 messages per history request.
+const MAX_CONTEXT_MESSAGES: u8 = 100;
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -283,6 +305,8 @@ mod tests {
             ("LLM_TIMEOUT_SECS", "soon"),
             ("LLM_MODEL", "bad model"),
             ("LLM_CALLS_PER_MINUTE", "0"),
+            ("LLM_CONTEXT_MESSAGES", "101"),
+            ("LLM_CONTEXT_MESSAGES", "-1"),
         ] {
             let err =
                 DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "t"), (var, value)])).unwrap_err();

@@ -8,23 +8,52 @@ use personae::config::{process_env, Config, DiscordConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are answers; anything else is a usage mistake: exit 1,
+            // as for every other mistake of the user's.
+            let code = u8::from(e.use_stderr());
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     // A missing .env is fine; a broken one is worth a line.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
-            eprintln!("error: .env: {e}");
+            eprintln!("error: {}", cli::sentence(&format!(".env: {e}")));
             return ExitCode::from(1);
         }
     }
     let config = match Config::from_env(&process_env) {
-        Ok(config) => config,
+        Ok(mut config) => {
+            if let Some(path) = cli.database.clone() {
+                config.database_path = path;
+            }
+            config
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cli::sentence(&e.to_string()));
             return ExitCode::from(1);
         }
     };
     let is_run = matches!(cli.command, Command::Run);
-    init_logging(config.log_format, if is_run { "info" } else { "warn" });
+    let read_only = cli.command.is_read_only();
+    if read_only && !config.database_path.exists() {
+        eprintln!(
+            "error: There is no database at {}. Run personae from the folder that holds it, or name it with --database PATH or DATABASE_PATH.",
+            config.database_path.display()
+        );
+        return ExitCode::from(1);
+    }
+    // The command line answers on stdout; log lines only when asked (`-v`), whatever
+    // RUST_LOG a .env written for the bot says.
+    let logging = if is_run || cli.verbose {
+        Logging::FromEnv("info")
+    } else {
+        Logging::Quiet
+    };
+    init_logging(config.log_format, logging);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,9 +78,12 @@ fn main() -> ExitCode {
                     }
                 })
         } else {
-            let app = personae::app::App::start_command_line(&config)
-                .await
-                .map_err(CliError::Other)?;
+            let app = if read_only {
+                personae::app::App::start_read_only(&config).await
+            } else {
+                personae::app::App::start_command_line(&config).await
+            }
+            .map_err(CliError::Other)?;
             let result = cli::execute(&app, cli.command).await;
             app.shutdown().await;
             result
@@ -66,10 +98,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; RUST_LOG overrides the default level.
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+/// Which log lines are written.
+#[derive(Clone, Copy)]
+enum Logging {
+    /// RUST_LOG, or this level when it is unset.
+    FromEnv(&'static str),
+    /// Warnings and errors only.
+    Quiet,
+}
+
+/// Logs to stderr.
+fn init_logging(format: LogFormat, logging: Logging) {
+    let filter = match logging {
+        Logging::FromEnv(default_level) => {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level))
+        }
+        Logging::Quiet => EnvFilter::new("warn"),
+    };
     // Colours only for a person at a terminal, not in journald or a log file.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

@@ -8,6 +8,7 @@
 //! cargo run --release --example load -- startup  # cache load time and memory
 //! cargo run --release --example load -- discord  # round trips through the fake Discord
 //! cargo run --release --example load -- catchup  # a durable subscriber 1,000,000 events behind
+//! cargo run --release --example load -- memory   # 100,000 users and channels: memory levels off
 //! ```
 //!
 //! Logging is set up as `personae run` sets it up (RUST_LOG, default `info`), so code that
@@ -17,6 +18,7 @@ mod catchup;
 mod commands;
 mod discord;
 mod measure;
+mod memory;
 mod micro;
 mod startup;
 
@@ -99,6 +101,15 @@ enum Mode {
         #[arg(long, default_value_t = 20)]
         message_secs: u64,
     },
+    /// 100,000 distinct users and channels through the message path's per-user and
+    /// per-channel state on a simulated clock, with resident memory as it goes.
+    Memory {
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        /// Messages per simulated second.
+        #[arg(long, default_value_t = 10)]
+        per_second: u64,
+    },
     /// A durable subscriber catching up from far behind.
     Catchup {
         #[arg(long, default_value_t = 1_000_000)]
@@ -119,6 +130,7 @@ fn main() -> anyhow::Result<()> {
     match args.mode {
         Mode::Bus { rounds } => return micro::bus(rounds),
         Mode::Routing { rounds } => return micro::routing(rounds),
+        Mode::Memory { users, per_second } => return memory::run(users, per_second),
         _ => {}
     }
     // The bot's runtime: multi-threaded, one worker per core.
@@ -128,7 +140,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match args.mode {
             // Each runs its own runtime, outside this one (dispatched above).
-            Mode::Bus { .. } | Mode::Routing { .. } => {
+            Mode::Bus { .. } | Mode::Routing { .. } | Mode::Memory { .. } => {
                 Err(anyhow::anyhow!("bus and routing run outside the runtime"))
             }
             Mode::Commands {

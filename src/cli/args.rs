@@ -8,8 +8,34 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "personae", version, about, long_about)]
 pub struct Cli {
+    /// The SQLite file to use, over DATABASE_PATH (default data/personae.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub database: Option<std::path::PathBuf>,
+    /// Log as RUST_LOG says (default info) instead of warnings and errors only.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// True for commands that only read: they need an existing database and start no
+    /// event subscribers (which would write their checkpoints).
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Command::Personality { command } => matches!(
+                command,
+                PersonalityCommand::List { .. } | PersonalityCommand::Info { .. }
+            ),
+            Command::Events { command } => matches!(
+                command,
+                EventsCommand::List { .. }
+                    | EventsCommand::Verify
+                    | EventsCommand::DeadLetters { retry: false }
+            ),
+            Command::Run => false,
+        }
+    }
 }
 
 /// What to do.
@@ -75,15 +101,20 @@ pub enum PersonalityCommand {
     },
     /// Change profile fields; an empty --model or --avatar-url clears it.
     Update {
+        /// The personality's name or one of its aliases.
         personality: String,
         #[command(flatten)]
         place: Where,
+        /// Name shown on its messages.
         #[arg(long)]
         display_name: Option<String>,
+        /// System prompt (at most 6000 characters).
         #[arg(long)]
         prompt: Option<String>,
+        /// LLM model; "" goes back to LLM_MODEL.
         #[arg(long)]
         model: Option<String>,
+        /// Avatar image URL (http or https); "" removes it.
         #[arg(long)]
         avatar_url: Option<String>,
         /// true: it answers only in age-restricted channels, never in DMs.
@@ -92,20 +123,25 @@ pub enum PersonalityCommand {
     },
     /// Add an alias.
     Alias {
+        /// The personality's name or one of its aliases.
         personality: String,
+        /// The new alias, answered to as @alias.
         alias: String,
         #[command(flatten)]
         place: Where,
     },
     /// Remove an alias.
     Unalias {
+        /// The personality's name or one of its aliases.
         personality: String,
+        /// The alias to remove.
         alias: String,
         #[command(flatten)]
         place: Where,
     },
     /// Remove a personality; its name and aliases are free at once.
     Remove {
+        /// The personality's name or one of its aliases.
         personality: String,
         #[command(flatten)]
         place: Where,
@@ -113,6 +149,7 @@ pub enum PersonalityCommand {
     /// Make a server's personality global: usable in every server. Refused when another
     /// server uses one of its names or aliases.
     Global {
+        /// The personality's name or one of its aliases.
         personality: String,
         #[command(flatten)]
         place: Where,
@@ -131,6 +168,7 @@ pub enum PersonalityCommand {
     },
     /// Show one personality.
     Info {
+        /// The personality's name or one of its aliases.
         personality: String,
         #[command(flatten)]
         place: Where,
@@ -169,6 +207,7 @@ pub enum EventsCommand {
     },
     /// List events that durable subscribers gave up on; --retry delivers them again.
     DeadLetters {
+        /// Deliver each once more; delivered ones are deleted.
         #[arg(long)]
         retry: bool,
     },

@@ -8,7 +8,7 @@ mod personality;
 mod views;
 
 pub use args::{Cli, Command, EventsCommand, PersonalityCommand, Where};
-pub use error::CliError;
+pub use error::{sentence, CliError};
 pub use views::{EventView, PersonalityView};
 
 use crate::app::App;

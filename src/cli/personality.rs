@@ -55,7 +55,7 @@ pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<()
             };
             if update.is_empty() {
                 return Err(CliError::User(
-                    "nothing to update: give --display-name, --prompt, --model, --avatar-url or --nsfw"
+                    "Nothing to update: give --display-name, --prompt, --model, --avatar-url or --nsfw."
                         .into(),
                 ));
             }

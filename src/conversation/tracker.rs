@@ -48,7 +48,12 @@ struct State {
     conversations: DashMap<(u64, u64), Conversation>,
     activations: DashMap<u64, PersonalityId>,
     auto_response: DashSet<u64>,
+    /// When expired conversations were last dropped from memory.
+    conversations_swept: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// How often expired conversations are dropped from memory.
+const CONVERSATION_SWEEP_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 impl std::fmt::Debug for ConversationTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,8 +74,11 @@ impl ConversationTracker {
         for (message_id, channel_id, personality) in loaded.messages {
             state.sent(message_id, channel_id, personality);
         }
+        let now = Utc::now();
         for (user, channel, personality, last_active) in loaded.conversations {
-            state.talked((user, channel), personality, last_active);
+            if !expired(now, last_active) {
+                state.talked((user, channel), personality, last_active);
+            }
         }
         for (channel, personality) in loaded.activations {
             state.activated(channel, personality);
@@ -304,10 +312,23 @@ impl ConversationTracker {
         Ok(pruned.len())
     }
 
+    /// Conversations held in memory (expired ones are dropped within a minute of use).
+    pub fn conversations_in_memory(&self) -> usize {
+        self.state.conversation_count()
+    }
+
     /// The channel a tracked message was sent in.
     pub fn channel_of_message(&self, message_id: u64) -> Option<u64> {
         self.state.messages.get(&message_id).map(|m| m.channel_id)
     }
+}
+
+/// True when a conversation last active at `last_active` can no longer route a message
+/// (past the longer of the two time-to-lives).
+fn expired(now: DateTime<Utc>, last_active: DateTime<Utc>) -> bool {
+    now.signed_duration_since(last_active)
+        .to_std()
+        .is_ok_and(|age| age > GUILD_CONVERSATION_TTL.max(DM_CONVERSATION_TTL))
 }
 
 impl State {
@@ -333,6 +354,30 @@ impl State {
             last_active: at,
         };
         self.conversations.insert(key, conversation);
+        self.sweep_conversations(at);
+    }
+
+    /// Drops conversations past the longest time-to-live from memory, at most once a
+    /// minute: they no longer route anything, and each user and channel ever seen would
+    /// otherwise stay in memory. Their rows stay until the next start skips them.
+    fn sweep_conversations(&self, now: DateTime<Utc>) {
+        {
+            let mut last = self
+                .conversations_swept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|last| now - last < CONVERSATION_SWEEP_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        self.conversations
+            .retain(|_, c| !expired(now, c.last_active));
+    }
+
+    /// Conversations held in memory.
+    fn conversation_count(&self) -> usize {
+        self.conversations.len()
     }
 
     /// True if there was a conversation.
@@ -358,5 +403,23 @@ impl State {
         self.conversations
             .retain(|_, c| c.personality != personality);
         self.activations.retain(|_, p| *p != personality);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_conversations_leave_memory_once_a_later_one_is_recorded() {
+        let state = State::default();
+        let start = Utc::now();
+        let personality = PersonalityId::new();
+        for user in 0..1000 {
+            state.talked((user, 1), personality, start);
+        }
+        assert_eq!(state.conversation_count(), 1000);
+        state.talked((5000, 1), personality, start + chrono::Duration::hours(3));
+        assert_eq!(state.conversation_count(), 1, "only the live one is left");
     }
 }

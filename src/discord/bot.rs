@@ -17,6 +17,12 @@ use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::llm::{LlmClient, LlmConfig};
 
+/// View Channels, Send Messages, Read Message History, Manage Webhooks and Use Application
+/// Commands: what the README's invite link asks for.
+const INVITE_PERMISSIONS: u64 = 2_684_423_168;
+/// A `/reset` older than this no longer matters: the channel history the bot reads
+/// (`LLM_CONTEXT_MESSAGES`, at most 100) has moved past it in all but idle channels.
+const CONTEXT_START_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often the bot looks for changes made by the command line in another process.
 const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for messages being answered and commands being run.
@@ -38,6 +44,26 @@ pub async fn serve(
         timeout: discord.llm_timeout,
     })
     .map_err(DiscordError::Llm)?;
+    info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        database = %app.db.path().display(),
+        personalities = app.cache.len(),
+        llm_base_url = %llm.shown_base_url(),
+        llm_model = %llm.default_model(),
+        "starting personae"
+    );
+    let probe_llm = llm.clone();
+    tokio::spawn(async move {
+        let probe = probe_llm.probe().await;
+        let base_url = probe_llm.shown_base_url();
+        if let Some(warning) =
+            crate::llm::probe_warning(&probe, &base_url, probe_llm.default_model())
+        {
+            warn!("{warning}");
+        } else {
+            info!(llm_base_url = %base_url, "the LLM endpoint answers");
+        }
+    });
 
     let mut http = serenity::HttpBuilder::new(&discord.token);
     let api_base = match &discord.api_url {
@@ -52,9 +78,14 @@ pub async fn serve(
         None => Url::parse("https://discord.com/").map_err(|e| DiscordError::Setup(e.into()))?,
     };
     let http = http.build();
+    tokio::pin!(shutdown);
+    if !wait_for_discord(&http, &mut shutdown).await {
+        return Ok(());
+    }
 
     let dev_guild = discord.dev_guild_id;
     let calls_per_minute = discord.llm_calls_per_minute;
+    let context_messages = discord.llm_context_messages;
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -87,12 +118,20 @@ pub async fn serve(
                     info!("slash commands registered globally (Discord may take a while to show them)");
                 }
                 info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                if ready.guilds.is_empty() {
+                    info!(
+                        "the bot is in no server yet; invite it with https://discord.com/oauth2/authorize?client_id={}&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}",
+                        ready.application.id
+                    );
+                }
                 Ok(Data {
                     app: setup_app,
                     llm,
                     webhooks: WebhookManager::new(Arc::clone(&ctx.http), api_base),
                     limiter: CallLimiter::new(calls_per_minute, Duration::from_secs(60)),
                     inflight: setup_inflight,
+                    context_messages,
+                    context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })
         })
@@ -111,7 +150,7 @@ pub async fn serve(
     let shard_manager = Arc::clone(&client.shard_manager);
     let result = tokio::select! {
         result = client.start() => result,
-        () = shutdown => {
+        () = &mut shutdown => {
             info!("shutting down: closing the gateway");
             shard_manager.shutdown_all().await;
             let pending = inflight.count();
@@ -130,7 +169,48 @@ pub async fn serve(
         Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => {
             Err(DiscordError::InvalidToken)
         }
+        Err(serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents)) => {
+            Err(DiscordError::DisallowedIntents)
+        }
         Err(e) => Err(DiscordError::Gateway(e)),
+    }
+}
+
+/// The first wait before asking Discord again, doubled after each failure.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two tries.
+const LONGEST_RETRY: Duration = Duration::from_secs(60);
+
+/// Waits until Discord's REST API answers (`GET /gateway`), with a WARN and a growing wait
+/// after each failure: serenity would otherwise fall back to the default gateway URL and
+/// retry quietly. False when `shutdown` came first.
+async fn wait_for_discord(
+    http: &serenity::Http,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> bool {
+    let mut wait = FIRST_RETRY;
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let error = match http.get_gateway().await {
+            // An answer, even 401 for a bad token (the gateway then says so clearly), means
+            // Discord is reachable.
+            Ok(_) | Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(_))) => {
+                return true
+            }
+            Err(e) => super::error::without_urls(e),
+        };
+        warn!(
+            attempt,
+            retry_in_secs = wait.as_secs(),
+            error = %error,
+            "cannot reach Discord; trying again"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut *shutdown => return false,
+        }
+        wait = (wait * 2).min(LONGEST_RETRY);
     }
 }
 

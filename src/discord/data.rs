@@ -18,6 +18,11 @@ pub struct Data {
     pub limiter: CallLimiter,
     /// What a shutdown waits for.
     pub inflight: Arc<InFlight>,
+    /// Earlier channel messages sent to the model with each question.
+    pub context_messages: u8,
+    /// Where each user's context starts in a channel after `/reset`: channel messages
+    /// older than this id are no longer sent to the model for them.
+    pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,
 }
 
 /// The error type of every command.

@@ -1,5 +1,6 @@
 //! Errors of the Discord layer, and how each reaches the user.
 
+use poise::serenity_prelude as serenity;
 use thiserror::Error;
 use tracing::{error, warn};
 
@@ -15,9 +16,9 @@ pub enum BotError {
     /// The user asked for something that can't be done here; one sentence for them.
     #[error("{0}")]
     User(String),
-    /// Discord refused or failed a request.
+    /// Discord refused or failed a request. Built through `From`, which strips URLs.
     #[error("Discord request failed: {0}")]
-    Discord(#[from] poise::serenity_prelude::Error),
+    Discord(poise::serenity_prelude::Error),
     /// Anything else unexpected.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -46,8 +47,12 @@ impl BotError {
 #[derive(Debug, Error)]
 pub enum DiscordError {
     /// The token is wrong or was reset: the host's to fix.
-    #[error("DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env")]
+    #[error("DISCORD_TOKEN: Discord rejected the token (gateway close code 4004); reset it in the Developer Portal → Bot and update .env.")]
     InvalidToken,
+    /// The bot asks for the Message Content intent and it is off in the Developer Portal:
+    /// Discord refuses the whole connection (close code 4014).
+    #[error("Discord refused the connection (close code 4014, disallowed intents): turn on Message Content Intent in the Developer Portal → your application → Bot → Privileged Gateway Intents, then start personae again.")]
+    DisallowedIntents,
     /// The gateway connection failed for good.
     #[error("the Discord connection failed: {0}")]
     Gateway(#[source] poise::serenity_prelude::Error),
@@ -62,7 +67,31 @@ pub enum DiscordError {
 impl DiscordError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
-        matches!(self, DiscordError::InvalidToken)
+        matches!(
+            self,
+            DiscordError::InvalidToken | DiscordError::DisallowedIntents
+        )
+    }
+}
+
+impl From<serenity::Error> for BotError {
+    fn from(e: serenity::Error) -> Self {
+        BotError::Discord(without_urls(e))
+    }
+}
+
+/// The error without the URL of its request: interaction follow-ups and webhook executions
+/// carry their token in the URL, and errors end up in the log.
+pub fn without_urls(e: serenity::Error) -> serenity::Error {
+    match e {
+        serenity::Error::Http(serenity::HttpError::Request(request)) => {
+            serenity::Error::Http(serenity::HttpError::Request(request.without_url()))
+        }
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(mut response)) => {
+            response.url = String::new();
+            serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response))
+        }
+        other => other,
     }
 }
 

@@ -17,8 +17,13 @@ use crate::routing::{route, Incoming, Route};
 
 /// How many characters of conversation go to the model besides the prompt.
 const CONTEXT_BUDGET_CHARS: usize = 8_000;
-/// How many earlier channel messages are read for context.
-const RECENT_MESSAGES: u8 = 10;
+/// Sent when the LLM fails; never shown to the model as the personality's words.
+const APOLOGY: &str =
+    "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)";
+/// Sent when the LLM answers with nothing.
+const NOTHING_TO_SAY: &str = "(I have nothing to say to that.)";
+/// The start of the notice a user over the call limit gets.
+const SLOW_DOWN: &str = "You're talking faster than the personalities can think.";
 /// How far up a reply chain we follow.
 const REPLY_CHAIN_DEPTH: usize = 5;
 
@@ -58,6 +63,12 @@ pub async fn on_message(
         .await
 }
 
+/// How long an answer took, for its log line.
+struct Timing {
+    started: Instant,
+    llm: std::time::Duration,
+}
+
 async fn answer(
     ctx: &serenity::Context,
     data: &Data,
@@ -69,7 +80,7 @@ async fn answer(
     if let Err(wait) = data.limiter.try_acquire(user, Instant::now()) {
         info!(user, "LLM call limit reached");
         let notice = format!(
-            "You're talking faster than the personalities can think. Please wait {} seconds and try again.",
+            "{SLOW_DOWN} Please wait {} seconds and try again.",
             wait.as_secs().max(1)
         );
         let reply = serenity::CreateMessage::new()
@@ -80,6 +91,10 @@ async fn answer(
         return Ok(());
     }
 
+    let mut timing = Timing {
+        started: Instant::now(),
+        llm: std::time::Duration::ZERO,
+    };
     let typing = message.channel_id.start_typing(&ctx.http);
     let text = route.text_for_model(&message.content);
     let context = conversation_context(ctx, data, message, personality.id).await;
@@ -99,13 +114,15 @@ async fn answer(
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
-    let reply = match data.llm.complete(request).await {
+    let llm_started = Instant::now();
+    let completed = data.llm.complete(request).await;
+    timing.llm = llm_started.elapsed();
+    let reply = match completed {
         Ok(reply) if !reply.trim().is_empty() => reply,
-        Ok(_) => "(I have nothing to say to that.)".to_owned(),
+        Ok(_) => NOTHING_TO_SAY.to_owned(),
         Err(e) => {
             warn!(error = %e, "the LLM failed");
-            "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)"
-                .to_owned()
+            APOLOGY.to_owned()
         }
     };
     typing.stop();
@@ -124,6 +141,15 @@ async fn answer(
     if !tracked {
         info!("the personality was removed while it answered; the answer is not tracked");
     }
+    info!(
+        personality = %personality.name,
+        server = message.guild_id.map(serenity::GuildId::get),
+        channel = channel_id,
+        trigger = ?route.trigger,
+        llm_ms = timing.llm.as_millis() as u64,
+        total_ms = timing.started.elapsed().as_millis() as u64,
+        "answered a message"
+    );
     Ok(())
 }
 
@@ -171,6 +197,16 @@ async fn send_in_dm(
     Ok(sent)
 }
 
+/// True for the bot's own notices (the apology, the call limit, …): they are not the
+/// personality's words, and the model must not learn to repeat them. In DMs they follow
+/// the personality's name.
+fn is_notice(content: &str) -> bool {
+    let content = content.trim();
+    content.ends_with(APOLOGY)
+        || content.ends_with(NOTHING_TO_SAY)
+        || content.starts_with(SLOW_DOWN)
+}
+
 /// The reply chain and the recent channel messages before `message`, oldest first.
 /// A failure to read history costs context, not the answer.
 async fn conversation_context(
@@ -197,18 +233,27 @@ async fn conversation_context(
             }
         }
     }
-    let recent = serenity::GetMessages::new()
-        .before(message.id)
-        .limit(RECENT_MESSAGES);
-    match message.channel_id.messages(&ctx.http, recent).await {
-        Ok(messages) => collected.extend(messages),
-        Err(e) => warn!(error = %e, "could not read recent messages"),
+    if data.context_messages > 0 {
+        let starts_after = data
+            .context_starts
+            .get(&(message.author.id.get(), message.channel_id.get()))
+            .unwrap_or(0);
+        let recent = serenity::GetMessages::new()
+            .before(message.id)
+            .limit(data.context_messages);
+        match message.channel_id.messages(&ctx.http, recent).await {
+            // After `/reset` only what came later counts; the reply chain is asked for.
+            Ok(messages) => {
+                collected.extend(messages.into_iter().filter(|m| m.id.get() > starts_after));
+            }
+            Err(e) => warn!(error = %e, "could not read recent messages"),
+        }
     }
     collected.sort_by_key(|m| m.id);
     collected.dedup_by_key(|m| m.id);
     collected
         .into_iter()
-        .filter(|m| !m.content.trim().is_empty())
+        .filter(|m| !m.content.trim().is_empty() && !is_notice(&m.content))
         .map(|m| {
             let name = m
                 .author

@@ -4,7 +4,7 @@
 //! here, whether or not serenity's rate limiter is on.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use poise::serenity_prelude as serenity;
@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use url::Url;
 
+use super::idle_map::IdleMap;
+
+/// How long an unused channel's webhook and target stay cached.
+const CACHE_IDLE: Duration = Duration::from_secs(60 * 60);
 /// The name of the webhooks the bot creates.
 pub const WEBHOOK_NAME: &str = "personae";
 /// Discord's error code for a webhook that no longer exists.
@@ -72,15 +76,29 @@ struct ErrorBody {
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("Discord refused the webhook request: {0}")]
-    Discord(#[from] serenity::Error),
+    Discord(serenity::Error),
     #[error("webhook execution failed with HTTP {status}: {message}")]
     Status {
         status: u16,
         code: i64,
         message: String,
     },
+    /// The request never got an answer. Built only through `From`, which strips the URL:
+    /// an execution's URL holds the webhook's token.
     #[error("webhook execution failed: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(reqwest::Error),
+}
+
+impl From<serenity::Error> for WebhookError {
+    fn from(e: serenity::Error) -> Self {
+        WebhookError::Discord(super::error::without_urls(e))
+    }
+}
+
+impl From<reqwest::Error> for WebhookError {
+    fn from(e: reqwest::Error) -> Self {
+        WebhookError::Transport(e.without_url())
+    }
 }
 
 /// Finds, creates and caches the bot's webhooks, and sends messages through them.
@@ -88,8 +106,10 @@ pub struct WebhookManager {
     http: Arc<serenity::Http>,
     client: reqwest::Client,
     api_base: Url,
-    webhooks: DashMap<u64, Credentials>,
-    targets: DashMap<u64, Target>,
+    /// Webhook credentials and targets per channel, forgotten after an idle hour (and
+    /// looked up again on the next message there).
+    webhooks: IdleMap<u64, Credentials>,
+    targets: IdleMap<u64, Target>,
     /// One creator per channel at a time, so two messages don't create two webhooks.
     creating: DashMap<u64, Arc<tokio::sync::Mutex<()>>>,
 }
@@ -105,8 +125,8 @@ impl WebhookManager {
                 .build()
                 .unwrap_or_default(),
             api_base,
-            webhooks: DashMap::new(),
-            targets: DashMap::new(),
+            webhooks: IdleMap::new(CACHE_IDLE),
+            targets: IdleMap::new(CACHE_IDLE),
             creating: DashMap::new(),
         }
     }
@@ -130,7 +150,7 @@ impl WebhookManager {
                     "webhook was deleted; creating a new one"
                 );
                 self.webhooks
-                    .remove_if(&target.webhook_channel, |_, w| w.id == webhook.id);
+                    .remove_if(&target.webhook_channel, |w| w.id == webhook.id);
                 let webhook = self.webhook(target.webhook_channel).await?;
                 self.execute(&webhook, target.thread, message).await
             }
@@ -141,7 +161,7 @@ impl WebhookManager {
     /// The webhook channel and thread for messages to `channel_id` (looked up once).
     pub async fn target(&self, channel_id: u64) -> Result<Target, WebhookError> {
         if let Some(t) = self.targets.get(&channel_id) {
-            return Ok(*t);
+            return Ok(t);
         }
         let channel = self
             .http
@@ -168,19 +188,31 @@ impl WebhookManager {
                 thread: None,
             },
         };
-        self.targets.insert(channel_id, target);
+        self.targets.insert(channel_id, target, Instant::now());
         Ok(target)
     }
 
     async fn webhook(&self, channel_id: u64) -> Result<Credentials, WebhookError> {
         if let Some(w) = self.webhooks.get(&channel_id) {
-            return Ok(w.clone());
+            return Ok(w);
         }
         let lock = Arc::clone(self.creating.entry(channel_id).or_default().value());
-        let _creating = lock.lock().await;
-        if let Some(w) = self.webhooks.get(&channel_id) {
-            return Ok(w.clone());
-        }
+        let creating = lock.lock().await;
+        let found = self.webhooks.get(&channel_id);
+        let result = match found {
+            Some(w) => Ok(w),
+            None => self.find_or_create(channel_id).await,
+        };
+        // The creator lock is only needed while someone waits on it; the last one out
+        // removes it so the map doesn't keep one per channel ever answered in.
+        drop(creating);
+        self.creating
+            .remove_if(&channel_id, |_, lock| Arc::strong_count(lock) <= 2);
+        result
+    }
+
+    /// Reuses the bot's webhook in the channel or creates one, and caches it.
+    async fn find_or_create(&self, channel_id: u64) -> Result<Credentials, WebhookError> {
         let channel = serenity::ChannelId::new(channel_id);
         // Reuse a webhook the bot made earlier: Discord shows its token only to its creator.
         let existing = channel
@@ -209,7 +241,8 @@ impl WebhookManager {
             id: webhook.id.get(),
             token,
         };
-        self.webhooks.insert(channel_id, credentials.clone());
+        self.webhooks
+            .insert(channel_id, credentials.clone(), Instant::now());
         Ok(credentials)
     }
 

@@ -19,7 +19,7 @@ pub enum DomainError {
     #[error("\"{0}\" is already global")]
     AlreadyGlobal(String),
     /// An update that changes nothing.
-    #[error("nothing to update: give at least one new value")]
+    #[error("Nothing to update: it already has every value given")]
     NothingToUpdate,
 }
 

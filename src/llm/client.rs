@@ -113,6 +113,8 @@ impl ChatRequest {
 pub struct LlmClient {
     http: reqwest::Client,
     endpoint: Url,
+    /// `{base_url}/models`, for the start-up probe.
+    models_endpoint: Url,
     /// The endpoint without credentials or query, for errors and logs.
     shown_endpoint: String,
     api_key: Option<String>,
@@ -136,6 +138,7 @@ impl LlmClient {
     /// Builds a client; fails only on a base URL that is not http(s) or a TLS set-up problem.
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
         let endpoint = chat_endpoint(&config.base_url)?;
+        let models_endpoint = api_endpoint(&config.base_url, &["models"])?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
@@ -144,6 +147,7 @@ impl LlmClient {
             http,
             shown_endpoint: shown(&endpoint),
             endpoint,
+            models_endpoint,
             // An empty key in a .env file means "no key", not "Bearer ".
             api_key: config.api_key.filter(|key| !key.trim().is_empty()),
             default_model: config.default_model,
@@ -154,6 +158,36 @@ impl LlmClient {
     /// The model used when a request names none.
     pub fn default_model(&self) -> &str {
         &self.default_model
+    }
+
+    /// The API root as it may be shown: no user, password or query.
+    pub fn shown_base_url(&self) -> String {
+        self.shown_endpoint
+            .trim_end_matches("/chat/completions")
+            .to_owned()
+    }
+
+    /// `GET {base_url}/models`: whether the endpoint answers, and which models it offers.
+    pub async fn probe(&self) -> super::Probe {
+        use super::Probe;
+        let mut request = self
+            .http
+            .get(self.models_endpoint.clone())
+            .timeout(self.timeout.min(Duration::from_secs(10)));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Probe::Unreachable(e.without_url().to_string()),
+        };
+        if !response.status().is_success() {
+            return Probe::Status(response.status().as_u16());
+        }
+        match response.json::<ModelList>().await {
+            Ok(list) => Probe::Models(list.data.into_iter().map(|m| m.id).collect()),
+            Err(_) => Probe::NoList,
+        }
     }
 
     /// Sends the conversation and returns the model's reply, trimmed.
@@ -260,6 +294,11 @@ impl LlmClient {
 
 /// `{base_url}/chat/completions`, keeping any query (some gateways need `?api-version=`).
 fn chat_endpoint(base_url: &Url) -> Result<Url, LlmError> {
+    api_endpoint(base_url, &["chat", "completions"])
+}
+
+/// `{base_url}/{segments…}`, keeping any query.
+fn api_endpoint(base_url: &Url, segments: &[&str]) -> Result<Url, LlmError> {
     if !matches!(base_url.scheme(), "http" | "https") {
         return Err(LlmError::Setup(format!(
             "the base URL must start with http:// or https:// (got {}://)",
@@ -271,7 +310,7 @@ fn chat_endpoint(base_url: &Url) -> Result<Url, LlmError> {
         .path_segments_mut()
         .map_err(|()| LlmError::Setup("the base URL has no path".to_owned()))?
         .pop_if_empty()
-        .extend(["chat", "completions"]);
+        .extend(segments);
     Ok(endpoint)
 }
 
@@ -289,6 +328,16 @@ fn shown(endpoint: &Url) -> String {
 struct WireRequest<'a> {
     model: &'a str,
     messages: &'a [ChatMessage],
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
 }
 
 #[derive(Deserialize)]

@@ -64,9 +64,10 @@ impl Database {
             path: path.display().to_string(),
             reason,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
-        }
+        super::files::create_parent(path).map_err(|e| open_error(e.to_string()))?;
+        // Created here rather than by SQLite, so that it (and the WAL and SHM files SQLite
+        // gives the same permissions) is private from the start.
+        super::files::open_private_file(path).map_err(|e| open_error(e.to_string()))?;
         let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         configure(&conn, synchronous).map_err(|e| open_error(e.to_string()))?;
         migrations::run(&mut conn)?;
@@ -211,9 +212,32 @@ fn spin_for_job(queue: &mpsc::Receiver<Job>) -> Option<Job> {
     None
 }
 
+/// How long SQLite waits for another connection's lock before it reports "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches the file to WAL. Switching needs the file to itself and SQLite reports "busy"
+/// at once, without waiting, when another process opens the same new file at that moment;
+/// so this waits here, as long as the busy timeout.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    set_wal(conn)?;
     let sync = match synchronous {
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",

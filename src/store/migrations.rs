@@ -1,6 +1,6 @@
 //! Schema migrations, applied in order at start-up; `PRAGMA user_version` records the last.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -124,21 +124,31 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
-/// Brings the schema up to date inside one transaction per migration.
+/// Brings the schema up to date. The version is read again and every missing migration
+/// applied inside one write transaction (`BEGIN IMMEDIATE`), so processes opening a new file
+/// at the same moment wait for each other instead of applying the same migration twice.
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    // Most opens find the schema current and never take the write lock.
+    if schema_version(conn)? == MIGRATIONS.len() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = schema_version(&tx)?;
     if current > MIGRATIONS.len() {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {current}, newer than this personae ({}); upgrade personae",
             MIGRATIONS.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(current) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-        tx.commit()?;
     }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()?;
     Ok(())
+}
+
+/// `PRAGMA user_version`: the number of migrations applied.
+fn schema_version(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize)
 }

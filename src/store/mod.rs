@@ -2,14 +2,19 @@
 //! conversation tracking. rusqlite is blocking, so every unit of work runs on the
 //! database's own thread ([`Database::call`], [`Database::write`]).
 
+mod checks;
 mod conversation_rows;
 mod database;
 mod error;
 mod event_log;
 pub(crate) mod event_rows;
+mod files;
 mod migrations;
 mod personality_repository;
 pub(crate) mod personality_rows;
+mod run_lock;
 
+pub use checks::storage_problems;
 pub use database::{Database, Synchronous};
 pub use error::StoreError;
+pub use run_lock::{RunLock, RunLockError};

@@ -284,21 +284,57 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
             &["personality", "unalias", "Aria", "nope"],
             "alias: \"nope\" is not an alias",
         ),
-        (&["personality", "update", "Aria"], "nothing to update"),
+        (
+            &["personality", "update", "Aria"],
+            "Nothing to update: give --display-name",
+        ),
+        (
+            &["personality", "update", "Aria", "--model", ""],
+            "Nothing to update: it already has every value given.",
+        ),
         (
             &["personality", "update", "Aria", "--model", "a b"],
             "model: ",
         ),
-        (&["events", "list", "--type", "Bogus"], "unknown event type"),
+        (&["events", "list", "--type", "Bogus"], "Unknown event type"),
         (
             &["events", "replay", "--subscriber", "nobody"],
-            "no durable subscriber is named \"nobody\"",
+            "No durable subscriber is named \"nobody\"",
         ),
     ];
     for (args, expected) in cases {
         let stderr = refused(d, args);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.trim_end().ends_with('.'), "a sentence: {stderr}");
+    }
+}
+
+#[test]
+fn every_argument_and_option_has_a_description_in_the_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["personality", "create"][..],
+        &["personality", "update"],
+        &["personality", "alias"],
+        &["personality", "unalias"],
+        &["personality", "remove"],
+        &["personality", "list"],
+        &["personality", "info"],
+        &["events", "list"],
+        &["events", "replay"],
+        &["events", "dead-letters"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(dir.path(), &args);
+        let bare: Vec<&str> = help
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('<') || l.starts_with('-'))
+            .filter(|l| !l.contains("  "))
+            .collect();
+        assert!(bare.is_empty(), "{command:?}: no description for {bare:?}");
     }
 }
 
@@ -378,4 +414,277 @@ fn replay_delivers_stored_events_to_a_subscriber_again() {
     );
     assert!(out.contains("1 handled"), "{out}");
     assert!(ok(d, &["events", "dead-letters"]).contains("No dead letters."));
+}
+
+#[test]
+fn eight_processes_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_personae"))
+                    .args([
+                        "personality",
+                        "create",
+                        &format!("P{i}"),
+                        "--owner",
+                        "1",
+                        "--global",
+                    ])
+                    .env_clear()
+                    .env("DATABASE_PATH", d.join("data/personae.db"))
+                    .current_dir(d)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("the binary starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let list = json(d, &["personality", "list", "--json"]);
+        assert_eq!(list.as_array().map(Vec::len), Some(8), "round {round}");
+    }
+}
+
+/// A database with three personalities, closed (its WAL folded in).
+fn three_personalities(d: &Path) -> std::path::PathBuf {
+    for (name, alias) in [("Aria", "bard"), ("Nova", "star"), ("Lyra", "harp")] {
+        ok(
+            d,
+            &[
+                "personality",
+                "create",
+                name,
+                "--owner",
+                "5",
+                "--global",
+                "--alias",
+                alias,
+            ],
+        );
+    }
+    d.join("data/personae.db")
+}
+
+fn verify_fails(dir: &Path, database: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_personae"))
+        .args(["events", "verify"])
+        .env_clear()
+        .env("DATABASE_PATH", database)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success(),
+        "verify passed a broken file: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn verify_reports_a_key_row_deleted_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = three_personalities(dir.path());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "DELETE FROM personality_keys WHERE kind = 'name' AND key = 'nova'",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM personality_keys WHERE key = 'harp'", [])
+        .unwrap();
+    drop(conn);
+    let stderr = verify_fails(dir.path(), &db);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(Nova)") && l.contains("no row in the key table")),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(Lyra)") && l.contains("harp")),
+        "{stderr}"
+    );
+    assert!(
+        lines.last().unwrap().contains("found 2 problems"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_reports_a_damaged_copy_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = three_personalities(dir.path());
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let (page_size, root): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        (
+            conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap(),
+            conn.query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'personalities_by_owner'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+        )
+    };
+    // The end of an index page holds its entries: scribble over them.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let page_end = (root * page_size) as usize;
+    for b in &mut bytes[page_end - 200..page_end] {
+        *b = 0x55;
+    }
+    std::fs::write(&copy, bytes).unwrap();
+    let stderr = verify_fails(dir.path(), &copy);
+    assert!(stderr.contains("SQLite integrity check"), "{stderr}");
+    assert!(
+        ok(dir.path(), &["events", "verify"]).starts_with("ok:"),
+        "the original is untouched"
+    );
+}
+
+#[test]
+fn read_only_commands_refuse_a_missing_database_naming_it_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["personality", "list"][..],
+        &["personality", "info", "aria"],
+        &["events", "list"],
+        &["events", "verify"],
+    ] {
+        let out = personae(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("data/personae.db"), "{stderr}");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created a folder"
+        );
+    }
+}
+
+#[test]
+fn the_database_option_wins_over_database_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let other = d.join("elsewhere.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_personae"))
+        .args([
+            "personality",
+            "create",
+            "Aria",
+            "--owner",
+            "1",
+            "--global",
+            "--database",
+        ])
+        .arg(&other)
+        .env_clear()
+        .env("DATABASE_PATH", d.join("data/personae.db"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(other.exists());
+    assert!(!d.join("data").exists());
+}
+
+#[test]
+fn usage_mistakes_exit_1_and_help_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["personality", "frobnicate"][..],
+        &["personality", "create", "Aria"],
+        &["events", "list", "--after", "soon"],
+        &[],
+    ] {
+        let out = personae(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    assert_eq!(personae(dir.path(), &["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn the_command_line_prints_no_info_lines_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_personae"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_PATH", d.join("data/personae.db"))
+            .env("RUST_LOG", "info")
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["personality", "create", "Aria", "--owner", "1", "--global"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no log lines");
+    let out = run(&[
+        "-v",
+        "personality",
+        "create",
+        "Nova",
+        "--owner",
+        "1",
+        "--global",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "-v shows them"
+    );
+}
+
+#[test]
+fn read_only_commands_start_no_event_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        d,
+        &["personality", "create", "Aria", "--owner", "1", "--global"],
+    );
+    let db = d.join("data/personae.db");
+    let checkpoints = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM subscriber_checkpoints", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM subscriber_checkpoints", [])
+        .unwrap();
+    for args in [
+        &["personality", "list"][..],
+        &["personality", "info", "aria"],
+        &["events", "list"],
+        &["events", "verify"],
+        &["events", "dead-letters"],
+    ] {
+        ok(d, args);
+        assert_eq!(checkpoints(), 0, "{args:?} ran the subscribers");
+    }
 }

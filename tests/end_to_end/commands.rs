@@ -607,7 +607,10 @@ async fn update_refuses_an_empty_update_an_unknown_personality_and_a_bad_value()
         ),
     )
     .await;
-    assert_private(&same, "nothing to update: give at least one new value.");
+    assert_private(
+        &same,
+        "Nothing to update: it already has every value given.",
+    );
     assert_eq!(
         count(&bot, "SELECT COUNT(*) FROM events"),
         before,

@@ -366,3 +366,37 @@ async fn an_unexpected_failure_shows_a_short_message_with_the_interaction_id_and
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_webhook_execution_that_loses_its_connection_never_puts_the_webhook_token_in_the_log() {
+    for format in ["pretty", "json"] {
+        let mut options = aria();
+        options.env = vec![("LOG_FORMAT".to_owned(), format.to_owned())];
+        let bot = Bot::start_with(options).await;
+        bot.discord
+            .drop_next(RequestMatcher::route("POST", "/webhooks/"), 1);
+        bot.discord
+            .send_message(MessageSpec::new("6001", "7001", "alice", "@bard hi"))
+            .await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !bot.logs().contains("could not answer a message") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{format}: the failure was never logged:\n{}",
+                bot.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let logs = bot.logs();
+        assert!(logs.contains("webhook execution failed"), "{logs}");
+        let hooks = bot.discord.webhooks();
+        assert!(!hooks.is_empty(), "the bot made its webhook");
+        for hook in hooks {
+            let token = hook["token"].as_str().expect("the webhook's token");
+            assert!(
+                !logs.contains(token),
+                "{format}: the webhook token reached the log:\n{logs}"
+            );
+        }
+    }
+}

@@ -7,7 +7,9 @@
 mod authorization;
 mod cli;
 mod commands;
+mod context;
 mod conversations;
 mod faults;
 mod llm_client;
+mod operation;
 mod servers;

@@ -766,7 +766,7 @@ fn refusal_kind(reason: &str) -> &'static str {
         ("Only the owner", "not owner"),
         ("name: ", "name taken"),
         ("is already taken", "alias taken"),
-        ("nothing to update", "nothing to update"),
+        ("Nothing to update", "nothing to update"),
         ("is already an alias", "alias present"),
         ("is not an alias", "alias absent"),
         ("already the personality's name", "alias is the name"),

@@ -393,7 +393,7 @@ async fn invalid_updates_and_aliases_change_nothing() {
     })
     .await
     .unwrap_err();
-    assert!(err.to_string().starts_with("nothing to update"), "{err}");
+    assert!(err.to_string().starts_with("Nothing to update"), "{err}");
     assert_eq!(t.snapshot(), before);
     assert_refused(
         &t,

@@ -43,6 +43,12 @@ pub async fn reset(ctx: Context<'_>) -> Result<(), Error> {
         .conversations
         .reset(&request(ctx)?, ctx.channel_id().get())
         .await?;
+    // Whether or not a conversation was active, earlier channel messages stop being context.
+    ctx.data().context_starts.insert(
+        (ctx.author().id.get(), ctx.channel_id().get()),
+        ctx.id(),
+        std::time::Instant::now(),
+    );
     let text = if ended {
         "Your conversation in this channel has ended: the next message starts afresh."
     } else {

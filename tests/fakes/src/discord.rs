@@ -63,6 +63,11 @@ pub struct FakeDiscordConfig {
     pub port: u16,
     /// Close the gateway with 4004 (authentication failed) after IDENTIFY.
     pub reject_token: bool,
+    /// Close the gateway with 4014 (disallowed intents) after IDENTIFY, as Discord does when
+    /// a privileged intent is asked for but not enabled in the Developer Portal.
+    pub disallow_privileged_intents: bool,
+    /// READY lists no guild (a bot nobody invited yet); set `send_guild_create` to false too.
+    pub in_no_server: bool,
     /// The bot user's id; default `"9001"`.
     pub bot_user_id: String,
     /// The bot user's name; default `"testbot"`.
@@ -91,6 +96,8 @@ impl Default for FakeDiscordConfig {
         Self {
             port: 0,
             reject_token: false,
+            disallow_privileged_intents: false,
+            in_no_server: false,
             bot_user_id: "9001".to_owned(),
             bot_username: "testbot".to_owned(),
             application_id: "9001".to_owned(),
@@ -249,6 +256,12 @@ impl FakeDiscord {
         times: usize,
     ) {
         self.fail_next_with_headers(matcher, status, body, Vec::new(), times);
+    }
+
+    /// Drops the connection of the next `times` requests that match, without an answer, as
+    /// a network failure does.
+    pub fn drop_next(&self, matcher: impl Into<RequestMatcher>, times: usize) {
+        self.fail_next(matcher, rest::DROP_CONNECTION, Value::Null, times);
     }
 
     /// Like [`Self::fail_next`], with extra response headers.

@@ -340,7 +340,12 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 async fn models() -> Json<Value> {
     Json(json!({
         "object": "list",
-        "data": [{ "id": "fake-model", "object": "model", "created": 0, "owned_by": "personae-fakes" }],
+        // The default model the end-to-end tests configure is offered too, so the bot's
+        // start-up probe finds it.
+        "data": [
+            { "id": "fake-model", "object": "model", "created": 0, "owned_by": "personae-fakes" },
+            { "id": "test-default-model", "object": "model", "created": 0, "owned_by": "personae-fakes" },
+        ],
     }))
 }
 

@@ -121,6 +121,11 @@ impl Bot {
             .unwrap_or_default()
     }
 
+    /// The variables the bot runs with.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// The bot's database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("personae.db")

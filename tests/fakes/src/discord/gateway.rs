@@ -267,6 +267,9 @@ fn identify(shared: &Shared, state: &mut State, connection: u64, data: &Value) -
     if shared.config.reject_token {
         return vec![Reply::Close(4004, "Authentication failed.")];
     }
+    if shared.config.disallow_privileged_intents {
+        return vec![Reply::Close(4014, "Disallowed intent(s).")];
+    }
     if let Some(c) = gateway.connections.get_mut(&connection) {
         c.authenticated = true;
     }
@@ -284,7 +287,11 @@ fn identify(shared: &Shared, state: &mut State, connection: u64, data: &Value) -
     let mut ready = json!({
         "v": 10,
         "user": bot,
-        "guilds": [{"id": config.guild_id, "unavailable": true}],
+        "guilds": if config.in_no_server {
+            json!([])
+        } else {
+            json!([{"id": config.guild_id, "unavailable": true}])
+        },
         "session_id": session_id,
         "resume_gateway_url": shared.ws_url(),
         "application": {"id": config.application_id, "flags": 0},

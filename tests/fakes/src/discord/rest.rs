@@ -189,7 +189,25 @@ pub(crate) async fn handle(
             });
         }
     }
+    if reply.status == DROP_CONNECTION {
+        return dropped_connection();
+    }
     reply.into_response()
+}
+
+/// The status a [`Fault`](super::record::Fault) uses to mean "drop the connection".
+pub(crate) const DROP_CONNECTION: u16 = 0;
+
+/// A response whose body fails at once: hyper aborts the connection, so the client sees it
+/// drop before a complete answer arrives.
+fn dropped_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection dropped by the fake",
+        ))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 /// Decides the answer and records the request, under the state lock so
