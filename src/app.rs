@@ -15,6 +15,7 @@ use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
 use crate::events::{BusConfig, EventBus};
 use crate::handlers;
+use crate::metrics::Metrics;
 use crate::store::personality_rows;
 use crate::store::{Database, StoreError};
 
@@ -27,6 +28,8 @@ pub struct App {
     pub cache: Arc<ProfileCache>,
     pub tracker: Arc<ConversationTracker>,
     pub subscribers: handlers::Subscribers,
+    /// What the bot counts, for `/metrics` (served only with METRICS_ADDR).
+    pub metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -86,6 +89,7 @@ impl App {
             cache,
             tracker,
             subscribers,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -106,12 +110,19 @@ pub enum RunError {
     /// Serving Discord failed.
     #[error(transparent)]
     Discord(#[from] DiscordError),
+    /// METRICS_ADDR can't be listened on.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 impl RunError {
     /// True when the host can fix it in the configuration.
     pub fn is_configuration_mistake(&self) -> bool {
-        matches!(self, RunError::Discord(e) if e.is_configuration_mistake())
+        match self {
+            RunError::Discord(e) => e.is_configuration_mistake(),
+            RunError::Metrics(_) => true,
+            RunError::Start(_) => false,
+        }
     }
 }
 
@@ -123,7 +134,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
+    // Bound before Discord connects, so a health check sees "not connected yet" rather
+    // than nothing, and a port in use stops start-up at once.
+    let metrics_server = match discord.metrics_addr {
+        Some(addr) => {
+            let listener = crate::metrics::bind(addr).await?;
+            Some(tokio::spawn(crate::metrics::serve(
+                listener,
+                Arc::clone(&app),
+            )))
+        }
+        None => None,
+    };
     let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     app.shutdown().await;
     tracing::info!("personae stopped");
     Ok(served?)

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct DiscordConfig {
     pub llm_timeout: Duration,
     /// LLM calls a user may cause per minute.
     pub llm_calls_per_minute: u32,
+    /// Where to serve /healthz and /metrics; `None` serves neither.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl fmt::Debug for DiscordConfig {
@@ -67,6 +70,7 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_model", &self.llm_model)
             .field("llm_timeout", &self.llm_timeout)
             .field("llm_calls_per_minute", &self.llm_calls_per_minute)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -119,7 +123,7 @@ impl Config {
 
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
-    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS and LLM_CALLS_PER_MINUTE.
+    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -172,6 +176,16 @@ impl DiscordConfig {
                 })?,
             None => 10,
         };
+        let metrics_addr = env("METRICS_ADDR")
+            .map(|v| {
+                v.trim().parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "METRICS_ADDR",
+                        format!("\"{v}\" is not an address and port such as 127.0.0.1:9184"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(Self {
             token,
             api_url,
@@ -181,6 +195,7 @@ impl DiscordConfig {
             llm_model: llm_model.trim().to_owned(),
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
+            metrics_addr,
         })
     }
 }
@@ -283,6 +298,7 @@ mod tests {
             ("LLM_TIMEOUT_SECS", "soon"),
             ("LLM_MODEL", "bad model"),
             ("LLM_CALLS_PER_MINUTE", "0"),
+            ("METRICS_ADDR", "localhost"),
         ] {
             let err =
                 DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "t"), (var, value)])).unwrap_err();

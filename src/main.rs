@@ -24,6 +24,12 @@ fn main() -> ExitCode {
         }
     };
     let is_run = matches!(cli.command, Command::Run);
+    // `backup` reads the database without starting the application (no migration, no
+    // catch-up: it must not change what it copies).
+    let backup_target = match &cli.command {
+        Command::Backup { file } => Some(file.clone()),
+        _ => None,
+    };
     init_logging(config.log_format, if is_run { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
                         CliError::Other(e.into())
                     }
                 })
+        } else if let Some(target) = backup_target {
+            cli::backup(&config, &target).await
         } else {
             let app = personae::app::App::start_command_line(&config)
                 .await

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 /// personae — AI personalities for your Discord server.
@@ -27,6 +29,12 @@ pub enum Command {
     },
     /// Start the bot (needs DISCORD_TOKEN).
     Run,
+    /// Copy the database to FILE, safely while the bot runs; then check the copy and say
+    /// what it holds. Restore: stop the bot, copy FILE over DATABASE_PATH, start it.
+    Backup {
+        /// Where to write the copy (a new file; it is never overwritten).
+        file: PathBuf,
+    },
 }
 
 /// `personae personality …`. PERSONALITY is a name or an alias.

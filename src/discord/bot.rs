@@ -16,6 +16,7 @@ use super::{commands, error::on_error, messages, BotError, Data, DiscordError};
 use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::llm::{LlmClient, LlmConfig};
+use crate::metrics::{GatewayProbe, Outcome, ShardStatus};
 
 /// How often the bot looks for changes made by the command line in another process.
 const EXTERNAL_EVENTS_POLL: Duration = Duration::from_secs(1);
@@ -71,6 +72,10 @@ pub async fn serve(
             post_command: |ctx| {
                 Box::pin(async move {
                     ctx.data().inflight.command_finished(ctx.id());
+                    ctx.data()
+                        .app
+                        .metrics
+                        .command(&ctx.command().qualified_name, Outcome::ok);
                 })
             },
             ..Default::default()
@@ -109,6 +114,8 @@ pub async fn serve(
 
     let background = spawn_background(Arc::clone(&app));
     let shard_manager = Arc::clone(&client.shard_manager);
+    app.metrics
+        .set_gateway(Arc::new(Shards(Arc::clone(&shard_manager))));
     let result = tokio::select! {
         result = client.start() => result,
         () = shutdown => {
@@ -131,6 +138,27 @@ pub async fn serve(
             Err(DiscordError::InvalidToken)
         }
         Err(e) => Err(DiscordError::Gateway(e)),
+    }
+}
+
+/// The gateway as the health check and the metrics see it.
+struct Shards(Arc<serenity::ShardManager>);
+
+#[async_trait::async_trait]
+impl GatewayProbe for Shards {
+    async fn shards(&self) -> Vec<ShardStatus> {
+        let runners = self.0.runners.lock().await;
+        let mut shards: Vec<ShardStatus> = runners
+            .iter()
+            .map(|(id, runner)| ShardStatus {
+                id: id.0,
+                connected: runner.stage == serenity::ConnectionStage::Connected,
+                stage: runner.stage.to_string(),
+                heartbeat_latency: runner.latency,
+            })
+            .collect();
+        shards.sort_by_key(|s| s.id);
+        shards
     }
 }
 

@@ -93,7 +93,12 @@ async fn answer(
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
-    let reply = match data.llm.complete(request).await {
+    let asked = Instant::now();
+    let completion = data.llm.complete(request).await;
+    data.app
+        .metrics
+        .llm_call(asked.elapsed(), completion.as_ref().err());
+    let reply = match completion {
         Ok(reply) if !reply.trim().is_empty() => reply,
         Ok(_) => "(I have nothing to say to that.)".to_owned(),
         Err(e) => {
@@ -115,6 +120,7 @@ async fn answer(
         .tracker
         .record_answer(message.author.id.get(), channel_id, personality.id, sent)
         .await?;
+    data.app.metrics.message_answered(route.trigger);
     if !tracked {
         info!("the personality was removed while it answered; the answer is not tracked");
     }

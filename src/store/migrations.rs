@@ -102,6 +102,11 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The schema version this personae writes (`PRAGMA user_version` after migrating).
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 /// Brings the schema up to date inside one transaction per migration.
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
     let current: usize =

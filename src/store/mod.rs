@@ -2,6 +2,7 @@
 //! conversation tracking. rusqlite is blocking, so every unit of work runs on the
 //! database's own thread ([`Database::call`], [`Database::write`]).
 
+mod backup;
 mod conversation_rows;
 mod database;
 mod error;
@@ -11,5 +12,7 @@ mod migrations;
 mod personality_repository;
 pub(crate) mod personality_rows;
 
+pub use backup::{backup, BackupContents, BackupError};
 pub use database::{Database, Synchronous};
+pub use migrations::latest_version as latest_schema_version;
 pub use error::StoreError;
