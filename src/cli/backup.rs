@@ -67,7 +67,7 @@ pub async fn backup(config: &Config, target: &Path) -> Result<(), CliError> {
     );
     println!("Checked: integrity ok; the stored state matches the events.");
     println!(
-        "It holds: {} personalities ({} removed before), {} names and aliases, {} events (last sequence {}), {} subscriber checkpoints, {} dead letters, {} conversation rows; schema version {}.",
+        "It holds: personalities {} (and {} removed), names and aliases {}, events {} (last sequence {}), subscriber checkpoints {}, dead letters {}, conversation rows {}; schema version {}.",
         contents.personalities,
         report.removed,
         contents.keys,
@@ -78,10 +78,10 @@ pub async fn backup(config: &Config, target: &Path) -> Result<(), CliError> {
         contents.conversation_rows,
         contents.schema_version
     );
+    let live = config.database_path.display();
     println!(
-        "To restore: stop personae, copy {} to {}, start personae.",
+        "To restore: stop personae, delete {live}-wal and {live}-shm if they exist, copy {} to {live}, start personae.",
         target.display(),
-        config.database_path.display()
     );
     Ok(())
 }

@@ -10,3 +10,4 @@ mod commands;
 mod conversations;
 mod faults;
 mod llm_client;
+mod operations;
