@@ -40,7 +40,12 @@ pub(super) struct Collector(pub(super) Arc<Sampled>);
 
 impl prometheus_client::collector::Collector for Collector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let sample = self.0 .0.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let sample = self
+            .0
+             .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let counter = |encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64| {
             let metric = ConstCounter::new(value);
             metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)

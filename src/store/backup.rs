@@ -70,7 +70,8 @@ pub fn backup(source: &Path, target: &Path) -> Result<BackupContents, BackupErro
     }
     let partial = partial_path(target);
     let result = copy_and_check(source, &partial).and_then(|contents| {
-        std::fs::rename(&partial, target).map_err(|e| store_error("moving the copy into place", e))?;
+        std::fs::rename(&partial, target)
+            .map_err(|e| store_error("moving the copy into place", e))?;
         Ok(contents)
     });
     if result.is_err() {

@@ -14,5 +14,5 @@ pub(crate) mod personality_rows;
 
 pub use backup::{backup, BackupContents, BackupError};
 pub use database::{Database, Synchronous};
-pub use migrations::latest_version as latest_schema_version;
 pub use error::StoreError;
+pub use migrations::latest_version as latest_schema_version;

@@ -68,8 +68,9 @@ async fn scrape(addr: &str) -> HashMap<String, f64> {
     samples(&body)
 }
 
-fn value(samples: &HashMap<String, f64>, series: &str) -> f64 {
-    samples.get(series).copied().unwrap_or(0.0)
+/// A sample that counts something, as a whole number (0 when absent).
+fn value(samples: &HashMap<String, f64>, series: &str) -> i64 {
+    samples.get(series).map_or(0, |v| v.round() as i64)
 }
 
 #[tokio::test]
@@ -95,8 +96,8 @@ async fn health_and_metrics_follow_what_the_bot_did() {
     assert_eq!(get(&addr, "/nothing").await.0, 404);
 
     let before = scrape(&addr).await;
-    assert_eq!(value(&before, "personae_cached_personalities"), 1.0);
-    assert_eq!(value(&before, "personae_dead_letters"), 0.0);
+    assert_eq!(value(&before, "personae_cached_personalities"), 1);
+    assert_eq!(value(&before, "personae_dead_letters"), 0);
 
     // One command that works, one refused (the name is taken).
     let (_, created) = run(
@@ -127,8 +128,11 @@ async fn health_and_metrics_follow_what_the_bot_did() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let after = loop {
         let after = scrape(&addr).await;
-        let answered = value(&after, "personae_messages_answered_total{trigger=\"mention\"}");
-        if answered >= 2.0
+        let answered = value(
+            &after,
+            "personae_messages_answered_total{trigger=\"mention\"}",
+        );
+        if answered >= 2
             && after.contains_key("personae_gateway_heartbeat_latency_seconds{shard=\"0\"}")
         {
             break after;
@@ -142,33 +146,34 @@ async fn health_and_metrics_follow_what_the_bot_did() {
     let moved = |series: &str| value(&after, series) - value(&before, series);
     assert_eq!(
         moved("personae_commands_total{command=\"personality create\",outcome=\"ok\"}"),
-        1.0
+        1
     );
     assert_eq!(
         moved("personae_commands_total{command=\"personality create\",outcome=\"refused\"}"),
-        1.0
+        1
     );
     assert_eq!(
         moved("personae_messages_answered_total{trigger=\"mention\"}"),
-        2.0
+        2
     );
-    assert_eq!(moved("personae_llm_request_duration_seconds_count"), 2.0);
-    assert_eq!(moved("personae_llm_errors_total{kind=\"http_5xx\"}"), 1.0);
-    assert_eq!(moved("personae_events_published_total"), 1.0, "Bo's creation");
+    assert_eq!(moved("personae_llm_request_duration_seconds_count"), 2);
+    assert_eq!(moved("personae_llm_errors_total{kind=\"http_5xx\"}"), 1);
+    assert_eq!(moved("personae_events_published_total"), 1, "Bo's creation");
     assert_eq!(
         moved("personae_event_handler_failures_total{kind=\"error\"}"),
-        0.0
+        0
     );
-    assert_eq!(value(&after, "personae_cached_personalities"), 2.0);
+    assert_eq!(value(&after, "personae_cached_personalities"), 2);
     assert_eq!(
         value(&after, "personae_gateway_shard_connected{shard=\"0\"}"),
-        1.0
+        1
     );
     for subscriber in ["audit", "conversation-cleanup"] {
         let series = format!("personae_subscriber_lag_events{{subscriber=\"{subscriber}\"}}");
-        assert_eq!(after.get(&series), Some(&0.0), "{series} in {after:#?}");
+        assert!(after.contains_key(&series), "{series} in {after:#?}");
+        assert_eq!(value(&after, &series), 0, "{series}");
     }
-    assert_eq!(value(&after, "personae_dead_letters"), 0.0);
+    assert_eq!(value(&after, "personae_dead_letters"), 0);
 
     // A backup beside the running bot holds both personalities and passes verify.
     let backup = bot.dir.path().join("backup.db");
@@ -212,7 +217,9 @@ async fn health_is_503_with_a_reason_while_the_gateway_is_not_connected() {
         "the reason names the gateway: {reason}"
     );
     // /metrics still answers: a scrape must work while the bot is unhealthy.
-    assert!(scrape(&addr).await.contains_key("personae_events_published_total"));
+    assert!(scrape(&addr)
+        .await
+        .contains_key("personae_events_published_total"));
     assert!(process.terminate(WAIT).await.is_ok());
 }
 
@@ -342,7 +349,10 @@ fn the_container_builds_and_stores_as_the_systemd_unit_does() {
     let compose = repository_file("compose.yaml");
     let readme = repository_file("README.md");
     let install = "cargo install --locked --path . --root /usr/local";
-    assert!(dockerfile.contains(install), "Dockerfile builds with {install}");
+    assert!(
+        dockerfile.contains(install),
+        "Dockerfile builds with {install}"
+    );
     assert!(readme.contains("cargo install --locked --path ."));
     for needed in [
         "USER personae",

@@ -43,11 +43,10 @@ async fn a_backup_during_writes_restores_every_change_acknowledged_before_it_sta
     let before: Vec<String> = acknowledged.lock().unwrap().clone();
     let target = t.dir.path().join("backup.db");
     let (source, copy_to) = (t.db_path(), target.clone());
-    let contents =
-        tokio::task::spawn_blocking(move || personae::store::backup(&source, &copy_to))
-            .await
-            .unwrap()
-            .expect("the backup succeeds while commands commit");
+    let contents = tokio::task::spawn_blocking(move || personae::store::backup(&source, &copy_to))
+        .await
+        .unwrap()
+        .expect("the backup succeeds while commands commit");
     let during = acknowledged.lock().unwrap().len() - before.len();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
@@ -66,18 +65,26 @@ async fn a_backup_during_writes_restores_every_change_acknowledged_before_it_sta
     let restored_dir = tempfile::tempdir().unwrap();
     let config = test_config(&restored_dir);
     std::fs::copy(&target, &config.database_path).unwrap();
-    let app = App::start(&config).await.expect("the restored database opens");
+    let app = App::start(&config)
+        .await
+        .expect("the restored database opens");
     assert_eq!(app.db.integrity_check().await.unwrap(), "ok");
     let report = app.service.verify().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.mismatches);
-    for name in before.iter().chain(["seed 0".to_owned(), "seed 299".to_owned()].iter()) {
+    for name in before
+        .iter()
+        .chain(["seed 0".to_owned(), "seed 299".to_owned()].iter())
+    {
         assert!(
             app.cache.find(name).is_some(),
             "{name} was acknowledged before the backup started but is not in the copy"
         );
     }
     let stored = app.cache.len() as i64;
-    assert_eq!(stored, contents.personalities, "the copy holds what it said");
+    assert_eq!(
+        stored, contents.personalities,
+        "the copy holds what it said"
+    );
     assert!(
         app.subscribers
             .wait_caught_up(Duration::from_secs(10))
