@@ -150,9 +150,9 @@ fn count_failed_command(framework_error: &poise::FrameworkError<'_, Data, Error>
         poise::FrameworkError::Command { error, .. } if error.user_message().is_some() => {
             Outcome::refused
         }
-        poise::FrameworkError::Command { .. } | poise::FrameworkError::CommandPanic { .. } => {
-            Outcome::failed
-        }
+        poise::FrameworkError::Command { .. }
+        | poise::FrameworkError::CommandPanic { .. }
+        | poise::FrameworkError::MissingBotPermissions { .. } => Outcome::failed,
         _ => Outcome::refused,
     };
     if let Some(ctx) = framework_error.ctx() {
