@@ -1,7 +1,7 @@
 //! The HTTP side: `GET /healthz` and `GET /metrics` on `METRICS_ADDR`.
 //!
-//! hyper's HTTP/1 server parses the requests (it is already in the build through the
-//! Discord stack's dependencies); the routing is two paths, so no framework.
+//! hyper 1's HTTP/1 server parses the requests (hyper 1 was already in the lock through the
+//! test fakes' axum); the routing is two paths, so no framework.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
