@@ -15,6 +15,7 @@ use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
 use crate::events::{BusConfig, Dispatcher, DurableConfig, EventBus};
 use crate::handlers;
+use crate::metrics::Metrics;
 use crate::store::personality_rows;
 use crate::store::{Database, RunLock, RunLockError, StoreError};
 
@@ -27,6 +28,8 @@ pub struct App {
     pub cache: Arc<ProfileCache>,
     pub tracker: Arc<ConversationTracker>,
     pub subscribers: handlers::Subscribers,
+    /// What the bot counts, for `/metrics` (served only with METRICS_ADDR).
+    pub metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -113,6 +116,7 @@ impl App {
             cache,
             tracker,
             subscribers,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -143,6 +147,9 @@ pub enum RunError {
     /// Another bot runs on the same database, or its lock can't be taken.
     #[error(transparent)]
     Lock(#[from] RunLockError),
+    /// METRICS_ADDR can't be listened on.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 impl RunError {
@@ -150,7 +157,7 @@ impl RunError {
     pub fn is_configuration_mistake(&self) -> bool {
         match self {
             RunError::Discord(e) => e.is_configuration_mistake(),
-            RunError::Lock(RunLockError::Held { .. }) => true,
+            RunError::Lock(RunLockError::Held { .. }) | RunError::Metrics(_) => true,
             _ => false,
         }
     }
@@ -166,7 +173,22 @@ pub async fn run(
     // Taken before anything else, so a second bot never opens the database or connects.
     let _lock = RunLock::acquire(&config.database_path)?;
     let app = Arc::new(App::start(config).await.map_err(RunError::Start)?);
+    // Bound before Discord connects, so a health check sees "not connected yet" rather
+    // than nothing, and a port in use stops start-up at once.
+    let metrics_server = match discord.metrics_addr {
+        Some(addr) => {
+            let listener = crate::metrics::bind(addr).await?;
+            Some(tokio::spawn(crate::metrics::serve(
+                listener,
+                Arc::clone(&app),
+            )))
+        }
+        None => None,
+    };
     let served = crate::discord::serve(Arc::clone(&app), discord, shutdown).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     app.shutdown().await;
     tracing::info!("personae stopped");
     Ok(served?)

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ pub struct DiscordConfig {
     pub llm_calls_per_minute: u32,
     /// Earlier channel messages sent to the model with each question (0: the reply chain only).
     pub llm_context_messages: u8,
+    /// Where to serve /healthz and /metrics; `None` serves neither.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl fmt::Debug for DiscordConfig {
@@ -70,6 +73,7 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_timeout", &self.llm_timeout)
             .field("llm_calls_per_minute", &self.llm_calls_per_minute)
             .field("llm_context_messages", &self.llm_context_messages)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -122,8 +126,8 @@ impl Config {
 
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
-    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE and
-    /// LLM_CONTEXT_MESSAGES.
+    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE, LLM_CONTEXT_MESSAGES
+    /// and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -190,6 +194,16 @@ impl DiscordConfig {
                 })?,
             None => 10,
         };
+        let metrics_addr = env("METRICS_ADDR")
+            .map(|v| {
+                v.trim().parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "METRICS_ADDR",
+                        format!("\"{v}\" is not an address and port such as 127.0.0.1:9184"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(Self {
             token,
             api_url,
@@ -200,6 +214,7 @@ impl DiscordConfig {
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
             llm_context_messages,
+            metrics_addr,
         })
     }
 }
@@ -307,6 +322,7 @@ mod tests {
             ("LLM_CALLS_PER_MINUTE", "0"),
             ("LLM_CONTEXT_MESSAGES", "101"),
             ("LLM_CONTEXT_MESSAGES", "-1"),
+            ("METRICS_ADDR", "localhost"),
         ] {
             let err =
                 DiscordConfig::from_env(&env(&[("DISCORD_TOKEN", "t"), (var, value)])).unwrap_err();

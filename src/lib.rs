@@ -12,5 +12,6 @@ pub mod domain;
 pub mod events;
 pub mod handlers;
 pub mod llm;
+pub mod metrics;
 pub mod routing;
 pub mod store;

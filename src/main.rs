@@ -54,6 +54,12 @@ fn main() -> ExitCode {
         Logging::Quiet
     };
     init_logging(config.log_format, logging);
+    // `backup` reads the database without starting the application (no migration, no
+    // catch-up: it must not change what it copies).
+    let backup_target = match &cli.command {
+        Command::Backup { file } => Some(file.clone()),
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +83,8 @@ fn main() -> ExitCode {
                         CliError::Other(e.into())
                     }
                 })
+        } else if let Some(target) = backup_target {
+            cli::backup(&config, &target).await
         } else {
             let app = if read_only {
                 personae::app::App::start_read_only(&config).await

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 /// personae — AI personalities for your Discord server.
@@ -33,6 +35,8 @@ impl Command {
                     | EventsCommand::Verify
                     | EventsCommand::DeadLetters { retry: false }
             ),
+            // Copies the file as it is: it must exist, and nothing may write to it.
+            Command::Backup { .. } => true,
             Command::Run => false,
         }
     }
@@ -53,6 +57,12 @@ pub enum Command {
     },
     /// Start the bot (needs DISCORD_TOKEN).
     Run,
+    /// Copy the database to FILE, safely while the bot runs; then check the copy and say
+    /// what it holds. Restore: stop the bot, copy FILE over DATABASE_PATH, start it.
+    Backup {
+        /// Where to write the copy (a new file; it is never overwritten).
+        file: PathBuf,
+    },
 }
 
 /// Where a name is looked up: a server's personalities and the global ones, or only the

@@ -2,12 +2,14 @@
 //! inspects and repairs it. It works on the same database as the bot and acts as a bot admin.
 
 mod args;
+mod backup;
 mod error;
 mod events;
 mod personality;
 mod views;
 
 pub use args::{Cli, Command, EventsCommand, PersonalityCommand, Where};
+pub use backup::backup;
 pub use error::{sentence, CliError};
 pub use views::{EventView, PersonalityView};
 
@@ -18,8 +20,8 @@ pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
     match command {
         Command::Personality { command } => personality::execute(app, command).await,
         Command::Events { command } => events::execute(app, command).await,
-        Command::Run => Err(CliError::Other(anyhow::anyhow!(
-            "`run` is started by main, not here"
+        Command::Run | Command::Backup { .. } => Err(CliError::Other(anyhow::anyhow!(
+            "`run` and `backup` are started by main, not here"
         ))),
     }
 }

@@ -16,6 +16,7 @@ use super::{commands, error::on_error, messages, BotError, Data, DiscordError};
 use crate::app::App;
 use crate::config::DiscordConfig;
 use crate::llm::{LlmClient, LlmConfig};
+use crate::metrics::{GatewayProbe, Outcome, ShardStatus};
 
 /// View Channels, Send Messages, Read Message History, Manage Webhooks and Use Application
 /// Commands: what the README's invite link asks for.
@@ -102,6 +103,10 @@ pub async fn serve(
             post_command: |ctx| {
                 Box::pin(async move {
                     ctx.data().inflight.command_finished(ctx.id());
+                    ctx.data()
+                        .app
+                        .metrics
+                        .command(&ctx.command().qualified_name, Outcome::ok);
                 })
             },
             ..Default::default()
@@ -148,6 +153,8 @@ pub async fn serve(
 
     let background = spawn_background(Arc::clone(&app));
     let shard_manager = Arc::clone(&client.shard_manager);
+    app.metrics
+        .set_gateway(Arc::new(Shards(Arc::clone(&shard_manager))));
     let result = tokio::select! {
         result = client.start() => result,
         () = &mut shutdown => {
@@ -211,6 +218,27 @@ async fn wait_for_discord(
             () = &mut *shutdown => return false,
         }
         wait = (wait * 2).min(LONGEST_RETRY);
+    }
+}
+
+/// The gateway as the health check and the metrics see it.
+struct Shards(Arc<serenity::ShardManager>);
+
+#[async_trait::async_trait]
+impl GatewayProbe for Shards {
+    async fn shards(&self) -> Vec<ShardStatus> {
+        let runners = self.0.runners.lock().await;
+        let mut shards: Vec<ShardStatus> = runners
+            .iter()
+            .map(|(id, runner)| ShardStatus {
+                id: id.0,
+                connected: runner.stage == serenity::ConnectionStage::Connected,
+                stage: runner.stage.to_string(),
+                heartbeat_latency: runner.latency,
+            })
+            .collect();
+        shards.sort_by_key(|s| s.id);
+        shards
     }
 }
 

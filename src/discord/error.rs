@@ -6,6 +6,7 @@ use tracing::{error, warn};
 
 use super::{Data, Error};
 use crate::application::ServiceError;
+use crate::metrics::Outcome;
 
 /// What a command or the message path can fail with.
 #[derive(Debug, Error)]
@@ -114,6 +115,7 @@ fn sentence(text: &str) -> String {
 /// poise's error hook: refusals go back to the user ephemerally; our failures are logged
 /// with the correlation id (the interaction id) and the user sees that id, never a debug dump.
 pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
+    count_failed_command(&framework_error);
     match framework_error {
         poise::FrameworkError::Command { error, ctx, .. } => {
             let correlation_id = ctx.id();
@@ -167,6 +169,26 @@ pub async fn on_error(framework_error: poise::FrameworkError<'_, Data, Error>) {
                 warn!(error = %e, "error while handling a framework error");
             }
         }
+    }
+}
+
+/// Counts a command that did not succeed: refused when it is the user's to fix, failed
+/// when it is ours. Errors outside a command (the event handler, setup) are not commands.
+fn count_failed_command(framework_error: &poise::FrameworkError<'_, Data, Error>) {
+    let outcome = match framework_error {
+        poise::FrameworkError::Command { error, .. } if error.user_message().is_some() => {
+            Outcome::refused
+        }
+        poise::FrameworkError::Command { .. }
+        | poise::FrameworkError::CommandPanic { .. }
+        | poise::FrameworkError::MissingBotPermissions { .. } => Outcome::failed,
+        _ => Outcome::refused,
+    };
+    if let Some(ctx) = framework_error.ctx() {
+        ctx.data()
+            .app
+            .metrics
+            .command(&ctx.command().qualified_name, outcome);
     }
 }
 

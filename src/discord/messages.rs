@@ -117,6 +117,9 @@ async fn answer(
     let llm_started = Instant::now();
     let completed = data.llm.complete(request).await;
     timing.llm = llm_started.elapsed();
+    data.app
+        .metrics
+        .llm_call(timing.llm, completed.as_ref().err());
     let reply = match completed {
         Ok(reply) if !reply.trim().is_empty() => reply,
         Ok(_) => NOTHING_TO_SAY.to_owned(),
@@ -138,6 +141,7 @@ async fn answer(
         .tracker
         .record_answer(message.author.id.get(), channel_id, personality.id, sent)
         .await?;
+    data.app.metrics.message_answered(route.trigger);
     if !tracked {
         info!("the personality was removed while it answered; the answer is not tracked");
     }

@@ -45,6 +45,20 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// A short label for the metrics: timeout, connect, http_4xx, http_5xx, bad_response,
+    /// empty or setup.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::Connect { .. } => "connect",
+            Self::Http { status, .. } if *status >= 500 => "http_5xx",
+            Self::Http { .. } => "http_4xx",
+            Self::BadResponse { .. } => "bad_response",
+            Self::Empty => "empty",
+            Self::Setup(_) => "setup",
+        }
+    }
+
     /// True when trying again later may work: time-outs, connection problems, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {

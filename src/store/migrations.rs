@@ -124,6 +124,11 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// The schema version this personae writes (`PRAGMA user_version` after migrating).
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 /// Brings the schema up to date. The version is read again and every missing migration
 /// applied inside one write transaction (`BEGIN IMMEDIATE`), so processes opening a new file
 /// at the same moment wait for each other instead of applying the same migration twice.

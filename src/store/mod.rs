@@ -2,6 +2,7 @@
 //! conversation tracking. rusqlite is blocking, so every unit of work runs on the
 //! database's own thread ([`Database::call`], [`Database::write`]).
 
+mod backup;
 mod checks;
 mod conversation_rows;
 mod database;
@@ -14,7 +15,9 @@ mod personality_repository;
 pub(crate) mod personality_rows;
 mod run_lock;
 
+pub use backup::{backup, BackupContents, BackupError};
 pub use checks::storage_problems;
 pub use database::{Database, Synchronous};
 pub use error::StoreError;
+pub use migrations::latest_version as latest_schema_version;
 pub use run_lock::{RunLock, RunLockError};

@@ -11,5 +11,6 @@ mod context;
 mod conversations;
 mod faults;
 mod llm_client;
-mod operation;
+mod operations;
 mod servers;
+mod start_up;

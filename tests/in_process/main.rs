@@ -4,6 +4,7 @@
 //! One binary for all of them, so they link once. The crash tests re-run this binary as the
 //! child with an exact test name (`module::test`).
 
+mod backup;
 mod bus;
 mod concurrency;
 mod crash_consistency;

@@ -39,10 +39,16 @@ pub struct FakeLlm {
 impl FakeLlm {
     /// Starts the server on a free port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::try_start_on(0)
             .await
-            .expect("FakeLlm: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("FakeLlm: local address");
+            .expect("FakeLlm: bind 127.0.0.1:0")
+    }
+
+    /// Starts the server on 127.0.0.1:`port` (0 picks a free one), reporting a failure to
+    /// bind.
+    pub async fn try_start_on(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
         let (shutdown, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             script: Mutex::new(Script::default()),
@@ -63,11 +69,11 @@ impl FakeLlm {
                 tracing::warn!(%error, "FakeLlm stopped with an error");
             }
         });
-        Self {
+        Ok(Self {
             addr,
             shared,
             shutdown,
-        }
+        })
     }
 
     /// The API root to configure the client with: `http://127.0.0.1:PORT/v1`.

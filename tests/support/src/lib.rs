@@ -70,15 +70,31 @@ impl TestApp {
         rusqlite::Connection::open(self.db_path()).expect("open raw connection")
     }
 
-    /// Registers a personality of [`HOME`] owned by `owner` with the given aliases.
+    /// Registers a personality of [`home`] by its owner `owner`, with the given aliases.
     pub async fn create(&self, name: &str, owner: UserId, aliases: &[&str]) -> Personality {
-        let ctx = self.as_user(owner);
+        self.create_by(&self.as_user(owner), name, owner, aliases)
+            .await
+    }
+
+    /// Like [`TestApp::create`], by the host's command line: no per-member limit applies.
+    pub async fn create_as_host(&self, name: &str, owner: UserId, aliases: &[&str]) -> Personality {
+        self.create_by(&cli_ctx(), name, owner, aliases).await
+    }
+
+    async fn create_by(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        owner: UserId,
+        aliases: &[&str],
+    ) -> Personality {
         self.app
             .service
             .register(
-                &ctx,
+                ctx,
                 Registration {
                     name: name.to_owned(),
+                    owner_id: Some(owner),
                     prompt: Some(format!("You are {name}.")),
                     aliases: aliases.iter().map(|a| (*a).to_string()).collect(),
                     ..Default::default()
@@ -88,7 +104,7 @@ impl TestApp {
             .expect("registration succeeds")
     }
 
-    /// A request context for a Discord member (without Manage Server) in [`HOME`].
+    /// A request context for a Discord member (without Manage Server) in [`home`].
     pub fn as_user(&self, user: UserId) -> RequestContext {
         RequestContext::new(self.app.service.actor_for(user, false)).in_server(Some(home()))
     }

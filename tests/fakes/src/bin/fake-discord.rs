@@ -125,6 +125,16 @@ impl Printed {
                 request.api_path(),
                 request.status
             );
+            // A personality speaking (a webhook execution), in the words a member would see.
+            if request.method == "POST" && request.api_path().starts_with("/webhooks/") {
+                if let Some(body) = &request.body {
+                    if let (Some(name), Some(content)) =
+                        (body["username"].as_str(), body["content"].as_str())
+                    {
+                        println!("** {name}: {content}");
+                    }
+                }
+            }
             self.requests += 1;
         }
         for frame in fake.gateway_received().iter().skip(self.frames) {
