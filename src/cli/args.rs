@@ -42,6 +42,21 @@ impl Command {
     }
 }
 
+impl PersonalityCommand {
+    /// Where the command looks its PERSONALITY up; `None` for those that name none.
+    pub fn place(&self) -> Option<&Where> {
+        match self {
+            PersonalityCommand::Update { place, .. }
+            | PersonalityCommand::Alias { place, .. }
+            | PersonalityCommand::Unalias { place, .. }
+            | PersonalityCommand::Remove { place, .. }
+            | PersonalityCommand::Global { place, .. }
+            | PersonalityCommand::Info { place, .. } => Some(place),
+            PersonalityCommand::Create { .. } | PersonalityCommand::List { .. } => None,
+        }
+    }
+}
+
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {

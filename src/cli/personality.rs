@@ -4,6 +4,20 @@ use crate::application::{Actor, Listing, ProfileUpdate, Registration, RequestCon
 use crate::domain::{Personality, ServerId, UserId};
 
 pub(super) async fn execute(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
+    let looked_up_globally = command.place().is_some_and(|p| p.server.is_none());
+    run(app, command).await.map_err(|e| match e {
+        // Without --server only global personalities are found: say how to reach a server's.
+        CliError::User(text) if looked_up_globally && text.starts_with("No personality") => {
+            CliError::User(format!(
+                "{} Without --server SERVER_ID only global personalities are looked up.",
+                super::sentence(&text)
+            ))
+        }
+        other => other,
+    })
+}
+
+async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
     let service = &app.service;
     let host = RequestContext::new(Actor::CommandLine);
     let at = |place: &Where| -> Result<RequestContext, CliError> {

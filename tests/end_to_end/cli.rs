@@ -278,7 +278,24 @@ fn mistakes_exit_with_code_1_one_line_and_no_change() {
         ),
         (
             &["personality", "alias", "nobody", "x"],
+            "No personality is called \"nobody\". Without --server SERVER_ID only global \
+             personalities are looked up.",
+        ),
+        (
+            &["personality", "info", "nobody", "--server", "8001"],
             "No personality is called \"nobody\".",
+        ),
+        (
+            &[
+                "personality",
+                "create",
+                "Nova",
+                "--owner",
+                "5",
+                "--server",
+                "x1",
+            ],
+            "server: \"x1\" is not a Discord server id",
         ),
         (
             &["personality", "unalias", "Aria", "nope"],
