@@ -93,6 +93,7 @@ impl App {
             bus.clone(),
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),
+                allowed_models: config.allowed_models.clone(),
                 ..ServiceConfig::default()
             },
         ));

@@ -39,6 +39,8 @@ pub struct Config {
     pub admin_ids: HashSet<UserId>,
     pub log_format: LogFormat,
     pub handler_timeout: Duration,
+    /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
+    pub allowed_models: Vec<String>,
 }
 
 /// Settings `personae run` needs on top of [`Config`].
@@ -54,6 +56,14 @@ pub struct DiscordConfig {
     pub llm_timeout: Duration,
     /// LLM calls a user may cause per minute.
     pub llm_calls_per_minute: u32,
+    /// LLM calls one server's members may cause per minute, together.
+    pub llm_calls_per_minute_per_server: u32,
+    /// The most tokens an answer may have (sent as `max_tokens`).
+    pub llm_max_tokens: u32,
+    /// The most Discord messages one answer fills; the rest is cut with a marker.
+    pub llm_max_messages_per_answer: u32,
+    /// LLM calls in flight across the bot; the rest wait their turn, in order.
+    pub llm_max_concurrent: u32,
     /// Earlier channel messages sent to the model with each question (0: the reply chain only).
     pub llm_context_messages: u8,
     /// Where to serve /healthz and /metrics; `None` serves neither.
@@ -72,6 +82,16 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_model", &self.llm_model)
             .field("llm_timeout", &self.llm_timeout)
             .field("llm_calls_per_minute", &self.llm_calls_per_minute)
+            .field(
+                "llm_calls_per_minute_per_server",
+                &self.llm_calls_per_minute_per_server,
+            )
+            .field("llm_max_tokens", &self.llm_max_tokens)
+            .field(
+                "llm_max_messages_per_answer",
+                &self.llm_max_messages_per_answer,
+            )
+            .field("llm_max_concurrent", &self.llm_max_concurrent)
             .field("llm_context_messages", &self.llm_context_messages)
             .field("metrics_addr", &self.metrics_addr)
             .finish()
@@ -87,8 +107,8 @@ pub fn process_env(var: &str) -> Option<String> {
 }
 
 impl Config {
-    /// Reads DATABASE_PATH, DATABASE_SYNCHRONOUS, BOT_ADMIN_IDS, LOG_FORMAT and
-    /// EVENT_HANDLER_TIMEOUT_SECS.
+    /// Reads DATABASE_PATH, DATABASE_SYNCHRONOUS, BOT_ADMIN_IDS, LOG_FORMAT,
+    /// EVENT_HANDLER_TIMEOUT_SECS and LLM_ALLOWED_MODELS.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let database_path =
             env("DATABASE_PATH").map_or_else(|| PathBuf::from("data/personae.db"), PathBuf::from);
@@ -114,12 +134,27 @@ impl Config {
             }
         };
         let handler_timeout = seconds(env, "EVENT_HANDLER_TIMEOUT_SECS", 5)?;
+        let allowed_models = env("LLM_ALLOWED_MODELS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| {
+                        crate::domain::ModelName::parse(m)
+                            .map(|_| m.to_owned())
+                            .map_err(|e| invalid("LLM_ALLOWED_MODELS", e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
             database_path,
             database_synchronous,
             admin_ids,
             log_format,
             handler_timeout,
+            allowed_models,
         })
     }
 }
@@ -166,20 +201,7 @@ impl DiscordConfig {
         let llm_model = env("LLM_MODEL").unwrap_or_else(|| "llama3.1".to_owned());
         crate::domain::ModelName::parse(&llm_model)
             .map_err(|e| invalid("LLM_MODEL", e.to_string()))?;
-        let llm_calls_per_minute = match env("LLM_CALLS_PER_MINUTE") {
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    invalid(
-                        "LLM_CALLS_PER_MINUTE",
-                        format!("\"{v}\" is not a positive whole number"),
-                    )
-                })?,
-            None => 10,
-        };
+        let llm_calls_per_minute = positive(env, "LLM_CALLS_PER_MINUTE", 10)?;
         let llm_context_messages = match env("LLM_CONTEXT_MESSAGES") {
             Some(v) => v
                 .trim()
@@ -213,6 +235,10 @@ impl DiscordConfig {
             llm_model: llm_model.trim().to_owned(),
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
+            llm_calls_per_minute_per_server: positive(env, "LLM_CALLS_PER_MINUTE_PER_SERVER", 30)?,
+            llm_max_tokens: positive(env, "LLM_MAX_TOKENS", 1024)?,
+            llm_max_messages_per_answer: positive(env, "LLM_MAX_MESSAGES_PER_ANSWER", 3)?,
+            llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
             metrics_addr,
         })
@@ -242,6 +268,19 @@ fn parse_admins(list: &str) -> Result<HashSet<UserId>, ConfigError> {
             })
         })
         .collect()
+}
+
+/// A whole number above zero, or `default` when unset.
+fn positive(env: Env<'_>, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match env(var) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(var, format!("\"{v}\" is not a positive whole number"))),
+    }
 }
 
 fn seconds(env: Env<'_>, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -308,6 +347,7 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("DATABASE_SYNCHRONOUS", "sometimes"),
             ("EVENT_HANDLER_TIMEOUT_SECS", "-1"),
+            ("LLM_ALLOWED_MODELS", "gpt-4o, bad model"),
         ] {
             let err = Config::from_env(&env(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);
@@ -320,6 +360,10 @@ mod tests {
             ("LLM_TIMEOUT_SECS", "soon"),
             ("LLM_MODEL", "bad model"),
             ("LLM_CALLS_PER_MINUTE", "0"),
+            ("LLM_CALLS_PER_MINUTE_PER_SERVER", "-3"),
+            ("LLM_MAX_TOKENS", "0"),
+            ("LLM_MAX_MESSAGES_PER_ANSWER", "many"),
+            ("LLM_MAX_CONCURRENT", "0"),
             ("LLM_CONTEXT_MESSAGES", "101"),
             ("LLM_CONTEXT_MESSAGES", "-1"),
             ("METRICS_ADDR", "localhost"),

@@ -74,6 +74,7 @@ pub async fn child(database: &Path) -> anyhow::Result<()> {
         admin_ids: std::collections::HashSet::default(),
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
+        allowed_models: Vec::new(),
     };
     let before = Memory::of("self")?;
     let cpu = cpu_time()?;

@@ -14,7 +14,8 @@ use super::{
     ServiceError, StoreError,
 };
 use crate::domain::{
-    lookup_key, Alias, NewPersonality, Personality, PersonalityId, Scope, ServerId, UserId,
+    lookup_key, Alias, ModelName, NewPersonality, Personality, PersonalityId, Scope, ServerId,
+    UserId,
 };
 use crate::events::{EventBus, EventEnvelope};
 
@@ -25,6 +26,8 @@ pub struct ServiceConfig {
     pub admin_ids: HashSet<UserId>,
     /// The most personalities a member may own in one server (bot admins: no limit).
     pub max_per_member: usize,
+    /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
+    pub allowed_models: Vec<String>,
 }
 
 impl Default for ServiceConfig {
@@ -32,6 +35,7 @@ impl Default for ServiceConfig {
         Self {
             admin_ids: HashSet::new(),
             max_per_member: DEFAULT_MAX_PER_MEMBER,
+            allowed_models: Vec::new(),
         }
     }
 }
@@ -108,6 +112,7 @@ impl PersonalityService {
         let span = command_span("register", ctx);
         async {
             let parsed = input.parse()?;
+            self.check_model(parsed.profile.model.as_ref())?;
             let owner_id = match (input.owner_id, ctx.actor.user_id()) {
                 (Some(owner), Some(me)) if owner != me && !ctx.actor.is_admin() => {
                     return Err(ServiceError::NotOwner(parsed.name.to_string()));
@@ -147,6 +152,9 @@ impl PersonalityService {
         update: ProfileUpdate,
     ) -> Result<Personality, ServiceError> {
         let changes = update.parse()?;
+        if let Some(model) = &changes.model {
+            self.check_model(model.as_ref())?;
+        }
         self.change("update_profile", ctx, reference, move |p| {
             Ok(p.update_profile(changes.clone(), Utc::now())?)
         })
@@ -294,6 +302,24 @@ impl PersonalityService {
         }
         .instrument(span)
         .await
+    }
+
+    /// Refuses a model the host didn't allow (LLM_ALLOWED_MODELS); `None` is the host's
+    /// default model, always allowed.
+    fn check_model(&self, model: Option<&ModelName>) -> Result<(), ServiceError> {
+        let allowed = &self.config.allowed_models;
+        match model {
+            Some(m) if !allowed.is_empty() && !allowed.iter().any(|a| a == m.as_str()) => {
+                Err(ServiceError::Invalid {
+                    field: "model",
+                    reason: format!(
+                        "\"{m}\" is not one of the models this bot offers: {}",
+                        allowed.join(", ")
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Runs a store call again, a few times and a little later each time, while the

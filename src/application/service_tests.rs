@@ -51,6 +51,7 @@ fn service_on(repository: Arc<dyn PersonalityRepository>) -> Scenario {
     let config = ServiceConfig {
         admin_ids: [user(ADMIN)].into(),
         max_per_member: 3,
+        allowed_models: vec!["small".into(), "large".into()],
     };
     Scenario {
         service: PersonalityService::new(Arc::clone(&repository), bus, config),
@@ -679,4 +680,37 @@ async fn given_a_server_personality_when_an_admin_makes_it_global_then_every_ser
     ));
     let found = t.service.get(ServerId::new(ELSEWHERE).ok(), "bard").await;
     assert_eq!(found.unwrap().id(), made.id());
+}
+
+#[tokio::test]
+async fn when_a_model_the_host_does_not_offer_is_set_then_it_is_refused_naming_the_offered_ones() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let alice = t.as_user(ALICE);
+    let pricey = ProfileUpdate {
+        model: Some("gpt-4-32k".into()),
+        ..Default::default()
+    };
+    let refused = t.service.update_profile(&alice, "aria", pricey).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Invalid { field: "model", reason }) if reason.contains("small, large")),
+        "{refused:?}"
+    );
+    let at_creation = Registration {
+        model: Some("gpt-4-32k".into()),
+        ..registration("Bran", &[])
+    };
+    let refused = t.service.register(&alice, at_creation).await;
+    assert!(
+        matches!(refused, Err(ServiceError::Invalid { field: "model", .. })),
+        "{refused:?}"
+    );
+    assert!(t.then_events().await.is_empty());
+    let offered = ProfileUpdate {
+        model: Some("large".into()),
+        ..Default::default()
+    };
+    t.service
+        .update_profile(&alice, "aria", offered)
+        .await
+        .unwrap();
 }

@@ -10,7 +10,6 @@ use tracing::{error, info, warn};
 use url::Url;
 
 use super::inflight::InFlight;
-use super::limiter::CallLimiter;
 use super::webhooks::WebhookManager;
 use super::{commands, error::on_error, messages, BotError, Data, DiscordError};
 use crate::app::App;
@@ -43,6 +42,7 @@ pub async fn serve(
         api_key: discord.llm_api_key.clone(),
         default_model: discord.llm_model.clone(),
         timeout: discord.llm_timeout,
+        max_tokens: Some(discord.llm_max_tokens),
     })
     .map_err(DiscordError::Llm)?;
     info!(
@@ -85,7 +85,7 @@ pub async fn serve(
     }
 
     let dev_guild = discord.dev_guild_id;
-    let calls_per_minute = discord.llm_calls_per_minute;
+    let costs = super::costs::CostLimits::new(discord);
     let context_messages = discord.llm_context_messages;
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
@@ -133,7 +133,7 @@ pub async fn serve(
                     app: setup_app,
                     llm,
                     webhooks: WebhookManager::new(Arc::clone(&ctx.http), api_base),
-                    limiter: CallLimiter::new(calls_per_minute, Duration::from_secs(60)),
+                    costs,
                     inflight: setup_inflight,
                     context_messages,
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use super::costs::CostLimits;
 use super::inflight::InFlight;
-use super::limiter::CallLimiter;
 use super::webhooks::WebhookManager;
 use super::BotError;
 use crate::app::App;
@@ -14,8 +14,8 @@ pub struct Data {
     pub app: Arc<App>,
     pub llm: LlmClient,
     pub webhooks: WebhookManager,
-    /// Per-user limit on LLM calls.
-    pub limiter: CallLimiter,
+    /// The host's limits on LLM calls and answer length.
+    pub costs: CostLimits,
     /// What a shutdown waits for.
     pub inflight: Arc<InFlight>,
     /// Earlier channel messages sent to the model with each question.

@@ -7,7 +7,8 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use super::split::{split_message, DISCORD_MESSAGE_LIMIT};
+use super::costs::OverLimit;
+use super::split::{at_most, split_message, DISCORD_MESSAGE_LIMIT};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
@@ -24,6 +25,9 @@ const APOLOGY: &str =
 const NOTHING_TO_SAY: &str = "(I have nothing to say to that.)";
 /// The start of the notice a user over the call limit gets.
 const SLOW_DOWN: &str = "You're talking faster than the personalities can think.";
+/// The start of the notice for a server over its limit.
+const BUSY_SERVER: &str =
+    "The personalities of this server have answered as much as they may for now.";
 /// How far up a reply chain we follow.
 const REPLY_CHAIN_DEPTH: usize = 5;
 
@@ -77,17 +81,29 @@ async fn answer(
     personality: &ProfileInfo,
 ) -> Result<(), BotError> {
     let user = message.author.id.get();
-    if let Err(wait) = data.limiter.try_acquire(user, Instant::now()) {
-        info!(user, "LLM call limit reached");
-        let notice = format!(
-            "{SLOW_DOWN} Please wait {} seconds and try again.",
-            wait.as_secs().max(1)
-        );
-        let reply = serenity::CreateMessage::new()
-            .content(notice)
-            .reference_message(message)
-            .allowed_mentions(super::reply::no_mentions());
-        message.channel_id.send_message(&ctx.http, reply).await?;
+    let now = Instant::now();
+    if let Err(over) = data
+        .costs
+        .admit(user, message.guild_id.map(|g| g.get()), now)
+    {
+        info!(user, limit = ?over, "LLM call limit reached");
+        if data.costs.should_notify(user, now) {
+            let notice = match over {
+                OverLimit::Member(wait) => format!(
+                    "{SLOW_DOWN} Please wait {} seconds and try again.",
+                    wait.as_secs().max(1)
+                ),
+                OverLimit::Server(wait) => format!(
+                    "{BUSY_SERVER} Please wait {} seconds and try again.",
+                    wait.as_secs().max(1)
+                ),
+            };
+            let reply = serenity::CreateMessage::new()
+                .content(notice)
+                .reference_message(message)
+                .allowed_mentions(super::reply::no_mentions());
+            message.channel_id.send_message(&ctx.http, reply).await?;
+        }
         return Ok(());
     }
 
@@ -114,9 +130,11 @@ async fn answer(
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
+    let slot = data.costs.slot().await;
     let llm_started = Instant::now();
     let completed = data.llm.complete(request).await;
     timing.llm = llm_started.elapsed();
+    drop(slot);
     data.app
         .metrics
         .llm_call(timing.llm, completed.as_ref().err());
@@ -134,7 +152,7 @@ async fn answer(
     let sent = if message.guild_id.is_some() {
         send_as_webhook(data, channel_id, personality, &reply).await?
     } else {
-        send_in_dm(ctx, message.channel_id, personality, &reply).await?
+        send_in_dm(ctx, data, message.channel_id, personality, &reply).await?
     };
     let tracked = data
         .app
@@ -165,7 +183,12 @@ async fn send_as_webhook(
     reply: &str,
 ) -> Result<Vec<u64>, BotError> {
     let mut sent = Vec::new();
-    for chunk in split_message(reply, DISCORD_MESSAGE_LIMIT) {
+    let chunks = at_most(
+        split_message(reply, DISCORD_MESSAGE_LIMIT),
+        data.costs.max_messages,
+        DISCORD_MESSAGE_LIMIT,
+    );
+    for chunk in chunks {
         let webhook_message = WebhookMessage {
             content: chunk,
             username: personality.display_name.to_string(),
@@ -185,6 +208,7 @@ async fn send_as_webhook(
 /// Direct messages have no webhooks: the bot speaks itself, naming the personality.
 async fn send_in_dm(
     ctx: &serenity::Context,
+    data: &Data,
     channel: serenity::ChannelId,
     personality: &ProfileInfo,
     reply: &str,
@@ -192,7 +216,7 @@ async fn send_in_dm(
     let prefix = format!("**{}:** ", personality.display_name);
     let room = DISCORD_MESSAGE_LIMIT - prefix.chars().count();
     let mut sent = Vec::new();
-    for chunk in split_message(reply, room) {
+    for chunk in at_most(split_message(reply, room), data.costs.max_messages, room) {
         let message = serenity::CreateMessage::new()
             .content(format!("{prefix}{chunk}"))
             .allowed_mentions(super::reply::no_mentions());

@@ -4,6 +4,7 @@
 mod bot;
 mod channels;
 mod commands;
+mod costs;
 mod data;
 mod error;
 mod idle_map;

@@ -10,6 +10,27 @@ const CLOSE: &str = "\n```";
 /// Longer "languages" after a fence are more likely text than a language tag.
 const MAX_LANG_CHARS: usize = 20;
 
+/// Ends the last message of an answer cut to the host's message limit.
+pub const CUT_MARKER: &str = "\n*(The rest of this answer was cut: it was too long.)*";
+
+/// At most `max` of `chunks` (at least one): past that the answer is cut, and the last kept
+/// message ends with [`CUT_MARKER`], still within `limit` characters.
+pub fn at_most(mut chunks: Vec<String>, max: usize, limit: usize) -> Vec<String> {
+    let max = max.max(1);
+    if chunks.len() <= max {
+        return chunks;
+    }
+    chunks.truncate(max);
+    if let Some(last) = chunks.last_mut() {
+        let room = limit.saturating_sub(CUT_MARKER.chars().count());
+        if last.chars().count() > room {
+            *last = last.chars().take(room).collect();
+        }
+        last.push_str(CUT_MARKER);
+    }
+    chunks
+}
+
 /// Splits `text` into messages of at most `limit` characters (not bytes), trimmed and
 /// never empty: at a blank line if one is in the second half of the room, else at a line
 /// break there, else at the last whitespace, and only inside a word when a single word
@@ -184,6 +205,18 @@ fn char_len(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_past_the_message_limit_is_cut_with_a_marker_within_the_length_limit() {
+        let chunks: Vec<String> = (0..5).map(|i| format!("{i}").repeat(2000)).collect();
+        let kept = at_most(chunks.clone(), 3, 2000);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[..2], chunks[..2]);
+        assert!(kept[2].ends_with(CUT_MARKER));
+        assert_eq!(kept[2].chars().count(), 2000);
+        assert_eq!(at_most(chunks[..3].to_vec(), 3, 2000), chunks[..3]);
+        assert_eq!(at_most(chunks, 0, 2000).len(), 1, "at least one message");
+    }
 
     fn non_whitespace(s: &str) -> String {
         s.chars().filter(|c| !c.is_whitespace()).collect()

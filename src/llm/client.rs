@@ -23,6 +23,8 @@ pub struct LlmConfig {
     pub default_model: String,
     /// The longest one request may take, reading the answer included.
     pub timeout: Duration,
+    /// Sent as `max_tokens` with every request: the longest answer the host pays for.
+    pub max_tokens: Option<u32>,
 }
 
 // By hand so the key never reaches a log line.
@@ -33,6 +35,7 @@ impl fmt::Debug for LlmConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("default_model", &self.default_model)
             .field("timeout", &self.timeout)
+            .field("max_tokens", &self.max_tokens)
             .finish()
     }
 }
@@ -120,6 +123,7 @@ pub struct LlmClient {
     api_key: Option<String>,
     default_model: String,
     timeout: Duration,
+    max_tokens: Option<u32>,
 }
 
 // By hand so the key never reaches a log line.
@@ -152,6 +156,7 @@ impl LlmClient {
             api_key: config.api_key.filter(|key| !key.trim().is_empty()),
             default_model: config.default_model,
             timeout: config.timeout,
+            max_tokens: config.max_tokens,
         })
     }
 
@@ -207,6 +212,7 @@ impl LlmClient {
         let body = WireRequest {
             model,
             messages: &request.messages,
+            max_tokens: self.max_tokens,
         };
         let mut http_request = self.http.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
@@ -328,6 +334,8 @@ fn shown(endpoint: &Url) -> String {
 struct WireRequest<'a> {
     model: &'a str,
     messages: &'a [ChatMessage],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +373,7 @@ mod tests {
             api_key: key.map(str::to_owned),
             default_model: "m".to_owned(),
             timeout: Duration::from_secs(1),
+            max_tokens: None,
         }
     }
 

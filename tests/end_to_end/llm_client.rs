@@ -14,6 +14,7 @@ fn client(fake: &FakeLlm, api_key: Option<&str>, timeout: Duration) -> LlmClient
         api_key: api_key.map(str::to_owned),
         default_model: "default-model".to_owned(),
         timeout,
+        max_tokens: None,
     })
     .expect("the client builds")
 }
@@ -187,6 +188,7 @@ async fn an_unreachable_endpoint_is_a_connect_error_without_the_key() {
         api_key: Some(KEY.to_owned()),
         default_model: "m".to_owned(),
         timeout: Duration::from_secs(5),
+        max_tokens: None,
     })
     .unwrap();
     let error = client.complete(hello()).await.unwrap_err();

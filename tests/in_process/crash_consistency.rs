@@ -557,6 +557,7 @@ fn config_for(db: &Path) -> Config {
         admin_ids: [UserId::new(ADMIN).unwrap()].into_iter().collect(),
         log_format: LogFormat::Pretty,
         handler_timeout: Duration::from_millis(500),
+        allowed_models: Vec::new(),
     }
 }
 

@@ -49,6 +49,7 @@ pub async fn app(db: Database, synchronous: Synchronous) -> anyhow::Result<Arc<A
         admin_ids: std::collections::HashSet::default(),
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
+        allowed_models: Vec::new(),
     };
     let app = App::start_with_database(&config, db).await?;
     Ok(Arc::new(app))

@@ -40,6 +40,7 @@ pub fn test_config(dir: &TempDir) -> Config {
         admin_ids: HashSet::from([admin()]),
         log_format: LogFormat::Pretty,
         handler_timeout: Duration::from_millis(500),
+        allowed_models: Vec::new(),
     }
 }
 
