@@ -424,3 +424,84 @@ async fn an_nsfw_personality_answers_only_in_age_restricted_channels() {
     );
     bot.assert_valid_requests();
 }
+
+/// The bot's own messages in a channel (notices), by content.
+fn notices(bot: &Bot, channel: &str) -> Vec<String> {
+    bot.discord
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("POST", &format!("/channels/{channel}/messages")))
+        .filter_map(|r| r.body?["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hosts_cost_limits_hold_on_the_message_path() {
+    let mut options = BotOptions {
+        setup: vec![create_step("Aria", &["--alias", "bard"])],
+        ..Default::default()
+    };
+    options.env.extend([
+        ("LLM_MAX_TOKENS".into(), "77".into()),
+        ("LLM_MAX_MESSAGES_PER_ANSWER".into(), "2".into()),
+        ("LLM_CALLS_PER_MINUTE_PER_SERVER".into(), "2".into()),
+        ("LLM_ALLOWED_MODELS".into(), "small,large".into()),
+    ]);
+    let bot = Bot::start_with(options).await;
+
+    // Every request carries max_tokens; a long answer fills at most two messages.
+    bot.llm.reply_with("word ".repeat(1500));
+    bot.discord
+        .send_message(said("6001", HOME, "7001", "@bard talk a lot"))
+        .await;
+    let sent = bot.wait_webhook_executions(2).await;
+    let requests = bot
+        .llm
+        .wait_for_requests(1, personae_testkit::bot::WAIT)
+        .await;
+    assert_eq!(requests[0]["max_tokens"], 77);
+    let last = sent[1].body.as_ref().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last.ends_with("it was too long.)*"), "{last}");
+    assert!(last.chars().count() <= 2000);
+
+    // The server's second call is its last this minute: a third member is told, once.
+    bot.llm.reply_with("Short.");
+    bot.discord
+        .send_message(said("6001", HOME, "7002", "@bard hi"))
+        .await;
+    bot.wait_webhook_executions(3).await;
+    for _ in 0..2 {
+        bot.discord
+            .send_message(said("6001", HOME, "7003", "@bard me too"))
+            .await;
+    }
+    let settled = bot.settle().await;
+    assert_eq!(settled.len(), 3, "no answer past the server's limit");
+    assert_eq!(bot.llm.requests().len(), 2);
+    let told = notices(&bot, "6001");
+    assert_eq!(
+        told.len(),
+        1,
+        "one notice a minute, not one a message: {told:?}"
+    );
+    assert!(told[0].contains("this server"), "{told:?}");
+
+    // Only the models the host offers.
+    let refused = answer(
+        &bot,
+        personality(
+            "7001",
+            "update",
+            vec![
+                text_option("personality", "aria"),
+                text_option("model", "gpt-4-32k"),
+            ],
+        ),
+    )
+    .await;
+    assert!(content(&refused).contains("small, large"), "{refused}");
+    bot.assert_valid_requests();
+}
