@@ -159,7 +159,8 @@ impl RunError {
         match self {
             RunError::Discord(e) => e.is_configuration_mistake(),
             RunError::Lock(RunLockError::Held { .. }) | RunError::Metrics(_) => true,
-            _ => false,
+            RunError::Start(e) => StoreError::is_newer_schema_in(e),
+            RunError::Lock(_) => false,
         }
     }
 }

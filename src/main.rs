@@ -91,7 +91,13 @@ fn main() -> ExitCode {
             } else {
                 personae::app::App::start_command_line(&config).await
             }
-            .map_err(CliError::Other)?;
+            .map_err(|e| {
+                if personae::store::StoreError::is_newer_schema_in(&e) {
+                    CliError::User(format!("{e:#}"))
+                } else {
+                    CliError::Other(e)
+                }
+            })?;
             let result = cli::execute(&app, cli.command).await;
             app.shutdown().await;
             result

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The database can't be written: the disk is full or the file is read-only.
     #[error("the database can't be written: {0}")]
     Unwritable(String),
+    /// The database was written by a newer personae: upgrade personae, or restore a backup
+    /// this one wrote. Nothing is changed.
+    #[error("the database has schema version {found}, newer than this personae ({known}); upgrade personae")]
+    NewerSchema { found: usize, known: usize },
     /// A stored row could not be read back (corruption, or a newer schema).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -76,5 +80,13 @@ impl StoreError {
     /// True when the database can't be written: the disk is full or the file is read-only.
     pub fn is_unwritable(&self) -> bool {
         matches!(self, StoreError::Unwritable(_))
+    }
+
+    /// True when `error`, or anything it was caused by, is a database from a newer personae:
+    /// the host's to fix (upgrade personae), not a fault to retry.
+    pub fn is_newer_schema_in(error: &anyhow::Error) -> bool {
+        error
+            .chain()
+            .any(|cause| matches!(cause.downcast_ref(), Some(StoreError::NewerSchema { .. })))
     }
 }

@@ -140,10 +140,10 @@ pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current = schema_version(&tx)?;
     if current > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the database has schema version {current}, newer than this personae ({}); upgrade personae",
-            MIGRATIONS.len()
-        )));
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: MIGRATIONS.len(),
+        });
     }
     for sql in MIGRATIONS.iter().skip(current) {
         tx.execute_batch(sql)?;

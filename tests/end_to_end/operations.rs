@@ -271,7 +271,11 @@ fn an_older_personae_refuses_a_database_from_a_newer_one_and_leaves_it_alone() {
     for args in [&["personality", "list"][..], &["run"]] {
         let out = personae(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} must refuse: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} must refuse as the host's mistake (exit 1, no restart loop): {stderr}"
+        );
         assert!(
             stderr.contains("schema version 1000, newer than this personae")
                 && stderr.contains("upgrade personae"),
