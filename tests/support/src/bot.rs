@@ -271,6 +271,8 @@ pub struct Process {
     pid: String,
     started: Instant,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The tasks reading its stdout and stderr into `logs`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Process {
@@ -297,6 +299,7 @@ impl Process {
         let started = Instant::now();
         let pid = child.id().context("the bot's pid")?.to_string();
         let logs = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -311,20 +314,21 @@ impl Process {
         .flatten()
         {
             let logs = Arc::clone(&logs);
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     logs.lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(line);
                 }
-            });
+            }));
         }
         Ok(Self {
             child,
             pid,
             started,
             logs,
+            readers,
         })
     }
 
@@ -367,11 +371,18 @@ impl Process {
     }
 
     /// Waits at most `timeout` for the process to exit on its own.
+    /// Its output is read to the end before this returns, so [`Process::logs`] then holds
+    /// every line it printed.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
+        let status = tokio::time::timeout(timeout, self.child.wait())
             .await
             .ok()?
-            .ok()
+            .ok()?;
+        for reader in self.readers.drain(..) {
+            // The pipes close with the process; a reader that doesn't finish loses lines only.
+            let _ = tokio::time::timeout(timeout, reader).await;
+        }
+        Some(status)
     }
 }
 
