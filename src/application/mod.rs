@@ -26,6 +26,6 @@ pub use repository::{
     Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, Saved, Snapshot,
     VisibleIn,
 };
-pub use service::{PersonalityService, ServiceConfig};
+pub use service::{PersonalityService, ServiceConfig, DEFAULT_MAX_PER_MEMBER};
 pub use storage_error::{KeyHolder, StoreError};
 pub use verify::VerifyReport;

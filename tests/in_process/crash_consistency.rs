@@ -435,6 +435,12 @@ impl Model {
                 if aliases.contains(&key) {
                     return Err("an alias equals the name".into());
                 }
+                // Members own at most DEFAULT_MAX_PER_MEMBER personalities in a server (every
+                // personality here is the home server's); bot admins aren't limited.
+                let owned = self.by_key.values().filter(|e| e.owner == owner).count();
+                if *actor != ADMIN && owned >= personae::application::DEFAULT_MAX_PER_MEMBER {
+                    return Err("the owner has as many as a member may".into());
+                }
                 if self.key_taken(&key) {
                     return Err(format!("name {key:?} taken"));
                 }
