@@ -2,7 +2,7 @@
 //! before personalities had a home server): nothing is lost, and every personality becomes
 //! global, which is what it was.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use personae::app::App;
 use personae::application::{EventFilter, Listing, Registration, ServiceError};
 use personae::domain::{Scope, ServerId};
@@ -14,11 +14,6 @@ const FIXTURE: &str = concat!(
     "/tests/fixtures/personae-0.1.0.db"
 );
 
-/// When the fixture was written: its conversation was active then.
-fn written_at() -> DateTime<Utc> {
-    "2026-12-02T15:31:00Z".parse().unwrap()
-}
-
 fn server(id: u64) -> Option<ServerId> {
     ServerId::new(id).ok()
 }
@@ -28,6 +23,17 @@ async fn a_database_of_0_1_0_upgrades_with_every_personality_global_and_nothing_
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(&dir);
     std::fs::copy(FIXTURE, &config.database_path).unwrap();
+    // The fixture's auto-response conversation was active when it was written; on loading,
+    // conversations idle for longer than any time-to-live stay out of memory. Make the
+    // copy's conversation a minute old, as if the upgrade ran right after the old release.
+    let minute_ago = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    rusqlite::Connection::open(&config.database_path)
+        .unwrap()
+        .execute(
+            "UPDATE active_conversations SET last_active_at = ?1",
+            [&minute_ago],
+        )
+        .unwrap();
     let app = App::start(&config).await.expect("the old database opens");
 
     // The personalities, their names, aliases and profiles.
@@ -64,7 +70,7 @@ async fn a_database_of_0_1_0_upgrades_with_every_personality_global_and_nothing_
         content,
         replied_to,
     };
-    let routed = |incoming: &Incoming<'_>| route(incoming, &app.cache, &app.tracker, written_at());
+    let routed = |incoming: &Incoming<'_>| route(incoming, &app.cache, &app.tracker, Utc::now());
     let reply = routed(&message(8001, 5001, 7, "go on", Some(900_001))).unwrap();
     assert_eq!(
         (reply.personality, reply.trigger),
