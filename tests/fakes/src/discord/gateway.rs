@@ -32,7 +32,7 @@ const DISCONNECT_WAIT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(crate) struct GatewayState {
     pub session: Option<Session>,
-    /// Dispatches queued before the first session existed.
+    /// Dispatches asked for while no session exists; sent after READY and GUILD_CREATE.
     pending: Vec<(String, Value)>,
     connections: HashMap<u64, Connection>,
     next_connection: u64,
