@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use rusqlite::Connection;
 
 use crate::application::{ConversationService, PersonalityService, ServiceConfig};
-use crate::cache::{ProfileCache, ProfileInfo};
+use crate::application::PersonalityRepository;
+use crate::cache::{ProfileCache, ProfileInfo, SettingsCache};
 use crate::config::{Config, DiscordConfig};
 use crate::conversation::ConversationTracker;
 use crate::discord::DiscordError;
@@ -26,6 +27,8 @@ pub struct App {
     pub service: Arc<PersonalityService>,
     pub conversations: ConversationService,
     pub cache: Arc<ProfileCache>,
+    /// Every server's settings, for the message path.
+    pub settings: Arc<SettingsCache>,
     pub tracker: Arc<ConversationTracker>,
     pub subscribers: handlers::Subscribers,
     /// What the bot counts, for `/metrics` (served only with METRICS_ADDR).
@@ -43,8 +46,13 @@ impl App {
     /// Like [`App::start`], on an already opened database.
     pub async fn start_with_database(config: &Config, db: Database) -> anyhow::Result<Self> {
         let cache = db.call(load_profiles).await?;
+        let settings = SettingsCache::new(db.all_settings().await?);
         let tracker = ConversationTracker::load(Arc::new(db.clone())).await?;
-        Self::wire(config, db, cache, tracker, Handlers::Registered).await
+        let caches = Caches {
+            profiles: cache,
+            settings,
+        };
+        Self::wire(config, db, caches, tracker, Handlers::Registered).await
     }
 
     /// The application for a process that never routes a message: the command line. The
@@ -55,14 +63,7 @@ impl App {
     pub async fn start_command_line(config: &Config) -> anyhow::Result<Self> {
         let db = open(config).await?;
         let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
-        Self::wire(
-            config,
-            db,
-            ProfileCache::new(),
-            tracker,
-            Handlers::Registered,
-        )
-        .await
+        Self::wire(config, db, Caches::empty(), tracker, Handlers::Registered).await
     }
 
     /// The application for a command that only reads (`personality list`, `events verify`,
@@ -72,21 +73,22 @@ impl App {
     pub async fn start_read_only(config: &Config) -> anyhow::Result<Self> {
         let db = open(config).await?;
         let tracker = ConversationTracker::unloaded(Arc::new(db.clone()));
-        Self::wire(config, db, ProfileCache::new(), tracker, Handlers::Skipped).await
+        Self::wire(config, db, Caches::empty(), tracker, Handlers::Skipped).await
     }
 
     /// Builds the bus, the service and the handlers around the caches.
     async fn wire(
         config: &Config,
         db: Database,
-        cache: ProfileCache,
+        caches: Caches,
         tracker: ConversationTracker,
         handlers: Handlers,
     ) -> anyhow::Result<Self> {
         let bus = EventBus::new(BusConfig {
             handler_timeout: config.handler_timeout,
         });
-        let cache = Arc::new(cache);
+        let cache = Arc::new(caches.profiles);
+        let settings = Arc::new(caches.settings);
         let tracker = Arc::new(tracker);
         let service = Arc::new(PersonalityService::new(
             Arc::new(db.clone()),
@@ -101,7 +103,8 @@ impl App {
         let conversations = ConversationService::new(Arc::new(db.clone()), Arc::clone(&tracker));
         let subscribers = match handlers {
             Handlers::Registered => {
-                handlers::register_handlers(&bus, Arc::new(db.clone()), &cache, &tracker).await?
+                let log = Arc::new(db.clone());
+                handlers::register_handlers(&bus, log, &cache, &settings, &tracker).await?
             }
             Handlers::Skipped => Arc::new(Dispatcher::new(
                 bus.clone(),
@@ -115,6 +118,7 @@ impl App {
             service,
             conversations,
             cache,
+            settings,
             tracker,
             subscribers,
             metrics: Arc::new(Metrics::new()),
@@ -125,6 +129,21 @@ impl App {
     pub async fn shutdown(&self) {
         if let Err(e) = self.subscribers.shutdown_all().await {
             tracing::error!(error = %e, "a durable subscriber did not save its checkpoint");
+        }
+    }
+}
+
+/// The read models the message path uses: loaded for the bot, empty for the command line.
+struct Caches {
+    profiles: ProfileCache,
+    settings: SettingsCache,
+}
+
+impl Caches {
+    fn empty() -> Self {
+        Self {
+            profiles: ProfileCache::new(),
+            settings: SettingsCache::default(),
         }
     }
 }

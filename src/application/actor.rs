@@ -98,6 +98,12 @@ impl RequestContext {
                 && scope == Scope::from(self.server))
     }
 
+    /// True when the actor may change the settings of `server`: a bot admin, or a member
+    /// with Manage Server acting from there.
+    pub fn may_manage_server(&self, server: ServerId) -> bool {
+        self.actor.is_admin() || (self.actor.is_server_manager() && self.server == Some(server))
+    }
+
     /// A context for a Discord interaction: its id correlates everything it causes.
     pub fn interaction(actor: Actor, interaction_id: u64) -> Self {
         Self {

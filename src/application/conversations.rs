@@ -9,7 +9,17 @@ use tracing::{info, Instrument};
 use super::service::{command_span, reference_key};
 use super::{PersonalityRepository, RequestContext, ServiceError};
 use crate::conversation::ConversationTracker;
-use crate::domain::{Personality, PersonalityId};
+use crate::domain::{ChannelId, Personality, PersonalityId};
+
+/// What the services need to know about the channel a command was used in.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelFacts {
+    pub id: u64,
+    /// Discord's "age-restricted" setting (for a thread: its parent's).
+    pub age_restricted: bool,
+    /// The channel the server's channel settings name for it: a thread's parent, or itself.
+    pub listed_as: u64,
+}
 
 /// What `/activate` did.
 #[derive(Debug, Clone)]
@@ -38,13 +48,14 @@ impl ConversationService {
         }
     }
 
-    /// Makes the personality named `reference` answer every message in `channel_id`; an
-    /// NSFW one only where the channel is `age_restricted`.
+    /// Makes the personality named `reference` answer every message in `channel`; an NSFW
+    /// one only where the channel is age-restricted. Refused where the server's settings
+    /// keep personalities out of the channel, and for a global personality where the server
+    /// turned those off.
     pub async fn activate(
         &self,
         ctx: &RequestContext,
-        channel_id: u64,
-        age_restricted: bool,
+        channel: ChannelFacts,
         reference: &str,
     ) -> Result<Activation, ServiceError> {
         async {
@@ -53,11 +64,21 @@ impl ConversationService {
                 .find_by_key(ctx.server, &reference_key(reference))
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(reference.trim().to_owned()))?;
-            if personality.profile().nsfw && !age_restricted {
+            if personality.profile().nsfw && !channel.age_restricted {
                 return Err(ServiceError::NsfwOutsideAgeRestricted(
                     personality.name().to_string(),
                 ));
             }
+            if let Some(server) = ctx.server {
+                let settings = self.repository.settings(server).await?.settings;
+                if !settings.allows_channel(ChannelId::new(channel.listed_as)?) {
+                    return Err(ServiceError::ChannelClosed);
+                }
+                if personality.scope().is_global() && !settings.globals {
+                    return Err(ServiceError::GlobalsOff(personality.name().to_string()));
+                }
+            }
+            let channel_id = channel.id;
             let by = ctx.actor.user_id().map_or(0, |u| u.get());
             let previous = self.tracker.activation(channel_id);
             if !self

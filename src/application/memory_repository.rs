@@ -6,10 +6,10 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    Change, Decide, EventFilter, KeyHolder, Listing, PersonalityRepository, Saved, ServiceError,
-    Snapshot, StoreError,
+    Change, Decide, DecideSettings, EventFilter, KeyHolder, Listing, PersonalityRepository, Saved,
+    ServiceError, Snapshot, StoreError,
 };
-use crate::domain::{DomainEvent, Personality, PersonalityId, Scope, ServerId};
+use crate::domain::{DomainEvent, Personality, PersonalityId, Scope, ServerId, ServerSettings};
 use crate::events::EventEnvelope;
 
 /// Personalities, their keys and the event log behind one lock: a save is all or nothing.
@@ -23,6 +23,7 @@ struct State {
     personalities: BTreeMap<PersonalityId, Personality>,
     /// (scope, normalized name or alias) → (holder, is the holder's name).
     keys: HashMap<(Scope, String), (PersonalityId, bool)>,
+    settings: BTreeMap<ServerId, ServerSettings>,
     events: Vec<EventEnvelope>,
 }
 
@@ -125,7 +126,8 @@ impl State {
                         self.add_key(Scope::Global, key, id, is_name)?;
                     }
                 }
-                DomainEvent::PersonalityProfileUpdated { .. } => {}
+                DomainEvent::PersonalityProfileUpdated { .. }
+                | DomainEvent::ServerSettingsChanged { .. } => {}
                 DomainEvent::PersonalityRemoved { .. } => removed = true,
             }
         }
@@ -135,9 +137,13 @@ impl State {
         } else {
             self.personalities.insert(id, personality);
         }
+        Ok(self.append(change.events))
+    }
+
+    /// Appends events under the next sequence numbers; returns them as stored.
+    fn append(&mut self, events: Vec<super::NewEvent>) -> Vec<EventEnvelope> {
         let mut sequence = self.events.last().map_or(0, |e| e.sequence);
-        let stored: Vec<EventEnvelope> = change
-            .events
+        let stored: Vec<EventEnvelope> = events
             .into_iter()
             .map(|e| {
                 sequence += 1;
@@ -145,7 +151,14 @@ impl State {
             })
             .collect();
         self.events.extend(stored.iter().cloned());
-        Ok(stored)
+        stored
+    }
+
+    fn settings(&self, server: ServerId) -> ServerSettings {
+        self.settings
+            .get(&server)
+            .cloned()
+            .unwrap_or_else(|| ServerSettings::defaults(server))
     }
 }
 
@@ -209,6 +222,32 @@ impl PersonalityRepository for MemoryRepository {
         Ok(Ok((personality, apply_whole(&mut state, change)?)))
     }
 
+    async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError> {
+        Ok(self.state().settings(server))
+    }
+
+    async fn all_settings(&self) -> Result<Vec<ServerSettings>, StoreError> {
+        Ok(self.state().settings.values().cloned().collect())
+    }
+
+    async fn change_settings(
+        &self,
+        server: ServerId,
+        decide: DecideSettings,
+    ) -> Result<Result<(ServerSettings, Vec<EventEnvelope>), ServiceError>, StoreError> {
+        let mut state = self.state();
+        let change = match decide(state.settings(server)) {
+            Ok(change) => change,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if change.settings.version != state.settings(server).version + 1 {
+            return Err(StoreError::Conflict);
+        }
+        state.settings.insert(server, change.settings.clone());
+        let stored = state.append(vec![change.event]);
+        Ok(Ok((change.settings, stored)))
+    }
+
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
         Ok(self
             .state()
@@ -228,6 +267,7 @@ impl PersonalityRepository for MemoryRepository {
         let state = self.state();
         Ok(Snapshot {
             personalities: state.personalities.values().cloned().collect(),
+            settings: state.settings.values().cloned().collect(),
             events: state.events.clone(),
         })
     }

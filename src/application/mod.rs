@@ -8,6 +8,7 @@ mod inputs;
 mod publication;
 mod repository;
 mod service;
+mod settings;
 mod storage_error;
 mod verify;
 
@@ -19,13 +20,13 @@ pub(crate) mod repository_contract;
 mod service_tests;
 
 pub use actor::{Actor, RequestContext};
-pub use conversations::{Activation, ConversationService};
+pub use conversations::{Activation, ChannelFacts, ConversationService};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
-    Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, Saved, Snapshot,
-    VisibleIn,
+    Change, ChangedSettings, Decide, DecideSettings, EventFilter, Listing, NewEvent,
+    PersonalityRepository, Saved, Snapshot, VisibleIn,
 };
-pub use service::{PersonalityService, ServiceConfig, DEFAULT_MAX_PER_MEMBER};
+pub use service::{PersonalityService, ServiceConfig};
 pub use storage_error::{KeyHolder, StoreError};
 pub use verify::VerifyReport;

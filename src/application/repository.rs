@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ServiceError, StoreError};
-use crate::domain::{DomainEvent, EventType, Personality, PersonalityId, ServerId, UserId};
+use crate::domain::{
+    AggregateId, DomainEvent, EventType, Personality, PersonalityId, ServerId, ServerSettings, UserId,
+};
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
 /// A personality's new state and the events that led to it: one unit of work.
@@ -28,7 +30,7 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub event_id: Uuid,
-    pub aggregate_id: PersonalityId,
+    pub aggregate_id: AggregateId,
     pub aggregate_version: i64,
     pub occurred_at: DateTime<Utc>,
     pub actor: String,
@@ -64,7 +66,7 @@ pub struct EventFilter {
     pub before: Option<i64>,
     pub event_type: Option<EventType>,
     pub correlation_id: Option<String>,
-    pub aggregate_id: Option<PersonalityId>,
+    pub aggregate_id: Option<AggregateId>,
     pub limit: Option<usize>,
 }
 
@@ -98,6 +100,19 @@ pub struct VisibleIn {
     pub with_globals: bool,
 }
 
+/// A server's new settings and the event that records them: one unit of work.
+#[derive(Debug, Clone)]
+pub struct ChangedSettings {
+    /// The state after the event; decided on version `settings.version - 1`.
+    pub settings: ServerSettings,
+    pub event: NewEvent,
+}
+
+/// What a settings command decides, given the server's settings as stored (the defaults
+/// when it never changed them): the change to store, or a refusal.
+pub type DecideSettings =
+    Box<dyn FnOnce(ServerSettings) -> Result<ChangedSettings, ServiceError> + Send>;
+
 /// What a change command decides, given the personality its reference names (`None`: no
 /// personality has that name or alias): the change to store, or a refusal.
 pub type Decide = Box<dyn FnOnce(Option<Personality>) -> Result<Change, ServiceError> + Send>;
@@ -105,16 +120,17 @@ pub type Decide = Box<dyn FnOnce(Option<Personality>) -> Result<Change, ServiceE
 /// A stored change: the personality's new state and its events with their sequences.
 pub type Saved = (Personality, Vec<EventEnvelope>);
 
-/// Every stored personality and every event, read at one moment.
+/// Every stored personality, every server's settings and every event, read at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub personalities: Vec<Personality>,
+    pub settings: Vec<ServerSettings>,
     pub events: Vec<EventEnvelope>,
 }
 
-/// The personalities' state and their events. Names and aliases are normalized keys, unique
-/// within a server; a global personality's keys are reserved in every server. The store
-/// keeps both rules.
+/// The personalities' and the servers' settings' state, and their events. Names and aliases
+/// are normalized keys, unique within a server; a global personality's keys are reserved in
+/// every server. The store keeps both rules.
 #[async_trait]
 pub trait PersonalityRepository: Send + Sync + 'static {
     /// The personality whose name or alias has this normalized key, among those usable in
@@ -149,6 +165,21 @@ pub trait PersonalityRepository: Send + Sync + 'static {
         key: &str,
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError>;
+
+    /// The settings of `server`: the defaults when it never changed them.
+    async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError>;
+
+    /// The settings of every server that changed them.
+    async fn all_settings(&self) -> Result<Vec<ServerSettings>, StoreError>;
+
+    /// Loads the settings of `server`, lets `decide` change them and stores the new state
+    /// with its event, in one transaction. A refusal from `decide` is returned as it is and
+    /// stores nothing; [`StoreError::Conflict`] when another change came first.
+    async fn change_settings(
+        &self,
+        server: ServerId,
+        decide: DecideSettings,
+    ) -> Result<Result<(ServerSettings, Vec<EventEnvelope>), ServiceError>, StoreError>;
 
     /// Stored events matching the filter, in sequence order.
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError>;

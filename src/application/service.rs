@@ -24,8 +24,6 @@ use crate::events::{EventBus, EventEnvelope};
 pub struct ServiceConfig {
     /// Discord users who may change or remove any personality (BOT_ADMIN_IDS).
     pub admin_ids: HashSet<UserId>,
-    /// The most personalities a member may own in one server (bot admins: no limit).
-    pub max_per_member: usize,
     /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
     pub allowed_models: Vec<String>,
 }
@@ -34,22 +32,18 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             admin_ids: HashSet::new(),
-            max_per_member: DEFAULT_MAX_PER_MEMBER,
             allowed_models: Vec::new(),
         }
     }
 }
-
-/// How many personalities a member may own in one server unless configured otherwise.
-pub const DEFAULT_MAX_PER_MEMBER: usize = 10;
 
 /// The one way anything changes a personality. Each command loads the personality, lets
 /// the aggregate decide, and has the repository store the new state and its events in one
 /// transaction; the events are then published on the bus in sequence order, and the call
 /// returns once the bus's handlers (the caches among them) have run.
 pub struct PersonalityService {
-    repository: Arc<dyn PersonalityRepository>,
-    publisher: Arc<Publisher>,
+    pub(super) repository: Arc<dyn PersonalityRepository>,
+    pub(super) publisher: Arc<Publisher>,
     bus: EventBus,
     config: ServiceConfig,
 }
@@ -103,7 +97,8 @@ impl PersonalityService {
     }
 
     /// Registers a personality in the request's server (or, for bot admins, globally).
-    /// Owner: the acting user (or `owner_id`, for admins).
+    /// Owner: the acting user (or `owner_id`, for admins). The server's settings decide
+    /// whether members without Manage Server may, and how many each may own.
     pub async fn register(
         &self,
         ctx: &RequestContext,
@@ -137,7 +132,16 @@ impl PersonalityService {
                 aliases: parsed.aliases,
             };
             let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
-            let owner_limit = (!ctx.actor.is_admin()).then_some(self.config.max_per_member);
+            let owner_limit = match scope {
+                Scope::Server(server) if !ctx.actor.is_admin() => {
+                    let settings = self.repository.settings(server).await?.settings;
+                    if !settings.members_may_create && !ctx.actor.is_server_manager() {
+                        return Err(ServiceError::CreationClosed);
+                    }
+                    Some(settings.member_limit.get())
+                }
+                _ => None,
+            };
             self.commit(ctx, personality, owner_limit).await
         }
         .instrument(span)
@@ -409,7 +413,7 @@ pub(crate) fn unit_of_work(
         .zip(expected_version + 1..)
         .map(|(event, aggregate_version)| NewEvent {
             event_id: Uuid::now_v7(),
-            aggregate_id: personality.id(),
+            aggregate_id: personality.id().into(),
             aggregate_version,
             occurred_at: now,
             actor: ctx.actor.to_string(),

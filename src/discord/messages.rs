@@ -12,7 +12,7 @@ use super::split::{at_most, split_message, DISCORD_MESSAGE_LIMIT};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
-use crate::domain::PersonalityId;
+use crate::domain::{ChannelId, ChannelMode, PersonalityId};
 use crate::llm::{build_messages, ChatRequest, ContextMessage};
 use crate::routing::{route, Incoming, Route};
 
@@ -57,6 +57,20 @@ pub async fn on_message(
     let Some(personality) = data.app.cache.get(route.personality) else {
         return Ok(());
     };
+    if let Some(server) = incoming.server {
+        let settings = data.app.settings.get(server);
+        if personality.scope.is_global() && !settings.globals {
+            debug!(personality = %personality.name, "global personalities are off in this server");
+            return Ok(());
+        }
+        if settings.channels != ChannelMode::All {
+            let listed_as = super::channels::listed_as(ctx, message.channel_id).await?;
+            if !ChannelId::new(listed_as).is_ok_and(|c| settings.allows_channel(c)) {
+                debug!("this server's settings keep personalities out of this channel");
+                return Ok(());
+            }
+        }
+    }
     if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
         debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
         return Ok(());

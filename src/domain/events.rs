@@ -4,7 +4,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, Scope, ServerId, UserId,
+    Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, Scope, ServerId, Setting,
+    Settings, UserId,
 };
 
 /// What a personality looks and sounds like: everything `update` may change.
@@ -32,7 +33,8 @@ pub enum ProfileField {
     Nsfw,
 }
 
-/// Something that happened to a personality. Named in the past tense; stored forever.
+/// Something that happened to a personality or to a server's settings. Named in the past
+/// tense; stored forever.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
 pub enum DomainEvent {
@@ -64,6 +66,12 @@ pub enum DomainEvent {
     PersonalityAliasRemoved { alias: Alias },
     /// The personality of `server` became global: usable in every server.
     PersonalityMadeGlobal { server: ServerId },
+    /// A server's settings changed; `settings` are the whole new settings.
+    ServerSettingsChanged {
+        server: ServerId,
+        changed: Vec<Setting>,
+        settings: Settings,
+    },
 }
 
 impl DomainEvent {
@@ -76,6 +84,7 @@ impl DomainEvent {
             Self::PersonalityAliasAdded { .. } => EventType::PersonalityAliasAdded,
             Self::PersonalityAliasRemoved { .. } => EventType::PersonalityAliasRemoved,
             Self::PersonalityMadeGlobal { .. } => EventType::PersonalityMadeGlobal,
+            Self::ServerSettingsChanged { .. } => EventType::ServerSettingsChanged,
         }
     }
 }
@@ -89,17 +98,19 @@ pub enum EventType {
     PersonalityAliasAdded,
     PersonalityAliasRemoved,
     PersonalityMadeGlobal,
+    ServerSettingsChanged,
 }
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         Self::PersonalityCreated,
         Self::PersonalityProfileUpdated,
         Self::PersonalityRemoved,
         Self::PersonalityAliasAdded,
         Self::PersonalityAliasRemoved,
         Self::PersonalityMadeGlobal,
+        Self::ServerSettingsChanged,
     ];
 
     /// The name stored in the events table and shown by the command line.
@@ -111,6 +122,7 @@ impl EventType {
             Self::PersonalityAliasAdded => "PersonalityAliasAdded",
             Self::PersonalityAliasRemoved => "PersonalityAliasRemoved",
             Self::PersonalityMadeGlobal => "PersonalityMadeGlobal",
+            Self::ServerSettingsChanged => "ServerSettingsChanged",
         }
     }
 }

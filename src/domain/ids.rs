@@ -116,3 +116,78 @@ snowflake!(
     "server",
     "server"
 );
+
+snowflake!(
+    /// A Discord channel id.
+    ChannelId,
+    "channel",
+    "channel"
+);
+
+/// What a stored event is about: a personality, or a server's settings. Stored as the
+/// personality's UUID, or as `server:<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AggregateId {
+    Personality(PersonalityId),
+    ServerSettings(ServerId),
+}
+
+impl AggregateId {
+    /// The personality, when the events are a personality's.
+    pub fn personality(self) -> Option<PersonalityId> {
+        match self {
+            Self::Personality(id) => Some(id),
+            Self::ServerSettings(_) => None,
+        }
+    }
+}
+
+impl From<PersonalityId> for AggregateId {
+    fn from(id: PersonalityId) -> Self {
+        Self::Personality(id)
+    }
+}
+
+const SERVER_SETTINGS_PREFIX: &str = "server:";
+
+impl fmt::Display for AggregateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Personality(id) => id.fmt(f),
+            Self::ServerSettings(server) => write!(f, "{SERVER_SETTINGS_PREFIX}{server}"),
+        }
+    }
+}
+
+impl FromStr for AggregateId {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(server) = s.strip_prefix(SERVER_SETTINGS_PREFIX) {
+            return Ok(Self::ServerSettings(server.parse()?));
+        }
+        Uuid::parse_str(s)
+            .map(|id| Self::Personality(PersonalityId::from_uuid(id)))
+            .map_err(|_| {
+                DomainError::invalid(
+                    "aggregate",
+                    format!("\"{s}\" is neither a personality id nor server:<id>"),
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for AggregateId {
+    type Error = DomainError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<AggregateId> for String {
+    fn from(value: AggregateId) -> Self {
+        value.to_string()
+    }
+}

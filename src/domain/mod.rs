@@ -1,4 +1,5 @@
-//! The Personality aggregate, its value objects, events and errors. No I/O lives here.
+//! The Personality and ServerSettings aggregates, their value objects, events and errors.
+//! No I/O lives here.
 
 mod alias;
 mod avatar_url;
@@ -12,6 +13,7 @@ mod name;
 mod personality;
 mod prompt;
 mod scope;
+mod settings;
 mod text;
 
 pub use alias::{Alias, MAX_ALIASES};
@@ -19,10 +21,14 @@ pub use avatar_url::AvatarUrl;
 pub use display_name::DisplayName;
 pub use error::DomainError;
 pub use events::{DomainEvent, EventType, Profile, ProfileField};
-pub use ids::{PersonalityId, ServerId, UserId};
+pub use ids::{AggregateId, ChannelId, PersonalityId, ServerId, UserId};
 pub use key::{normalize_key as lookup_key, push_key};
 pub use model::ModelName;
 pub use name::PersonalityName;
 pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersonality};
 pub use prompt::Prompt;
 pub use scope::Scope;
+pub use settings::{
+    ChannelMode, MemberLimit, ServerSettings, Setting, SettingChange, Settings, DEFAULT_MEMBER_LIMIT,
+    MAX_LISTED_CHANNELS, MAX_MEMBER_LIMIT,
+};

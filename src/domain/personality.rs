@@ -337,6 +337,8 @@ impl Personality {
                 self.aliases.retain(|a| a != alias);
             }
             DomainEvent::PersonalityMadeGlobal { .. } => self.scope = Scope::Global,
+            // A server's event, never in a personality's history.
+            DomainEvent::ServerSettingsChanged { .. } => return,
         }
         self.version += 1;
         self.updated_at = at;

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{DomainEvent, EventType, PersonalityId};
+use crate::domain::{AggregateId, DomainEvent, EventType};
 
 /// The version of the event payload format written today.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -14,7 +14,8 @@ pub struct EventEnvelope {
     pub sequence: i64,
     /// A UUID v7, unique per event.
     pub event_id: Uuid,
-    pub aggregate_id: PersonalityId,
+    /// The personality, or the server whose settings, the event is about.
+    pub aggregate_id: AggregateId,
     /// The aggregate's version after this event (the created event is version 1).
     pub aggregate_version: i64,
     pub occurred_at: DateTime<Utc>,

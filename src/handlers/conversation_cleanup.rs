@@ -32,16 +32,15 @@ impl EventHandler for ConversationCleanupHandler {
 
     async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
         // Registered for removals only; anything else would not be ours to clean up.
-        let DomainEvent::PersonalityRemoved { name, .. } = &envelope.event else {
+        let (DomainEvent::PersonalityRemoved { name, .. }, Some(id)) =
+            (&envelope.event, envelope.aggregate_id.personality())
+        else {
             return Ok(());
         };
-        let forgotten = self
-            .tracker
-            .forget_personality(envelope.aggregate_id)
-            .await?;
+        let forgotten = self.tracker.forget_personality(id).await?;
         info!(
             personality = %name,
-            personality_id = %envelope.aggregate_id,
+            personality_id = %id,
             messages = forgotten.messages,
             conversations = forgotten.conversations,
             activations = forgotten.activations,

@@ -4,14 +4,16 @@
 mod audit;
 mod conversation_cleanup;
 mod profile_cache;
+mod settings_cache;
 
 pub use audit::AuditHandler;
 pub use conversation_cleanup::ConversationCleanupHandler;
 pub use profile_cache::ProfileCacheHandler;
+pub use settings_cache::SettingsCacheHandler;
 
 use std::sync::Arc;
 
-use crate::cache::ProfileCache;
+use crate::cache::{ProfileCache, SettingsCache};
 use crate::conversation::ConversationTracker;
 use crate::domain::EventType;
 use crate::events::{DispatchError, Dispatcher, DurableConfig, EventBus, EventLog, Topic};
@@ -20,13 +22,14 @@ use crate::events::{DispatchError, Dispatcher, DurableConfig, EventBus, EventLog
 pub type Subscribers = Arc<Dispatcher>;
 
 /// Wires every handler to the bus the service publishes on, each to the event types it
-/// reacts to. The profile cache is a plain subscriber (it is rebuilt from the database at
-/// every start); conversation cleanup and the audit trail are durable: checkpointed, caught
+/// reacts to. The profile and settings caches are plain subscribers (they are rebuilt from
+/// the database at every start); conversation cleanup and the audit trail are durable: checkpointed, caught
 /// up after a crash, retried, and parked as dead letters when they keep failing.
 pub async fn register_handlers(
     bus: &EventBus,
     log: Arc<dyn EventLog>,
     cache: &Arc<ProfileCache>,
+    settings: &Arc<SettingsCache>,
     tracker: &Arc<ConversationTracker>,
 ) -> Result<Subscribers, DispatchError> {
     let profile_cache = Arc::new(ProfileCacheHandler::new(Arc::clone(cache)));
@@ -36,9 +39,14 @@ pub async fn register_handlers(
         EventType::PersonalityAliasAdded,
         EventType::PersonalityAliasRemoved,
         EventType::PersonalityRemoved,
+        EventType::PersonalityMadeGlobal,
     ] {
         bus.subscribe(Topic::Type(event_type), profile_cache.clone());
     }
+    bus.subscribe(
+        Topic::Type(EventType::ServerSettingsChanged),
+        Arc::new(SettingsCacheHandler::new(Arc::clone(settings))),
+    );
 
     let dispatcher = Dispatcher::new(bus.clone(), log, DurableConfig::default());
     let cleanup = Arc::new(ConversationCleanupHandler::new(Arc::clone(tracker)));

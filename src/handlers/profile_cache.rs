@@ -28,7 +28,9 @@ impl EventHandler for ProfileCacheHandler {
     }
 
     async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError> {
-        let id = envelope.aggregate_id;
+        let Some(id) = envelope.aggregate_id.personality() else {
+            return Ok(());
+        };
         let version = envelope.aggregate_version;
         match &envelope.event {
             event @ DomainEvent::PersonalityCreated { .. } => {
@@ -50,6 +52,7 @@ impl EventHandler for ProfileCacheHandler {
                 self.cache.remove(id, name, aliases);
             }
             DomainEvent::PersonalityMadeGlobal { .. } => self.cache.make_global(id, version),
+            DomainEvent::ServerSettingsChanged { .. } => return Ok(()),
         }
         tracing::debug!(personality_id = %id, version, "profile cache refreshed");
         Ok(())

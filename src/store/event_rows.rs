@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::application::{EventFilter, NewEvent};
-use crate::domain::PersonalityId;
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
 const COLUMNS: &str = "sequence, event_id, aggregate_id, aggregate_version, occurred_at, actor, \
@@ -104,7 +103,9 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<EventEnvelope, StoreError>
         Ok(EventEnvelope {
             sequence,
             event_id: parse_uuid(event_id)?,
-            aggregate_id: PersonalityId::from_uuid(parse_uuid(aggregate_id)?),
+            aggregate_id: aggregate_id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("event {sequence}: {e}")))?,
             aggregate_version,
             occurred_at: parse_time(occurred_at)?,
             actor,

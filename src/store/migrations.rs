@@ -122,6 +122,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE personality_keys_by_scope RENAME TO personality_keys;
     CREATE INDEX personality_keys_by_personality ON personality_keys(personality_id);
     ",
+    // 3: each server's settings, as JSON, with the version of its settings events. A server
+    //    without a row has the defaults.
+    r"
+    CREATE TABLE server_settings (
+        server_id  TEXT PRIMARY KEY,
+        settings   TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this personae writes (`PRAGMA user_version` after migrating).

@@ -14,6 +14,7 @@ mod migrations;
 mod personality_repository;
 pub(crate) mod personality_rows;
 mod run_lock;
+mod settings_rows;
 
 pub use backup::{backup, BackupContents, BackupError};
 pub use checks::storage_problems;

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use rusqlite::Connection;
 
-use super::{event_rows, personality_rows, Database, StoreError};
+use super::{event_rows, personality_rows, settings_rows, Database, StoreError};
 use crate::application::{
-    Change, Decide, EventFilter, Listing, PersonalityRepository, Saved, ServiceError, Snapshot,
+    Change, Decide, DecideSettings, EventFilter, Listing, PersonalityRepository, Saved,
+    ServiceError, Snapshot,
 };
-use crate::domain::{Personality, PersonalityId, ServerId};
+use crate::domain::{Personality, PersonalityId, ServerId, ServerSettings};
 use crate::events::EventEnvelope;
 
 #[async_trait]
@@ -59,6 +60,34 @@ impl PersonalityRepository for Database {
         .await
     }
 
+    async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError> {
+        self.call(move |conn| settings_rows::get(conn, server)).await
+    }
+
+    async fn all_settings(&self) -> Result<Vec<ServerSettings>, StoreError> {
+        self.call(|conn| settings_rows::list(conn)).await
+    }
+
+    async fn change_settings(
+        &self,
+        server: ServerId,
+        decide: DecideSettings,
+    ) -> Result<Result<(ServerSettings, Vec<EventEnvelope>), ServiceError>, StoreError> {
+        self.write(
+            move |tx| {
+                let change = match decide(settings_rows::get(tx, server)?) {
+                    Ok(change) => change,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                settings_rows::save(tx, &change.settings)?;
+                let stored = event_rows::append(tx, vec![change.event])?;
+                Ok(Ok((change.settings, stored)))
+            },
+            |saved| saved,
+        )
+        .await
+    }
+
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
         self.call(move |conn| event_rows::list(conn, &filter)).await
     }
@@ -74,6 +103,7 @@ impl PersonalityRepository for Database {
             Ok(Snapshot {
                 events: event_rows::list(&tx, &EventFilter::default())?,
                 personalities: personality_rows::list(&tx, &Listing::default())?,
+                settings: settings_rows::list(&tx)?,
             })
         })
         .await

@@ -76,7 +76,9 @@ pub(crate) fn save<'a>(
                 )?
                 .execute(params![alias.as_str(), id])?;
             }
-            DomainEvent::PersonalityProfileUpdated { .. } => {}
+            // A server's settings are stored by `settings_rows`, never with a personality.
+            DomainEvent::PersonalityProfileUpdated { .. }
+            | DomainEvent::ServerSettingsChanged { .. } => {}
             DomainEvent::PersonalityRemoved { .. } => {
                 // The keys go with the row (ON DELETE CASCADE): the name and aliases are free at once.
                 let deleted = tx

@@ -4,7 +4,7 @@
 
 use super::autocomplete::any_personality;
 use super::request;
-use crate::discord::channels::age_restricted;
+use crate::discord::channels;
 use crate::discord::reply::{self, escape_markdown};
 use crate::discord::{BotError, Context, Data, Error};
 
@@ -27,15 +27,10 @@ pub async fn activate(
     personality: String,
 ) -> Result<(), Error> {
     let app = &ctx.data().app;
-    let age_restricted = age_restricted(ctx.serenity_context(), ctx.channel_id()).await?;
+    let channel = channels::facts(ctx.serenity_context(), ctx.channel_id()).await?;
     let activation = app
         .conversations
-        .activate(
-            &request(ctx)?,
-            ctx.channel_id().get(),
-            age_restricted,
-            &personality,
-        )
+        .activate(&request(ctx)?, channel, &personality)
         .await?;
     let name = escape_markdown(activation.personality.name().as_str());
     let replaced = activation
