@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rusqlite::Connection;
 
-use crate::application::{ConversationService, PersonalityService, ServiceConfig};
 use crate::application::PersonalityRepository;
+use crate::application::{ConversationService, PersonalityService, ServiceConfig};
 use crate::cache::{ProfileCache, ProfileInfo, SettingsCache};
 use crate::config::{Config, DiscordConfig};
 use crate::conversation::ConversationTracker;

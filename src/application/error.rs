@@ -17,13 +17,17 @@ pub enum ServiceError {
     #[error("Only a bot admin can {0}.")]
     AdminOnly(&'static str),
     /// Only the server's managers (Manage Server) or a bot admin may change its settings.
-    #[error("Only members with Manage Server in this server, or a bot admin, can change its settings.")]
+    #[error(
+        "Only members with Manage Server in this server, or a bot admin, can change its settings."
+    )]
     NotServerManager,
     /// The server lets only its managers create personalities.
     #[error("In this server only members with Manage Server can create personalities.")]
     CreationClosed,
     /// Global personalities are turned off in this server.
-    #[error("\"{0}\" is a global personality, and this server has turned global personalities off.")]
+    #[error(
+        "\"{0}\" is a global personality, and this server has turned global personalities off."
+    )]
     GlobalsOff(String),
     /// Personalities don't answer in this channel (the server's channel settings).
     #[error("Personalities don't answer in this channel; this server's settings leave it out.")]

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::{ServiceError, StoreError};
 use crate::domain::{
-    AggregateId, DomainEvent, EventType, Personality, PersonalityId, ServerId, ServerSettings, UserId,
+    AggregateId, DomainEvent, EventType, Personality, PersonalityId, ServerId, ServerSettings,
+    UserId,
 };
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 

@@ -5,12 +5,13 @@ use chrono::Utc;
 
 use super::service::unit_of_work;
 use super::{
-    Actor, Change, Decide, EventFilter, Listing, PersonalityRepository, RequestContext,
-    ServiceError, StoreError, VisibleIn,
+    Actor, Change, ChangedSettings, Decide, DecideSettings, EventFilter, Listing, NewEvent,
+    PersonalityRepository, RequestContext, ServiceError, StoreError, VisibleIn,
 };
 use crate::domain::{
-    Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId, PersonalityName,
-    Profile, ProfileChanges, Prompt, Scope, ServerId, UserId,
+    AggregateId, Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId,
+    PersonalityName, Profile, ProfileChanges, Prompt, Scope, ServerId, ServerSettings,
+    SettingChange, UserId,
 };
 
 fn owner(id: u64) -> UserId {
@@ -81,6 +82,66 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
     names_are_unique_per_server_and_global_names_everywhere(&make()).await;
     making_a_personality_global_moves_its_names_unless_another_server_uses_one(&make()).await;
     an_owner_limit_counts_the_owners_personalities_in_the_home_server(&make()).await;
+    a_servers_settings_are_stored_with_their_event_and_a_refusal_stores_nothing(&make()).await;
+}
+
+/// Decides to turn global personalities off (or on again) in the server.
+fn toggle_globals() -> DecideSettings {
+    Box::new(|current: ServerSettings| {
+        let globals = SettingChange::Globals(!current.settings.globals);
+        let (next, event) = current.change(&[globals], Utc::now())?;
+        let server = next.server;
+        Ok(ChangedSettings {
+            event: NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                aggregate_id: AggregateId::ServerSettings(server),
+                aggregate_version: next.version,
+                occurred_at: Utc::now(),
+                actor: "admin:cli".into(),
+                correlation_id: "settings".into(),
+                causation_id: None,
+                event,
+            },
+            settings: next,
+        })
+    })
+}
+
+async fn a_servers_settings_are_stored_with_their_event_and_a_refusal_stores_nothing<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let home = server(HOME);
+    assert_eq!(
+        r.settings(home).await.unwrap(),
+        ServerSettings::defaults(home)
+    );
+    assert!(r.all_settings().await.unwrap().is_empty());
+    let refused = r
+        .change_settings(home, Box::new(|_| Err(ServiceError::NotServerManager)))
+        .await
+        .unwrap();
+    assert!(matches!(refused, Err(ServiceError::NotServerManager)));
+    assert_eq!(r.last_sequence().await.unwrap(), 0);
+
+    for expected_version in 1..=2 {
+        let (saved, events) = r
+            .change_settings(home, toggle_globals())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.version, expected_version);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].aggregate_id, AggregateId::ServerSettings(home));
+        assert_eq!(r.settings(home).await.unwrap(), saved);
+    }
+    assert!(r.settings(home).await.unwrap().settings.globals);
+    assert_eq!(r.settings(server(9)).await.unwrap().version, 0);
+    let snapshot = r.snapshot().await.unwrap();
+    assert_eq!(snapshot.settings.len(), 1);
+    assert_eq!(snapshot.events.len(), 2);
+    assert_eq!(r.all_settings().await.unwrap(), snapshot.settings);
 }
 
 async fn names_are_unique_per_server_and_global_names_everywhere<R: PersonalityRepository>(r: &R) {
@@ -351,7 +412,7 @@ async fn events_get_consecutive_sequences_and_answer_filters<R: PersonalityRepos
     };
     assert_eq!(query(correlated).await, [1]);
     let other_aggregate = EventFilter {
-        aggregate_id: Some(PersonalityId::new()),
+        aggregate_id: Some(PersonalityId::new().into()),
         ..Default::default()
     };
     assert!(query(other_aggregate).await.is_empty());

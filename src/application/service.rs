@@ -328,7 +328,7 @@ impl PersonalityService {
 
     /// Runs a store call again, a few times and a little later each time, while the
     /// database is kept busy by another process past its own wait.
-    async fn with_busy_retries<T, Fut>(
+    pub(super) async fn with_busy_retries<T, Fut>(
         &self,
         mut call: impl FnMut() -> Fut,
     ) -> Result<T, StoreError>

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 
 use super::memory_repository::MemoryRepository;
 use super::{
-    Actor, Change, Decide, EventFilter, Listing, PersonalityRepository, PersonalityService,
-    ProfileUpdate, Registration, RequestContext, Saved, ServiceConfig, ServiceError, Snapshot,
-    StoreError,
+    Actor, Change, Decide, DecideSettings, EventFilter, Listing, PersonalityRepository,
+    PersonalityService, ProfileUpdate, Registration, RequestContext, Saved, ServiceConfig,
+    ServiceError, Snapshot, StoreError,
 };
 use crate::domain::{
-    DomainError, DomainEvent, Personality, PersonalityId, ProfileField, Scope, ServerId, UserId,
+    AggregateId, DomainError, DomainEvent, MemberLimit, Personality, PersonalityId, ProfileField,
+    Scope, ServerId, ServerSettings, Setting, SettingChange, UserId,
 };
 use crate::events::{handler_fn, BusConfig, EventBus, EventEnvelope, Topic};
 
@@ -26,6 +27,14 @@ const ELSEWHERE: u64 = 8002;
 
 fn user(id: u64) -> UserId {
     UserId::new(id).unwrap()
+}
+
+fn home() -> ServerId {
+    ServerId::new(HOME).unwrap()
+}
+
+fn limit(n: u16) -> SettingChange {
+    SettingChange::MemberLimit(MemberLimit::new(n).unwrap())
 }
 
 /// A service on an in-memory repository, with a record of what reached the bus.
@@ -50,7 +59,6 @@ fn service_on(repository: Arc<dyn PersonalityRepository>) -> Scenario {
     );
     let config = ServiceConfig {
         admin_ids: [user(ADMIN)].into(),
-        max_per_member: 3,
         allowed_models: vec!["small".into(), "large".into()],
     };
     Scenario {
@@ -487,6 +495,22 @@ impl PersonalityRepository for Flaky {
     async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.inner.snapshot().await
     }
+    async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError> {
+        self.inner.settings(server).await
+    }
+    async fn all_settings(&self) -> Result<Vec<ServerSettings>, StoreError> {
+        self.inner.all_settings().await
+    }
+    async fn change_settings(
+        &self,
+        server: ServerId,
+        decide: DecideSettings,
+    ) -> Result<Result<(ServerSettings, Vec<EventEnvelope>), ServiceError>, StoreError> {
+        if self.busy() {
+            return Err(StoreError::Busy("locked".into()));
+        }
+        self.inner.change_settings(server, decide).await
+    }
 }
 
 /// Given Aria, stored through a repository whose next `busy` writes find it busy.
@@ -629,6 +653,10 @@ async fn given_a_member_at_the_limit_when_they_create_another_then_it_is_refused
         ("Three", ALICE, &[]),
     ])
     .await;
+    t.service
+        .change_settings(&t.in_server(BOB, HOME, true), home(), vec![limit(3)])
+        .await
+        .unwrap();
     let refused = t
         .service
         .register(&t.as_user(ALICE), registration("Four", &[]))
@@ -711,6 +739,123 @@ async fn when_a_model_the_host_does_not_offer_is_set_then_it_is_refused_naming_t
     };
     t.service
         .update_profile(&alice, "aria", offered)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_the_servers_managers_and_bot_admins_change_its_settings() {
+    let t = given(&[]).await;
+    let globals_off = || vec![SettingChange::Globals(false)];
+    for (who, refused) in [
+        ("a member", t.as_user(ALICE)),
+        (
+            "a manager of another server",
+            t.in_server(BOB, ELSEWHERE, true),
+        ),
+    ] {
+        let outcome = t
+            .service
+            .change_settings(&refused, home(), globals_off())
+            .await;
+        assert!(
+            matches!(outcome, Err(ServiceError::NotServerManager)),
+            "{who}: {outcome:?}"
+        );
+        let read = t.service.server_settings(&refused, home()).await;
+        assert!(
+            matches!(read, Err(ServiceError::NotServerManager)),
+            "{who}: {read:?}"
+        );
+    }
+    t.then_nothing_new().await;
+
+    let manager = t.in_server(BOB, HOME, true);
+    let changed = t
+        .service
+        .change_settings(&manager, home(), globals_off())
+        .await
+        .unwrap();
+    assert_eq!((changed.version, changed.settings.globals), (1, false));
+    t.service
+        .change_settings(
+            &t.in_server(ADMIN, ELSEWHERE, false),
+            home(),
+            vec![limit(2)],
+        )
+        .await
+        .unwrap();
+    let stored = t.stored().await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1].aggregate_id, AggregateId::ServerSettings(home()));
+    assert_eq!(stored[1].aggregate_version, 2);
+    assert_eq!(stored[1].actor, format!("user:{ADMIN}"));
+    assert!(matches!(
+        &stored[0].event,
+        DomainEvent::ServerSettingsChanged { changed, .. } if changed == &[Setting::Globals]
+    ));
+    assert_eq!(t.published_sequences(), vec![1, 2]);
+    let now = t.service.server_settings(&manager, home()).await.unwrap();
+    assert_eq!(
+        (now.settings.globals, now.settings.member_limit.get()),
+        (false, 2)
+    );
+    assert!(t.service.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_settings_change_that_changes_nothing_stores_nothing() {
+    let t = given(&[]).await;
+    let manager = t.in_server(BOB, HOME, true);
+    let refused = t
+        .service
+        .change_settings(&manager, home(), vec![SettingChange::Globals(true)])
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ServiceError::Rejected(DomainError::NothingToUpdate))
+        ),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+    assert_eq!(
+        t.repository.settings(home()).await.unwrap(),
+        ServerSettings::defaults(home())
+    );
+}
+
+#[tokio::test]
+async fn where_members_may_not_create_only_managers_and_admins_do() {
+    let t = given(&[]).await;
+    let manager = t.in_server(BOB, HOME, true);
+    t.service
+        .change_settings(
+            &manager,
+            home(),
+            vec![SettingChange::MembersMayCreate(false)],
+        )
+        .await
+        .unwrap();
+    let t = Scenario { given: 1, ..t };
+    let refused = t
+        .service
+        .register(&t.as_user(ALICE), registration("Aria", &[]))
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::CreationClosed)),
+        "{refused:?}"
+    );
+    t.then_nothing_new().await;
+    t.service
+        .register(&manager, registration("Aria", &[]))
+        .await
+        .unwrap();
+    t.service
+        .register(
+            &t.in_server(ALICE, ELSEWHERE, false),
+            registration("Aria", &[]),
+        )
         .await
         .unwrap();
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::service::command_span;
 use super::{ChangedSettings, DecideSettings, NewEvent, PersonalityService, RequestContext};
 use super::{ServiceError, StoreError};
-use crate::domain::{AggregateId, ServerId, ServerSettings, SettingChange};
+use crate::domain::{AggregateId, DomainEvent, ServerId, ServerSettings, SettingChange};
 
 impl PersonalityService {
     /// The settings of `server` as its managers see them.
@@ -35,25 +35,17 @@ impl PersonalityService {
             if !ctx.may_manage_server(server) {
                 return Err(ServiceError::NotServerManager);
             }
-            let request = ctx.clone();
-            let decide: DecideSettings = Box::new(move |current| {
-                let (next, event) = current.change(&changes, Utc::now())?;
-                Ok(ChangedSettings {
-                    event: NewEvent {
-                        event_id: Uuid::now_v7(),
-                        aggregate_id: AggregateId::ServerSettings(server),
-                        aggregate_version: next.version,
-                        occurred_at: next.updated_at.unwrap_or_else(Utc::now),
-                        actor: request.actor.to_string(),
-                        correlation_id: request.correlation_id.clone(),
-                        causation_id: request.causation_id.clone(),
-                        event,
-                    },
-                    settings: next,
+            let saved = self
+                .with_busy_retries(|| {
+                    let (request, changes) = (ctx.clone(), changes.clone());
+                    let decide: DecideSettings = Box::new(move |current| {
+                        let (next, event) = current.change(&changes, Utc::now())?;
+                        Ok(unit_of_work(&request, next, event))
+                    });
+                    self.repository.change_settings(server, decide)
                 })
-            });
-            let (settings, events) = match self.repository.change_settings(server, decide).await
-            {
+                .await;
+            let (settings, events) = match saved {
                 Ok(Ok(saved)) => saved,
                 Ok(Err(refused)) => return Err(refused),
                 Err(StoreError::Conflict) => {
@@ -67,5 +59,22 @@ impl PersonalityService {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The new settings with their event, recording who changed them and why.
+fn unit_of_work(ctx: &RequestContext, next: ServerSettings, event: DomainEvent) -> ChangedSettings {
+    ChangedSettings {
+        event: NewEvent {
+            event_id: Uuid::now_v7(),
+            aggregate_id: AggregateId::ServerSettings(next.server),
+            aggregate_version: next.version,
+            occurred_at: next.updated_at.unwrap_or_else(Utc::now),
+            actor: ctx.actor.to_string(),
+            correlation_id: ctx.correlation_id.clone(),
+            causation_id: ctx.causation_id.clone(),
+            event,
+        },
+        settings: next,
     }
 }

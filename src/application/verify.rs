@@ -97,8 +97,10 @@ fn verify_settings(
     for (server, history) in by_server {
         report.servers += 1;
         check_versions(&format!("server {server}"), history, report);
-        let folded =
-            ServerSettings::from_history(*server, history.iter().map(|e| (&e.event, e.occurred_at)));
+        let folded = ServerSettings::from_history(
+            *server,
+            history.iter().map(|e| (&e.event, e.occurred_at)),
+        );
         match (folded, stored.remove(server)) {
             (Some(folded), Some(stored)) if folded == *stored => {}
             (_, None) => report.mismatches.push(format!(

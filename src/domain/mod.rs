@@ -29,6 +29,6 @@ pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersona
 pub use prompt::Prompt;
 pub use scope::Scope;
 pub use settings::{
-    ChannelMode, MemberLimit, ServerSettings, Setting, SettingChange, Settings, DEFAULT_MEMBER_LIMIT,
-    MAX_LISTED_CHANNELS, MAX_MEMBER_LIMIT,
+    ChannelMode, MemberLimit, ServerSettings, Setting, SettingChange, Settings,
+    DEFAULT_MEMBER_LIMIT, MAX_LISTED_CHANNELS, MAX_MEMBER_LIMIT,
 };

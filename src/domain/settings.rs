@@ -296,7 +296,10 @@ mod tests {
         let (listed, _) = Settings::default()
             .with(&[SettingChange::ListChannel(channel(1))])
             .unwrap();
-        assert!(listed.allows_channel(channel(2)), "mode all ignores the list");
+        assert!(
+            listed.allows_channel(channel(2)),
+            "mode all ignores the list"
+        );
         let (only, changed) = listed
             .with(&[SettingChange::Channels(ChannelMode::Listed)])
             .unwrap();

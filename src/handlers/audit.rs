@@ -75,7 +75,7 @@ mod tests {
         EventEnvelope {
             sequence: 7,
             event_id: uuid::Uuid::now_v7(),
-            aggregate_id: PersonalityId::new(),
+            aggregate_id: PersonalityId::new().into(),
             aggregate_version: 2,
             occurred_at: Utc::now(),
             actor: "user:7001".into(),

@@ -61,7 +61,8 @@ impl PersonalityRepository for Database {
     }
 
     async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError> {
-        self.call(move |conn| settings_rows::get(conn, server)).await
+        self.call(move |conn| settings_rows::get(conn, server))
+            .await
     }
 
     async fn all_settings(&self) -> Result<Vec<ServerSettings>, StoreError> {

@@ -35,7 +35,10 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<ServerSettings>, StoreError>
 /// Stores `next`, which was decided on version `next.version - 1`; refuses with
 /// [`StoreError::Conflict`] when the stored version moved on meanwhile.
 pub(crate) fn save(tx: &Connection, next: &ServerSettings) -> Result<(), StoreError> {
-    let updated_at = next.updated_at.unwrap_or_else(chrono::Utc::now).to_rfc3339();
+    let updated_at = next
+        .updated_at
+        .unwrap_or_else(chrono::Utc::now)
+        .to_rfc3339();
     let settings = serde_json::to_string(&next.settings)?;
     let written = if next.version == 1 {
         tx.prepare_cached(

@@ -22,7 +22,7 @@ fn alias_added(sequence: i64, correlation_id: &str) -> Arc<EventEnvelope> {
     Arc::new(EventEnvelope {
         sequence,
         event_id: uuid::Uuid::now_v7(),
-        aggregate_id: PersonalityId::new(),
+        aggregate_id: PersonalityId::new().into(),
         aggregate_version: 2,
         occurred_at: Utc::now(),
         actor: "user:42".into(),

@@ -25,7 +25,7 @@ fn envelope(correlation_id: &str) -> EventEnvelope {
     EventEnvelope {
         sequence: 0,
         event_id: uuid::Uuid::now_v7(),
-        aggregate_id: PersonalityId::new(),
+        aggregate_id: PersonalityId::new().into(),
         aggregate_version: 2,
         occurred_at: Utc::now(),
         actor: "user:42".into(),

@@ -43,7 +43,7 @@ pub fn event() -> Arc<EventEnvelope> {
     Arc::new(EventEnvelope {
         sequence: 1,
         event_id: uuid::Uuid::now_v7(),
-        aggregate_id: PersonalityId::new(),
+        aggregate_id: PersonalityId::new().into(),
         aggregate_version: 2,
         occurred_at: Utc::now(),
         actor: "user:1".into(),

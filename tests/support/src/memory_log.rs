@@ -209,7 +209,7 @@ mod tests {
         EventEnvelope {
             sequence,
             event_id: uuid::Uuid::now_v7(),
-            aggregate_id: PersonalityId::new(),
+            aggregate_id: PersonalityId::new().into(),
             aggregate_version: 1,
             occurred_at: Utc::now(),
             actor: "admin:cli".into(),
