@@ -37,7 +37,7 @@ pub enum ServiceError {
     ServerRequired,
     /// The member owns as many personalities in this server as it allows.
     #[error(
-        "You already have {0} personalities in this server, the most it allows; remove one first."
+        "You already own as many personalities in this server as it allows ({0}); remove one first."
     )]
     OwnerLimit(usize),
     /// The name is another personality's name or alias: pick another.

@@ -35,6 +35,7 @@ impl Command {
                     | EventsCommand::Verify
                     | EventsCommand::DeadLetters { retry: false }
             ),
+            Command::Server { command } => matches!(command, ServerCommand::Show { .. }),
             // Copies the file as it is: it must exist, and nothing may write to it.
             Command::Backup { .. } => true,
             Command::Run => false,
@@ -64,6 +65,12 @@ pub enum Command {
     Personality {
         #[command(subcommand)]
         command: PersonalityCommand,
+    },
+    /// Show and change a server's settings: where its personalities answer, whether global
+    /// ones do, and who may create how many.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
     },
     /// Inspect, replay and verify the domain events.
     Events {
@@ -203,6 +210,42 @@ pub enum PersonalityCommand {
     },
 }
 
+/// `personae server …`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Show a server's settings.
+    Show {
+        /// The server (guild id).
+        server: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a server's settings: everything given is saved as one change.
+    Set {
+        /// The server (guild id).
+        server: String,
+        /// Where personalities answer: every channel, only the listed ones, or all but those.
+        #[arg(long, value_name = "all|listed|all-but-listed")]
+        channels: Option<String>,
+        /// Put a channel (id) on the list; repeat for several. A thread follows its channel.
+        #[arg(long = "list-channel", value_name = "CHANNEL_ID")]
+        list_channels: Vec<String>,
+        /// Take a channel (id) off the list; repeat for several.
+        #[arg(long = "unlist-channel", value_name = "CHANNEL_ID")]
+        unlist_channels: Vec<String>,
+        /// Whether global personalities answer in this server and show in its lists.
+        #[arg(long, value_name = "true|false")]
+        globals: Option<bool>,
+        /// How many personalities one member may own here (1 to 1000).
+        #[arg(long, value_name = "N")]
+        member_limit: Option<u16>,
+        /// Whether members without Manage Server may create personalities.
+        #[arg(long, value_name = "true|false")]
+        members_may_create: Option<bool>,
+    },
+}
+
 /// `personae events …`.
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
@@ -236,6 +279,7 @@ pub enum EventsCommand {
         #[arg(long)]
         retry: bool,
     },
-    /// Check that every personality's stored state equals the fold of its events.
+    /// Check that every personality's and every server's stored state equals the fold of
+    /// its events.
     Verify,
 }

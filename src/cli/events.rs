@@ -114,10 +114,12 @@ pub(super) async fn execute(app: &App, command: EventsCommand) -> Result<(), Cli
                 Some(report) if problems.is_empty() => {
                     let current = report.personalities - report.removed;
                     println!(
-                        "ok: the stored state matches the events for {} {} ({current} current, {} removed); {} events read; the file is sound and the key table matches",
+                        "ok: the stored state matches the events for {} {} ({current} current, {} removed) and the settings of {} {}; {} events read; the file is sound and the key table matches",
                         report.personalities,
                         plural(report.personalities, "personality", "personalities"),
                         report.removed,
+                        report.servers,
+                        plural(report.servers, "server", "servers"),
                         report.events
                     );
                 }

@@ -6,9 +6,10 @@ mod backup;
 mod error;
 mod events;
 mod personality;
+mod server;
 mod views;
 
-pub use args::{Cli, Command, EventsCommand, PersonalityCommand, Where};
+pub use args::{Cli, Command, EventsCommand, PersonalityCommand, ServerCommand, Where};
 pub use backup::backup;
 pub use error::{sentence, CliError};
 pub use views::{EventView, PersonalityView};
@@ -19,6 +20,7 @@ use crate::app::App;
 pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
     match command {
         Command::Personality { command } => personality::execute(app, command).await,
+        Command::Server { command } => server::execute(app, command).await,
         Command::Events { command } => events::execute(app, command).await,
         Command::Run | Command::Backup { .. } => Err(CliError::Other(anyhow::anyhow!(
             "`run` and `backup` are started by main, not here"

@@ -67,7 +67,7 @@ impl Settings {
                     if !next.listed_channels.remove(&channel) {
                         return Err(DomainError::invalid(
                             "channel",
-                            format!("<#{channel}> is not on the list"),
+                            format!("channel {channel} is not on the list"),
                         ));
                     }
                 }

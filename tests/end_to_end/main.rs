@@ -13,4 +13,5 @@ mod faults;
 mod llm_client;
 mod operations;
 mod servers;
+mod settings;
 mod start_up;

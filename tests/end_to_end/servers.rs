@@ -334,6 +334,12 @@ async fn a_global_personality_answers_everywhere_and_its_names_are_reserved_in_e
     )
     .await;
     assert_eq!(seen["data"]["embeds"][0]["title"], "Aria", "{seen}");
+    // The running bot knows at once: the other server reaches Aria by mention.
+    let before = bot.discord.webhook_executions().len();
+    bot.discord
+        .send_message(said(OTHER_CHANNEL, OTHER, OTHER_MEMBER, "@aria hello"))
+        .await;
+    bot.wait_webhook_executions(before + 1).await;
     bot.assert_valid_requests();
 }
 

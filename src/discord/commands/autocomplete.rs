@@ -124,7 +124,8 @@ fn respond(suggestions: Vec<Suggestion>) -> serenity::CreateAutocompleteResponse
     serenity::CreateAutocompleteResponse::new().set_choices(choices)
 }
 
-/// Every personality: for commands that only read or use one (`info`, `activate`).
+/// Every personality usable here (global ones unless the server turned them off): for
+/// commands that only read or use one (`info`, `activate`).
 pub async fn any_personality(
     ctx: Context<'_>,
     partial: &str,
@@ -135,11 +136,15 @@ pub async fn any_personality(
     let Some(member) = request.actor.user_id() else {
         return respond(Vec::new());
     };
+    let globals = request
+        .server
+        .map_or(true, |server| ctx.data().app.settings.get(server).globals);
     let profiles = ctx.data().app.cache.all();
     let usable = profiles
         .iter()
         .map(|p| &**p)
-        .filter(|p| p.is_usable(request.server, member));
+        .filter(|p| p.is_usable(request.server, member))
+        .filter(|p| globals || !p.scope.is_global());
     respond(suggest(usable, partial))
 }
 

@@ -6,6 +6,7 @@ mod autocomplete;
 mod conversation;
 mod help;
 mod personality;
+mod settings;
 
 use tracing::error;
 
@@ -19,6 +20,7 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
     commands.extend(personality::commands());
     commands.extend(activation::commands());
     commands.extend(conversation::commands());
+    commands.extend(settings::commands());
     commands
 }
 

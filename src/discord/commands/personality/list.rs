@@ -34,7 +34,7 @@ pub async fn list(
         owner: if mine { Some(author_id(ctx)?) } else { None },
         visible_in: Some(VisibleIn {
             server,
-            with_globals: true,
+            with_globals: ctx.data().app.settings.get(server).globals,
         }),
     };
     let personalities = ctx.data().app.service.list(listing).await?;

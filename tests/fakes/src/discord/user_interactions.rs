@@ -172,6 +172,7 @@ impl FakeDiscord {
             guild_id: spec.guild_id.as_deref(),
             permissions: &spec.permissions,
         };
+        let guild_id = self.shared.config.guild_id.clone();
         self.interact(kind, &origin, Some(&spec.name), None, |state| {
             let command_id = state
                 .commands
@@ -181,6 +182,10 @@ impl FakeDiscord {
                 json!({"id": command_id, "name": spec.name, "type": 1, "options": spec.options});
             if let Some(guild_id) = &spec.guild_id {
                 data["guild_id"] = json!(guild_id);
+            }
+            let channels = resolved_channels(state, &spec.options, &guild_id);
+            if !channels.is_empty() {
+                data["resolved"] = json!({ "channels": channels });
             }
             data
         })
@@ -315,6 +320,29 @@ impl FakeDiscord {
             id
         })
     }
+}
+
+/// `resolved.channels` for the channel options (type 7) among `options`, at any depth
+/// (subcommands nest theirs), as Discord sends them: partial channels with permissions.
+fn resolved_channels(
+    state: &State,
+    options: &[Value],
+    guild_id: &str,
+) -> serde_json::Map<String, Value> {
+    let mut resolved = serde_json::Map::new();
+    for option in options {
+        if let Some(nested) = option["options"].as_array() {
+            resolved.extend(resolved_channels(state, nested, guild_id));
+        }
+        if option["type"] == 7 {
+            if let Some(id) = option["value"].as_str() {
+                let mut channel = partial_channel(&state.channel(id, guild_id));
+                channel["permissions"] = json!(ALL_PERMISSIONS);
+                resolved.insert(id.to_owned(), channel);
+            }
+        }
+    }
+    resolved
 }
 
 /// The `channel` object an interaction carries.
