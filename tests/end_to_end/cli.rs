@@ -705,3 +705,90 @@ fn read_only_commands_start_no_event_subscribers() {
         assert_eq!(checkpoints(), 0, "{args:?} ran the subscribers");
     }
 }
+
+#[test]
+fn a_host_sets_a_servers_settings_and_bad_values_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "server",
+            "set",
+            "8001",
+            "--channels",
+            "listed",
+            "--list-channel",
+            "6001",
+            "--list-channel",
+            "6002",
+            "--member-limit",
+            "3",
+        ],
+    );
+    for (args, says) in [
+        (&["server", "set", "8001"][..], "Nothing to change"),
+        (
+            &["server", "set", "8001", "--channels", "nowhere"],
+            "channels: \"nowhere\" is not one of",
+        ),
+        (
+            &["server", "set", "8001", "--member-limit", "0"],
+            "member_limit: must be between 1 and 1000",
+        ),
+        (
+            &["server", "set", "8001", "--unlist-channel", "9"],
+            "channel 9 is not on the list",
+        ),
+        (
+            &["server", "set", "8001", "--member-limit", "3"],
+            "Nothing to update",
+        ),
+        (
+            &["server", "set", "0", "--globals", "false"],
+            "server: a Discord server id is a positive number",
+        ),
+    ] {
+        let stderr = refused(d, args);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    ok(
+        d,
+        &[
+            "server",
+            "set",
+            "8001",
+            "--unlist-channel",
+            "6002",
+            "--globals",
+            "false",
+        ],
+    );
+    let shown = json(d, &["server", "show", "8001", "--json"]);
+    assert_eq!(shown["channels"], "listed");
+    assert_eq!(shown["listed_channels"], serde_json::json!(["6001"]));
+    assert_eq!(shown["globals"], false);
+    assert_eq!(shown["member_limit"], 3);
+    assert_eq!(shown["version"], 2);
+    let fresh = json(d, &["server", "show", "8002", "--json"]);
+    assert_eq!(
+        (fresh["version"].as_i64(), fresh["member_limit"].as_i64()),
+        (Some(0), Some(10))
+    );
+    let events = json(
+        d,
+        &[
+            "events",
+            "list",
+            "--type",
+            "ServerSettingsChanged",
+            "--json",
+        ],
+    );
+    assert_eq!(events.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        events[1]["payload"]["changed"],
+        serde_json::json!(["listed_channels", "globals"])
+    );
+    assert!(ok(d, &["events", "verify"]).contains("the settings of 1 server"));
+}
