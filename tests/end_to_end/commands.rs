@@ -235,7 +235,8 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             "deactivate",
             "help",
             "personality",
-            "reset"
+            "reset",
+            "settings"
         ]
     );
     for c in &commands {
@@ -378,6 +379,58 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
     }
     expect_options(&find("activate"), &[("personality", string, true, true)]);
     expect_options(&find("deactivate"), &[]);
+
+    let settings = find("settings");
+    assert_eq!(
+        settings["default_member_permissions"], "32",
+        "/settings is shown to MANAGE_GUILD"
+    );
+    assert_eq!(
+        settings["contexts"],
+        json!([0]),
+        "/settings is for servers only"
+    );
+    let setting = |name: &str| {
+        settings["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("/settings {name}: {settings}"))
+            .clone()
+    };
+    // Discord's option types: 4 integer, 7 channel.
+    let (integer, channel) = (4, 7);
+    expect_options(&setting("show"), &[]);
+    expect_options(&setting("channels"), &[("answer_in", integer, true, false)]);
+    assert_eq!(
+        setting("channels")["options"][0]["choices"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    expect_options(
+        &setting("list-channel"),
+        &[("channel", channel, true, false)],
+    );
+    expect_options(
+        &setting("unlist-channel"),
+        &[("channel", channel, true, false)],
+    );
+    expect_options(&setting("globals"), &[("enabled", boolean, true, false)]);
+    let limit = setting("member-limit");
+    expect_options(&limit, &[("limit", integer, true, false)]);
+    assert_eq!(
+        (
+            limit["options"][0]["min_value"].as_f64(),
+            limit["options"][0]["max_value"].as_f64()
+        ),
+        (Some(1.0), Some(1000.0))
+    );
+    expect_options(
+        &setting("member-create"),
+        &[("allowed", boolean, true, false)],
+    );
     expect_options(&find("autorespond"), &[("enabled", boolean, true, false)]);
     expect_options(&find("reset"), &[]);
     for name in ["autorespond", "reset", "help"] {

@@ -319,7 +319,11 @@ async fn concurrent_random_commands_keep_keys_unique_versions_contiguous_and_cac
     }
     let mut histories: BTreeMap<PersonalityId, Vec<&EventEnvelope>> = BTreeMap::new();
     for e in &events {
-        histories.entry(e.aggregate_id).or_default().push(e);
+        let id = e
+            .aggregate_id
+            .personality()
+            .expect("only personalities' events");
+        histories.entry(id).or_default().push(e);
     }
     let live: BTreeMap<PersonalityId, i64> = personalities
         .iter()

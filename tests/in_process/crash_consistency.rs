@@ -435,10 +435,10 @@ impl Model {
                 if aliases.contains(&key) {
                     return Err("an alias equals the name".into());
                 }
-                // Members own at most DEFAULT_MAX_PER_MEMBER personalities in a server (every
+                // Members own at most DEFAULT_MEMBER_LIMIT personalities in a server (every
                 // personality here is the home server's); bot admins aren't limited.
                 let owned = self.by_key.values().filter(|e| e.owner == owner).count();
-                if *actor != ADMIN && owned >= personae::application::DEFAULT_MAX_PER_MEMBER {
+                if *actor != ADMIN && owned >= usize::from(personae::domain::DEFAULT_MEMBER_LIMIT) {
                     return Err("the owner has as many as a member may".into());
                 }
                 if self.key_taken(&key) {

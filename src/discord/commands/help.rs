@@ -17,6 +17,7 @@ const HELP: &str = "\
 
 **Server admins**
 • `/activate` — a personality answers every message in this channel · `/deactivate`
+• `/settings` — where personalities answer, global personalities on or off, who may create how many
 • Who may use which command: Server Settings → Integrations.";
 
 /// How to use personae: talking to personalities and making your own.
