@@ -96,7 +96,6 @@ impl App {
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),
                 allowed_models: config.allowed_models.clone(),
-                ..ServiceConfig::default()
             },
         ));
         service.mark_published_up_to_now().await?;

@@ -6,8 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    Change, Decide, DecideSettings, EventFilter, KeyHolder, Listing, PersonalityRepository, Saved,
-    ServiceError, Snapshot, StoreError,
+    Change, Creator, Decide, DecideSettings, EventFilter, KeyHolder, Listing,
+    PersonalityRepository, Saved, ServiceError, Snapshot, StoreError,
 };
 use crate::domain::{DomainEvent, Personality, PersonalityId, Scope, ServerId, ServerSettings};
 use crate::events::EventEnvelope;
@@ -92,7 +92,12 @@ impl State {
                     owner_id,
                     ..
                 } => {
-                    if let (Some(limit), Scope::Server(_)) = (change.owner_limit, scope) {
+                    if let (Some(creator), Scope::Server(server)) = (change.creator, scope) {
+                        let settings = self.settings(*server).settings;
+                        if creator == Creator::Member && !settings.members_may_create {
+                            return Err(StoreError::CreationClosed);
+                        }
+                        let limit = settings.member_limit.get();
                         let owned = self
                             .personalities
                             .values()

@@ -24,7 +24,7 @@ pub use conversations::{Activation, ChannelFacts, ConversationService};
 pub use error::ServiceError;
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
-    Change, ChangedSettings, Decide, DecideSettings, EventFilter, Listing, NewEvent,
+    Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing, NewEvent,
     PersonalityRepository, Saved, Snapshot, VisibleIn,
 };
 pub use service::{PersonalityService, ServiceConfig};

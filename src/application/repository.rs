@@ -20,11 +20,22 @@ pub struct Change {
     /// The version the change was decided on; the store refuses it if the stored version
     /// moved on meanwhile (0 for a new personality).
     pub expected_version: i64,
-    /// For a new personality of a server: how many personalities its owner may have there.
-    /// The store refuses with [`StoreError::OwnerLimit`] once they have that many.
-    pub owner_limit: Option<usize>,
+    /// For a new personality of a server: who creates it, and so which of the server's
+    /// settings hold them (`None`: bot admins and the host, whom no server setting limits).
+    /// The store reads the settings in the write transaction, and refuses with
+    /// [`StoreError::CreationClosed`] or [`StoreError::OwnerLimit`].
+    pub creator: Option<Creator>,
     /// The new events, oldest first.
     pub events: Vec<NewEvent>,
+}
+
+/// Who creates a personality in a server, as that server's settings see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creator {
+    /// A member without Manage Server: held to "members may create" and the member limit.
+    Member,
+    /// A member with Manage Server: held to the member limit only.
+    ServerManager,
 }
 
 /// An event about to be appended: everything but the sequence, which the store assigns.
@@ -152,7 +163,8 @@ pub trait PersonalityRepository: Send + Sync + 'static {
     /// the events with their sequence numbers. Refuses with [`StoreError::Conflict`] when
     /// the stored version is not the expected one, and with [`StoreError::KeyTaken`] when
     /// a name or alias it adds clashes with another personality's, and with
-    /// [`StoreError::OwnerLimit`] past the change's owner limit; nothing is stored then.
+    /// [`StoreError::CreationClosed`] or [`StoreError::OwnerLimit`] when the server's
+    /// settings refuse the change's creator; nothing is stored then.
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError>;
 
     /// Loads the personality whose name or alias has `key` (as [`Self::find_by_key`] finds

@@ -5,13 +5,13 @@ use chrono::Utc;
 
 use super::service::unit_of_work;
 use super::{
-    Actor, Change, ChangedSettings, Decide, DecideSettings, EventFilter, Listing, NewEvent,
+    Actor, Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing,
     PersonalityRepository, RequestContext, ServiceError, StoreError, VisibleIn,
 };
 use crate::domain::{
-    AggregateId, Alias, DisplayName, EventType, NewPersonality, Personality, PersonalityId,
-    PersonalityName, Profile, ProfileChanges, Prompt, Scope, ServerId, ServerSettings,
-    SettingChange, UserId,
+    AggregateId, Alias, DisplayName, EventType, MemberLimit, NewPersonality, Personality,
+    PersonalityId, PersonalityName, Profile, ProfileChanges, Prompt, Scope, ServerId,
+    ServerSettings, SettingChange, UserId,
 };
 
 fn owner(id: u64) -> UserId {
@@ -81,7 +81,7 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
     a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing(&make()).await;
     names_are_unique_per_server_and_global_names_everywhere(&make()).await;
     making_a_personality_global_moves_its_names_unless_another_server_uses_one(&make()).await;
-    an_owner_limit_counts_the_owners_personalities_in_the_home_server(&make()).await;
+    a_members_creations_are_held_to_the_servers_settings(&make()).await;
     a_servers_settings_are_stored_with_their_event_and_a_refusal_stores_nothing(&make()).await;
 }
 
@@ -89,22 +89,22 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
 fn toggle_globals() -> DecideSettings {
     Box::new(|current: ServerSettings| {
         let globals = SettingChange::Globals(!current.settings.globals);
-        let (next, event) = current.change(&[globals], Utc::now())?;
-        let server = next.server;
-        Ok(ChangedSettings {
-            event: NewEvent {
-                event_id: uuid::Uuid::now_v7(),
-                aggregate_id: AggregateId::ServerSettings(server),
-                aggregate_version: next.version,
-                occurred_at: Utc::now(),
-                actor: "admin:cli".into(),
-                correlation_id: "settings".into(),
-                causation_id: None,
-                event,
-            },
-            settings: next,
-        })
+        settings_change(&current, &[globals])
     })
+}
+
+/// Decides these changes to the server's settings.
+fn set(changes: Vec<SettingChange>) -> DecideSettings {
+    Box::new(move |current: ServerSettings| settings_change(&current, &changes))
+}
+
+fn settings_change(
+    current: &ServerSettings,
+    changes: &[SettingChange],
+) -> Result<ChangedSettings, ServiceError> {
+    let (next, event) = current.change(changes, Utc::now())?;
+    let host = RequestContext::new(Actor::CommandLine);
+    Ok(super::settings::unit_of_work(&host, next, event))
 }
 
 async fn a_servers_settings_are_stored_with_their_event_and_a_refusal_stores_nothing<
@@ -244,13 +244,14 @@ async fn making_a_personality_global_moves_its_names_unless_another_server_uses_
     );
 }
 
-async fn an_owner_limit_counts_the_owners_personalities_in_the_home_server<
-    R: PersonalityRepository,
->(
-    r: &R,
-) {
+async fn a_members_creations_are_held_to_the_servers_settings<R: PersonalityRepository>(r: &R) {
+    let limit = SettingChange::MemberLimit(MemberLimit::new(2).unwrap());
+    r.change_settings(server(HOME), set(vec![limit]))
+        .await
+        .unwrap()
+        .unwrap();
     let with_limit = |p: &mut Personality, c: &str| Change {
-        owner_limit: Some(2),
+        creator: Some(Creator::Member),
         ..change(p, c)
     };
     for (i, name) in ["One", "Two"].into_iter().enumerate() {
@@ -268,7 +269,28 @@ async fn an_owner_limit_counts_the_owners_personalities_in_the_home_server<
         "{refused:?}"
     );
     assert_eq!(r.get(third.id()).await.unwrap(), None);
-    assert_eq!(r.last_sequence().await.unwrap(), 4);
+    assert_eq!(r.last_sequence().await.unwrap(), 5);
+
+    let closed = SettingChange::MembersMayCreate(false);
+    r.change_settings(server(HOME), set(vec![closed]))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut by_member = register("Six", 9, &[]);
+    let refused = r.save(with_limit(&mut by_member, "c6")).await;
+    assert!(
+        matches!(refused, Err(StoreError::CreationClosed)),
+        "{refused:?}"
+    );
+    let mut by_manager = register("Six", 9, &[]);
+    let as_manager = Change {
+        creator: Some(Creator::ServerManager),
+        ..change(&mut by_manager, "c7")
+    };
+    r.save(as_manager).await.unwrap();
+    let mut by_admin = register("Seven", 7, &[]);
+    r.save(change(&mut by_admin, "c8")).await.unwrap();
+    assert_eq!(r.last_sequence().await.unwrap(), 8);
 }
 
 async fn a_change_is_decided_on_the_stored_state_and_a_refusal_stores_nothing<

@@ -10,8 +10,8 @@ use super::inputs::{ProfileUpdate, Registration};
 use super::publication::Publisher;
 use super::verify::{verify, VerifyReport};
 use super::{
-    Actor, Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, RequestContext,
-    ServiceError, StoreError,
+    Actor, Change, Creator, Decide, EventFilter, Listing, NewEvent, PersonalityRepository,
+    RequestContext, ServiceError, StoreError,
 };
 use crate::domain::{
     lookup_key, Alias, ModelName, NewPersonality, Personality, PersonalityId, Scope, ServerId,
@@ -20,21 +20,12 @@ use crate::domain::{
 use crate::events::{EventBus, EventEnvelope};
 
 /// Settings of the service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServiceConfig {
     /// Discord users who may change or remove any personality (BOT_ADMIN_IDS).
     pub admin_ids: HashSet<UserId>,
     /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
     pub allowed_models: Vec<String>,
-}
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        Self {
-            admin_ids: HashSet::new(),
-            allowed_models: Vec::new(),
-        }
-    }
 }
 
 /// The one way anything changes a personality. Each command loads the personality, lets
@@ -132,17 +123,13 @@ impl PersonalityService {
                 aliases: parsed.aliases,
             };
             let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
-            let owner_limit = match scope {
-                Scope::Server(server) if !ctx.actor.is_admin() => {
-                    let settings = self.repository.settings(server).await?.settings;
-                    if !settings.members_may_create && !ctx.actor.is_server_manager() {
-                        return Err(ServiceError::CreationClosed);
-                    }
-                    Some(settings.member_limit.get())
-                }
-                _ => None,
+            let creator = match scope {
+                Scope::Server(_) if ctx.actor.is_admin() => None,
+                Scope::Server(_) if ctx.actor.is_server_manager() => Some(Creator::ServerManager),
+                Scope::Server(_) => Some(Creator::Member),
+                Scope::Global => None,
             };
-            self.commit(ctx, personality, owner_limit).await
+            self.commit(ctx, personality, creator).await
         }
         .instrument(span)
         .await
@@ -360,9 +347,9 @@ impl PersonalityService {
         &self,
         ctx: &RequestContext,
         mut personality: Personality,
-        owner_limit: Option<usize>,
+        creator: Option<Creator>,
     ) -> Result<Personality, ServiceError> {
-        let change = unit_of_work(ctx, &mut personality, owner_limit);
+        let change = unit_of_work(ctx, &mut personality, creator);
         let saved = self
             .with_busy_retries(|| self.repository.save(change.clone()))
             .await;
@@ -375,6 +362,7 @@ impl PersonalityService {
                 return Err(key_taken(&personality, key, &holder.describe(ctx.server)))
             }
             Err(StoreError::OwnerLimit(limit)) => return Err(ServiceError::OwnerLimit(limit)),
+            Err(StoreError::CreationClosed) => return Err(ServiceError::CreationClosed),
             Err(other) => return Err(other.into()),
         };
         self.published(&personality, events).await;
@@ -403,7 +391,7 @@ pub(crate) fn command_span(operation: &'static str, ctx: &RequestContext) -> tra
 pub(crate) fn unit_of_work(
     ctx: &RequestContext,
     personality: &mut Personality,
-    owner_limit: Option<usize>,
+    creator: Option<Creator>,
 ) -> Change {
     let expected_version = personality.committed_version();
     let now = personality.updated_at();
@@ -425,7 +413,7 @@ pub(crate) fn unit_of_work(
     Change {
         personality: personality.clone(),
         expected_version,
-        owner_limit,
+        creator,
         events,
     }
 }

@@ -63,7 +63,11 @@ impl PersonalityService {
 }
 
 /// The new settings with their event, recording who changed them and why.
-fn unit_of_work(ctx: &RequestContext, next: ServerSettings, event: DomainEvent) -> ChangedSettings {
+pub(crate) fn unit_of_work(
+    ctx: &RequestContext,
+    next: ServerSettings,
+    event: DomainEvent,
+) -> ChangedSettings {
     ChangedSettings {
         event: NewEvent {
             event_id: Uuid::now_v7(),

@@ -16,6 +16,9 @@ pub enum StoreError {
         /// Who holds it.
         holder: KeyHolder,
     },
+    /// The server lets only its managers create personalities.
+    #[error("only the server's managers may create personalities there")]
+    CreationClosed,
     /// The owner has as many personalities in the home server as the server allows.
     #[error("the owner already has {0} personalities in this server")]
     OwnerLimit(usize),

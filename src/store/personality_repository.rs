@@ -117,7 +117,7 @@ fn store(tx: &Connection, change: Change) -> Result<Vec<EventEnvelope>, StoreErr
         tx,
         &change.personality,
         change.expected_version,
-        change.owner_limit,
+        change.creator,
         change.events.iter().map(|e| &e.event),
     )?;
     event_rows::append(tx, change.events)

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
-use crate::application::{KeyHolder, Listing};
+use crate::application::{Creator, KeyHolder, Listing};
 use crate::domain::{
     Alias, AvatarUrl, DisplayName, DomainEvent, ModelName, Personality, PersonalityId,
     PersonalityName, Profile, Prompt, Scope, ServerId, StoredPersonality, UserId,
@@ -26,13 +26,13 @@ const COLUMNS: &str = columns!();
 
 /// Writes the effect of `events` (already applied to `personality`) inside the caller's
 /// transaction. `expected_version` is the version the caller loaded: a row at any other
-/// version means someone else changed it first. `owner_limit` caps how many personalities
-/// the owner may have in a new personality's home server.
+/// version means someone else changed it first. A new personality's `creator` is held to
+/// its home server's settings.
 pub(crate) fn save<'a>(
     tx: &Connection,
     personality: &Personality,
     expected_version: i64,
-    owner_limit: Option<usize>,
+    creator: Option<Creator>,
     events: impl IntoIterator<Item = &'a DomainEvent>,
 ) -> Result<(), StoreError> {
     let id = personality.id().to_string();
@@ -57,8 +57,8 @@ pub(crate) fn save<'a>(
                 owner_id,
                 ..
             } => {
-                if let (Some(limit), Scope::Server(server)) = (owner_limit, scope) {
-                    check_owner_limit(tx, *owner_id, *server, limit)?;
+                if let (Some(creator), Scope::Server(server)) = (creator, scope) {
+                    check_creator(tx, creator, *owner_id, *server)?;
                 }
                 insert_row(tx, personality)?;
                 insert_key(tx, &name.key(), &id, "name", *scope)?;
@@ -140,13 +140,20 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Refuses a new personality of `owner` in `server` once they have `limit` there.
-fn check_owner_limit(
+/// Refuses a new personality in `server` that the server's settings don't let `creator`
+/// make: members when only managers may create, and an `owner` who has as many there as a
+/// member may.
+fn check_creator(
     tx: &Connection,
+    creator: Creator,
     owner: UserId,
     server: ServerId,
-    limit: usize,
 ) -> Result<(), StoreError> {
+    let settings = super::settings_rows::get(tx, server)?.settings;
+    if creator == Creator::Member && !settings.members_may_create {
+        return Err(StoreError::CreationClosed);
+    }
+    let limit = settings.member_limit.get();
     let owned: i64 = tx
         .prepare_cached(
             "SELECT COUNT(*) FROM personalities WHERE home_server = ?1 AND owner_id = ?2",

@@ -23,6 +23,7 @@ const MANAGER: &str = "7002";
 const MEMBER: &str = "7003";
 
 /// `/settings SUB options…` by `user`, with Manage Server or not, in the home server.
+#[allow(clippy::needless_pass_by_value)] // Called with `vec![…]` literals, like `command`.
 fn settings(user: &str, manager: bool, sub: &str, options: Vec<Value>) -> CommandSpec {
     let mut spec = command(
         user,

@@ -6,7 +6,7 @@ use poise::serenity_prelude as serenity;
 
 use super::request;
 use crate::application::ServiceError;
-use crate::discord::{reply, BotError, Context, Data, Error};
+use crate::discord::{reply, Context, Data, Error};
 use crate::domain::{
     ChannelId, ChannelMode, MemberLimit, ServerId, SettingChange, Settings, MAX_MEMBER_LIMIT,
 };
@@ -150,12 +150,13 @@ async fn change(ctx: Context<'_>, change: SettingChange) -> Result<(), Error> {
     reply::private(ctx, format!("Saved. {}", describe(&stored.settings))).await
 }
 
-fn here(ctx: Context<'_>) -> Result<ServerId, BotError> {
-    super::server(ctx).ok_or_else(|| BotError::user("Use /settings in a server."))
+/// The server the command is used in (`/settings` is guild-only: always one).
+fn here(ctx: Context<'_>) -> Result<ServerId, ServiceError> {
+    super::server(ctx).ok_or(ServiceError::NotServerManager)
 }
 
-fn channel_id(channel: serenity::ChannelId) -> Result<ChannelId, BotError> {
-    Ok(ChannelId::new(channel.get()).map_err(ServiceError::from)?)
+fn channel_id(channel: serenity::ChannelId) -> Result<ChannelId, ServiceError> {
+    Ok(ChannelId::new(channel.get())?)
 }
 
 /// The settings as a member reads them.
