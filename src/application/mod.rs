@@ -4,6 +4,7 @@
 mod actor;
 mod conversations;
 mod error;
+mod history;
 mod inputs;
 mod publication;
 mod repository;
@@ -22,6 +23,7 @@ mod service_tests;
 pub use actor::{Actor, RequestContext};
 pub use conversations::{Activation, ChannelFacts, ConversationService};
 pub use error::ServiceError;
+pub use history::Revision;
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
     Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing, NewEvent,

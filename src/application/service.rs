@@ -245,7 +245,7 @@ impl PersonalityService {
 
     /// Loads the personality named `reference`, checks that the actor may change it, lets
     /// `command` change it and commits, in one transaction of the repository.
-    async fn change<F>(
+    pub(super) async fn change<F>(
         &self,
         operation: &'static str,
         ctx: &RequestContext,
@@ -297,7 +297,7 @@ impl PersonalityService {
 
     /// Refuses a model the host didn't allow (LLM_ALLOWED_MODELS); `None` is the host's
     /// default model, always allowed.
-    fn check_model(&self, model: Option<&ModelName>) -> Result<(), ServiceError> {
+    pub(super) fn check_model(&self, model: Option<&ModelName>) -> Result<(), ServiceError> {
         let allowed = &self.config.allowed_models;
         match model {
             Some(m) if !allowed.is_empty() && !allowed.iter().any(|a| a == m.as_str()) => {

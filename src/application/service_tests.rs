@@ -859,3 +859,75 @@ async fn where_members_may_not_create_only_managers_and_admins_do() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn history_lists_each_profile_revision_and_a_revert_is_a_new_update() {
+    let t = given(&[("Aria", ALICE, &["bard"])]).await;
+    let alice = t.as_user(ALICE);
+    t.service
+        .update_profile(&alice, "aria", prompt("Sing."))
+        .await
+        .unwrap();
+    t.service.add_alias(&alice, "aria", "muse").await.unwrap();
+    let vandal = ProfileUpdate {
+        prompt: Some("Insult everyone.".into()),
+        model: Some("large".into()),
+        ..Default::default()
+    };
+    t.service
+        .update_profile(&t.in_server(BOB, HOME, true), "bard", vandal)
+        .await
+        .unwrap();
+
+    let (_, revisions) = t.service.history(&alice, "aria").await.unwrap();
+    let numbers: Vec<i64> = revisions.iter().map(|r| r.number).collect();
+    assert_eq!(
+        numbers,
+        vec![1, 2, 4],
+        "alias changes are not profile revisions"
+    );
+    assert_eq!(revisions[0].changed, ProfileField::ALL.to_vec());
+    assert_eq!(
+        revisions[2].changed,
+        vec![ProfileField::Prompt, ProfileField::Model]
+    );
+    assert_eq!(revisions[2].actor, format!("user:{BOB}"));
+
+    let refused = t.service.history(&t.as_user(BOB), "aria").await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotOwner(_))),
+        "{refused:?}"
+    );
+    let missing = t.service.revert(&alice, "aria", 3).await;
+    assert!(
+        matches!(
+            missing,
+            Err(ServiceError::Invalid {
+                field: "revision",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+
+    let before = t.stored().await.len();
+    let reverted = t.service.revert(&alice, "aria", 2).await.unwrap();
+    assert_eq!(reverted.profile().prompt.as_str(), "Sing.");
+    assert_eq!(reverted.profile().model, None);
+    let stored = t.stored().await;
+    assert_eq!(stored.len(), before + 1, "one new event, history kept");
+    assert!(matches!(
+        &stored[before].event,
+        DomainEvent::PersonalityProfileUpdated { changed, .. }
+            if changed == &[ProfileField::Prompt, ProfileField::Model]
+    ));
+    let again = t.service.revert(&alice, "aria", 2).await;
+    assert!(
+        matches!(
+            again,
+            Err(ServiceError::Rejected(DomainError::NothingToUpdate))
+        ),
+        "{again:?}"
+    );
+    assert!(t.service.verify().await.unwrap().is_ok());
+}

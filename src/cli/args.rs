@@ -27,7 +27,9 @@ impl Command {
         match self {
             Command::Personality { command } => matches!(
                 command,
-                PersonalityCommand::List { .. } | PersonalityCommand::Info { .. }
+                PersonalityCommand::List { .. }
+                    | PersonalityCommand::Info { .. }
+                    | PersonalityCommand::History { .. }
             ),
             Command::Events { command } => matches!(
                 command,
@@ -52,7 +54,9 @@ impl PersonalityCommand {
             | PersonalityCommand::Unalias { place, .. }
             | PersonalityCommand::Remove { place, .. }
             | PersonalityCommand::Global { place, .. }
-            | PersonalityCommand::Info { place, .. } => Some(place),
+            | PersonalityCommand::Info { place, .. }
+            | PersonalityCommand::History { place, .. }
+            | PersonalityCommand::Revert { place, .. } => Some(place),
             PersonalityCommand::Create { .. } | PersonalityCommand::List { .. } => None,
         }
     }
@@ -197,6 +201,25 @@ pub enum PersonalityCommand {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+    },
+    /// List a personality's profile revisions: when, who, which fields changed.
+    History {
+        /// The personality's name or one of its aliases.
+        personality: String,
+        #[command(flatten)]
+        place: Where,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a personality's profile back to an earlier revision, as a new update.
+    Revert {
+        /// The personality's name or one of its aliases.
+        personality: String,
+        /// The revision to go back to (see `history`).
+        revision: i64,
+        #[command(flatten)]
+        place: Where,
     },
     /// Show one personality.
     Info {

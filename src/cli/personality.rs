@@ -1,3 +1,4 @@
+use super::views::RevisionView;
 use super::{CliError, PersonalityCommand, PersonalityView, Where};
 use crate::app::App;
 use crate::application::{Actor, Listing, ProfileUpdate, Registration, RequestContext, VisibleIn};
@@ -117,10 +118,17 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
         } => {
             let listing = Listing {
                 owner: owner.as_deref().map(parse_user).transpose()?,
-                visible_in: parse_server(server.as_deref())?.map(|server| VisibleIn {
-                    server,
-                    with_globals: true,
-                }),
+                visible_in: match parse_server(server.as_deref())? {
+                    Some(server) => Some(VisibleIn {
+                        server,
+                        with_globals: service
+                            .server_settings(&host, server)
+                            .await?
+                            .settings
+                            .globals,
+                    }),
+                    None => None,
+                },
             };
             let list = service.list(listing).await?;
             if json {
@@ -140,6 +148,45 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
                     );
                 }
             }
+        }
+        PersonalityCommand::History {
+            personality,
+            place,
+            json,
+        } => {
+            let (p, revisions) = service.history(&at(&place)?, &personality).await?;
+            if json {
+                let views: Vec<RevisionView> = revisions.iter().map(RevisionView::from).collect();
+                print_json(&views)?;
+            } else {
+                println!("{} has {} profile revisions:", p.name(), revisions.len());
+                for r in &revisions {
+                    let changed: Vec<&str> = r.changed.iter().map(|f| f.as_str()).collect();
+                    println!(
+                        "r{:<4} {}  {:<20} {}",
+                        r.number,
+                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        r.actor,
+                        if r.is_creation() {
+                            "created".to_owned()
+                        } else {
+                            changed.join(", ")
+                        }
+                    );
+                }
+            }
+        }
+        PersonalityCommand::Revert {
+            personality,
+            revision,
+            place,
+        } => {
+            let p = service.revert(&at(&place)?, &personality, revision).await?;
+            println!(
+                "{} is back to revision {revision}, saved as revision {}.",
+                p.name(),
+                p.version()
+            );
         }
         PersonalityCommand::Info {
             personality,

@@ -3,7 +3,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::Personality;
+use crate::application::Revision;
+use crate::domain::{Personality, Profile, ProfileField};
 use crate::events::EventEnvelope;
 
 /// A personality as the command line prints it.
@@ -41,6 +42,28 @@ impl From<&Personality> for PersonalityView {
             version: p.version(),
             created_at: time(p.created_at()),
             updated_at: time(p.updated_at()),
+        }
+    }
+}
+
+/// A profile revision as `personality history --json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RevisionView {
+    pub revision: i64,
+    pub at: String,
+    pub actor: String,
+    pub changed: Vec<ProfileField>,
+    pub profile: Profile,
+}
+
+impl From<&Revision> for RevisionView {
+    fn from(r: &Revision) -> Self {
+        Self {
+            revision: r.number,
+            at: time(r.at),
+            actor: r.actor.clone(),
+            changed: r.changed.clone(),
+            profile: r.profile.clone(),
         }
     }
 }

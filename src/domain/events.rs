@@ -33,6 +33,28 @@ pub enum ProfileField {
     Nsfw,
 }
 
+impl ProfileField {
+    /// Every field, in declaration order.
+    pub const ALL: [ProfileField; 5] = [
+        Self::DisplayName,
+        Self::AvatarUrl,
+        Self::Prompt,
+        Self::Model,
+        Self::Nsfw,
+    ];
+
+    /// The field's name as commands show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DisplayName => "display name",
+            Self::AvatarUrl => "avatar",
+            Self::Prompt => "prompt",
+            Self::Model => "model",
+            Self::Nsfw => "nsfw",
+        }
+    }
+}
+
 /// Something that happened to a personality or to a server's settings. Named in the past
 /// tense; stored forever.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

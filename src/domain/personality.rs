@@ -27,6 +27,19 @@ pub struct ProfileChanges {
     pub nsfw: Option<bool>,
 }
 
+impl From<Profile> for ProfileChanges {
+    /// Changes that set every field to `profile`'s value.
+    fn from(profile: Profile) -> Self {
+        Self {
+            display_name: Some(profile.display_name),
+            avatar_url: Some(profile.avatar_url),
+            prompt: Some(profile.prompt),
+            model: Some(profile.model),
+            nsfw: Some(profile.nsfw),
+        }
+    }
+}
+
 /// The Personality aggregate. Its fields are private: every change goes through a method
 /// that checks the rule and records an event, and the state is only ever changed by
 /// applying events, so state and history can't diverge.

@@ -259,7 +259,10 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         .collect();
     assert_eq!(
         subcommands,
-        ["create", "update", "prompt", "alias", "unalias", "remove", "list", "info", "global"]
+        [
+            "create", "update", "prompt", "alias", "unalias", "remove", "list", "info", "history",
+            "revert", "global"
+        ]
     );
     let sub = |name: &str| {
         personality["options"]
@@ -326,6 +329,20 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         ],
     );
     expect_options(&sub("global"), &[("personality", string, true, true)]);
+    expect_options(
+        &sub("history"),
+        &[
+            ("personality", string, true, true),
+            ("page", 4, false, false),
+        ],
+    );
+    expect_options(
+        &sub("revert"),
+        &[
+            ("personality", string, true, true),
+            ("revision", 4, true, false),
+        ],
+    );
     // Guild-only: in DMs Discord checks no server permissions.
     assert_eq!(
         personality["contexts"],

@@ -10,6 +10,7 @@ mod commands;
 mod context;
 mod conversations;
 mod faults;
+mod history;
 mod llm_client;
 mod operations;
 mod servers;

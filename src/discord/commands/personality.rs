@@ -2,6 +2,7 @@
 //! through the service with the interaction as correlation id; refusals come back from the
 //! service as sentences naming the field and the rule, and `on_error` shows them ephemerally.
 
+mod history;
 mod list;
 mod prompt;
 mod remove;
@@ -41,6 +42,8 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
         "remove::remove",
         "list::list",
         "info",
+        "history::history",
+        "history::revert",
         "global"
     ),
     subcommand_required,
