@@ -44,18 +44,18 @@ impl CostLimits {
     }
 
     /// Counts an LLM call by `member` in `server` (`None`: a DM), or says which limit it is
-    /// over. A call refused by the server's limit still counts for the member.
+    /// over. A call refused by the server's limit doesn't count for the member.
     pub fn admit(&self, member: u64, server: Option<u64>, now: Instant) -> Result<(), OverLimit> {
         self.per_member
             .try_acquire(member, now)
             .map_err(OverLimit::Member)?;
-        match server {
-            Some(server) => self
-                .per_server
-                .try_acquire(server, now)
-                .map_err(OverLimit::Server),
-            None => Ok(()),
+        if let Some(server) = server {
+            if let Err(wait) = self.per_server.try_acquire(server, now) {
+                self.per_member.give_back(member, now);
+                return Err(OverLimit::Server(wait));
+            }
         }
+        Ok(())
     }
 
     /// True when `member` should be told about a refusal now: at most once a minute, so a
@@ -104,7 +104,9 @@ mod tests {
             limits.admit(4, Some(10), now),
             Err(OverLimit::Server(_))
         ));
+        // The refused call didn't count for the member: two more elsewhere are theirs.
         assert_eq!(limits.admit(4, Some(11), now), Ok(()), "another server");
+        assert_eq!(limits.admit(4, Some(11), now), Ok(()));
         assert_eq!(limits.admit(5, None, now), Ok(()));
         assert_eq!(limits.admit(5, None, now), Ok(()));
         assert!(matches!(

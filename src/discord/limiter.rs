@@ -45,6 +45,15 @@ impl CallLimiter {
     }
 
     /// Forgets users whose calls are all older than the window, once a window at most.
+    /// Takes back the call `user` was granted at `at`, when it was not made after all.
+    pub fn give_back(&self, user: u64, at: Instant) {
+        if let Some(mut calls) = self.calls.get_mut(&user) {
+            if let Some(i) = calls.iter().rposition(|t| *t == at) {
+                calls.remove(i);
+            }
+        }
+    }
+
     fn sweep_if_due(&self, now: Instant) {
         {
             let mut last = self
