@@ -31,6 +31,22 @@ async fn set_prompt(bot: &Bot, user: &str, manager: bool, prompt: &str) {
     assert!(content(&updated).starts_with("Updated"), "{updated}");
 }
 
+/// `/personality revert aria REVISION` by the owner.
+async fn revert(bot: &Bot, revision: u32) -> Value {
+    answer(
+        bot,
+        personality(
+            OWNER,
+            "revert",
+            vec![
+                text_option("personality", "aria"),
+                json!({"name": "revision", "type": 4, "value": revision}),
+            ],
+        ),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn those_who_manage_a_personality_read_its_history_and_revert_a_vandalised_prompt() {
     let bot = Bot::start_with(BotOptions {
@@ -81,34 +97,12 @@ async fn those_who_manage_a_personality_read_its_history_and_revert_a_vandalised
     assert!(lines.contains("the host · created"), "{lines}");
     assert_eq!(history["data"]["allowed_mentions"]["parse"], json!([]));
 
-    let reverted = answer(
-        &bot,
-        personality(
-            OWNER,
-            "revert",
-            vec![
-                text_option("personality", "aria"),
-                json!({"name": "revision", "type": 4, "value": 3}),
-            ],
-        ),
-    )
-    .await;
+    let reverted = revert(&bot, 3).await;
     assert_eq!(
         content(&reverted),
         "**Aria** is back to revision 3, saved as revision 5."
     );
-    let missing = answer(
-        &bot,
-        personality(
-            OWNER,
-            "revert",
-            vec![
-                text_option("personality", "aria"),
-                json!({"name": "revision", "type": 4, "value": 9}),
-            ],
-        ),
-    )
-    .await;
+    let missing = revert(&bot, 9).await;
     assert!(
         content(&missing).contains("has no profile revision 9"),
         "{missing}"
