@@ -66,6 +66,8 @@ pub struct DiscordConfig {
     pub llm_max_concurrent: u32,
     /// Earlier channel messages sent to the model with each question (0: the reply chain only).
     pub llm_context_messages: u8,
+    /// Ask for streamed answers and show them while they are written (LLM_STREAM).
+    pub llm_stream: bool,
     /// Where to serve /healthz and /metrics; `None` serves neither.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -93,6 +95,7 @@ impl fmt::Debug for DiscordConfig {
             )
             .field("llm_max_concurrent", &self.llm_max_concurrent)
             .field("llm_context_messages", &self.llm_context_messages)
+            .field("llm_stream", &self.llm_stream)
             .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
@@ -161,8 +164,8 @@ impl Config {
 
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
-    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE, LLM_CONTEXT_MESSAGES
-    /// and METRICS_ADDR.
+    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, the LLM limits, LLM_CONTEXT_MESSAGES,
+    /// LLM_STREAM and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -240,6 +243,7 @@ impl DiscordConfig {
             llm_max_messages_per_answer: positive(env, "LLM_MAX_MESSAGES_PER_ANSWER", 3)?,
             llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
+            llm_stream: boolean(env, "LLM_STREAM", true)?,
             metrics_addr,
         })
     }
@@ -280,6 +284,18 @@ fn positive(env: Env<'_>, var: &'static str, default: u32) -> Result<u32, Config
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| invalid(var, format!("\"{v}\" is not a positive whole number"))),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), or `default` when unset.
+fn boolean(env: Env<'_>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env(var).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(invalid(var, format!("\"{v}\" is not true or false"))),
+        },
     }
 }
 
@@ -366,6 +382,7 @@ mod tests {
             ("LLM_MAX_CONCURRENT", "0"),
             ("LLM_CONTEXT_MESSAGES", "101"),
             ("LLM_CONTEXT_MESSAGES", "-1"),
+            ("LLM_STREAM", "sometimes"),
             ("METRICS_ADDR", "localhost"),
         ] {
             let err =

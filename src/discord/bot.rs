@@ -87,6 +87,7 @@ pub async fn serve(
     let dev_guild = discord.dev_guild_id;
     let costs = super::costs::CostLimits::new(discord);
     let context_messages = discord.llm_context_messages;
+    let stream = discord.llm_stream;
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -136,6 +137,7 @@ pub async fn serve(
                     costs,
                     inflight: setup_inflight,
                     context_messages,
+                    stream,
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })

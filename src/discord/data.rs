@@ -20,6 +20,8 @@ pub struct Data {
     pub inflight: Arc<InFlight>,
     /// Earlier channel messages sent to the model with each question.
     pub context_messages: u8,
+    /// Ask for streamed answers and show them as they are written.
+    pub stream: bool,
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.
     pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,

@@ -9,11 +9,14 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::costs::OverLimit;
 use super::split::{at_most, split_message, DISCORD_MESSAGE_LIMIT};
+use super::streaming::{LiveAnswer, BROKE_OFF};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
 use crate::domain::PersonalityId;
-use crate::llm::{build_messages, ChatRequest, ContextMessage};
+use crate::llm::{
+    build_messages, visible_text, Answer, ChatRequest, ContextMessage, DeltaStream, LlmError,
+};
 use crate::routing::{route, Incoming, Route};
 
 /// How many characters of conversation go to the model besides the prompt.
@@ -111,7 +114,7 @@ async fn answer(
         started: Instant::now(),
         llm: std::time::Duration::ZERO,
     };
-    let typing = message.channel_id.start_typing(&ctx.http);
+    let mut typing = Some(message.channel_id.start_typing(&ctx.http));
     let text = route.text_for_model(&message.content);
     let context = conversation_context(ctx, data, message, personality.id).await;
     let author_name = message
@@ -132,27 +135,75 @@ async fn answer(
     }
     let slot = data.costs.slot().await;
     let llm_started = Instant::now();
-    let completed = data.llm.complete(request).await;
-    timing.llm = llm_started.elapsed();
-    drop(slot);
-    data.app
-        .metrics
-        .llm_call(timing.llm, completed.as_ref().err());
-    let reply = match completed {
-        Ok(reply) if !reply.trim().is_empty() => reply,
-        Ok(_) => NOTHING_TO_SAY.to_owned(),
+    let answer = if data.stream {
+        data.llm.stream(request).await
+    } else {
+        data.llm.complete(request).await.map(Answer::Whole)
+    };
+    let channel_id = message.channel_id.get();
+    let in_server = message.guild_id.is_some();
+    let (reply, shown) = match answer {
+        Ok(Answer::Streamed(deltas)) if in_server => {
+            let live = LiveAnswer::new(
+                &data.webhooks,
+                channel_id,
+                personality.display_name.to_string(),
+                personality.avatar_url.as_ref().map(ToString::to_string),
+                data.costs.max_messages,
+                typing.take(),
+            );
+            let streamed = live
+                .stream(deltas)
+                .await
+                .map_err(|e| BotError::Other(e.into()))?;
+            timing.llm = llm_started.elapsed();
+            data.app
+                .metrics
+                .llm_call(timing.llm, streamed.broken.as_ref());
+            if let Some(e) = &streamed.broken {
+                warn!(error = %e, shown_chars = streamed.text.chars().count(), "the answer's stream broke off");
+            }
+            if streamed.ids.is_empty() {
+                let reply = if streamed.broken.is_some() {
+                    APOLOGY
+                } else {
+                    NOTHING_TO_SAY
+                };
+                (reply.to_owned(), None)
+            } else {
+                (streamed.text, Some(streamed.ids))
+            }
+        }
+        Ok(Answer::Streamed(deltas)) => {
+            let (text, broken) = collect(deltas).await;
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, broken.as_ref());
+            if let Some(e) = &broken {
+                warn!(error = %e, "the answer's stream broke off");
+            }
+            (shown_text(&text, broken.is_some()), None)
+        }
+        Ok(Answer::Whole(text)) => {
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, None);
+            (shown_text(&text, false), None)
+        }
         Err(e) => {
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, Some(&e));
             warn!(error = %e, "the LLM failed");
-            APOLOGY.to_owned()
+            (APOLOGY.to_owned(), None)
         }
     };
-    typing.stop();
+    drop(slot);
+    if let Some(typing) = typing {
+        typing.stop();
+    }
 
-    let channel_id = message.channel_id.get();
-    let sent = if message.guild_id.is_some() {
-        send_as_webhook(data, channel_id, personality, &reply).await?
-    } else {
-        send_in_dm(ctx, data, message.channel_id, personality, &reply).await?
+    let sent = match shown {
+        Some(ids) => ids,
+        None if in_server => send_as_webhook(data, channel_id, personality, &reply).await?,
+        None => send_in_dm(ctx, data, message.channel_id, personality, &reply).await?,
     };
     let tracked = data
         .app
@@ -173,6 +224,32 @@ async fn answer(
         "answered a message"
     );
     Ok(())
+}
+
+/// What members see of a finished answer: the thinking removed, a note after a break,
+/// the short apology for an answer that is empty.
+fn shown_text(text: &str, broken: bool) -> String {
+    let visible = visible_text(text);
+    let visible = visible.trim();
+    match (visible.is_empty(), broken) {
+        (true, true) => APOLOGY.to_owned(),
+        (true, false) => NOTHING_TO_SAY.to_owned(),
+        (false, true) => format!("{visible}{BROKE_OFF}"),
+        (false, false) => visible.to_owned(),
+    }
+}
+
+/// The whole of a streamed answer (for direct messages, which aren't edited as they grow),
+/// and why it broke off, if it did.
+async fn collect(mut deltas: Box<DeltaStream>) -> (String, Option<LlmError>) {
+    let mut text = String::new();
+    while let Some(piece) = deltas.next().await {
+        match piece {
+            Ok(piece) => text.push_str(&piece),
+            Err(e) => return (text, Some(e)),
+        }
+    }
+    (text, None)
 }
 
 /// Sends the answer under the personality's name and avatar, split to Discord's limit.
@@ -289,7 +366,12 @@ async fn conversation_context(
                 .clone()
                 .unwrap_or_else(|| m.author.name.clone());
             if data.app.tracker.personality_for_message(m.id.get()) == Some(personality) {
-                ContextMessage::personality(name, m.content)
+                // The note after a broken answer is the bot's, not the personality's.
+                let content = m.content.trim_end();
+                let content = content
+                    .strip_suffix(BROKE_OFF.trim_start())
+                    .unwrap_or(content);
+                ContextMessage::personality(name, visible_text(content).trim())
             } else {
                 ContextMessage::user(name, m.content)
             }

@@ -2,6 +2,7 @@
 //! the service, format the reply.
 
 mod bot;
+mod buckets;
 mod channels;
 mod commands;
 mod costs;
@@ -13,6 +14,7 @@ mod limiter;
 mod messages;
 mod reply;
 mod split;
+mod streaming;
 mod webhooks;
 
 pub use bot::{serve, shutdown_signal};

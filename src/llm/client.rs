@@ -86,12 +86,16 @@ impl ChatMessage {
 }
 
 /// A conversation to complete, with the model to ask if not the default one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     /// The personality's own model; `None` (or blank) uses the configured default.
     pub model: Option<String>,
     /// The conversation, system message first.
     pub messages: Vec<ChatMessage>,
+    /// The personality's sampling temperature; `None` leaves it to the endpoint.
+    pub temperature: Option<f32>,
+    /// The personality's longest answer in tokens; never above the host's cap.
+    pub max_tokens: Option<u32>,
 }
 
 impl ChatRequest {
@@ -100,6 +104,8 @@ impl ChatRequest {
         Self {
             model: None,
             messages,
+            temperature: None,
+            max_tokens: None,
         }
     }
 
@@ -109,6 +115,14 @@ impl ChatRequest {
         self.model = Some(model.into());
         self
     }
+}
+
+/// A model's answer: whole, or arriving in pieces.
+pub enum Answer {
+    /// The endpoint answered at once (it doesn't stream, or wasn't asked to).
+    Whole(String),
+    /// The endpoint streams the answer.
+    Streamed(Box<super::DeltaStream>),
 }
 
 /// Asks an OpenAI-compatible endpoint to continue conversations. Cheap to clone.
@@ -202,6 +216,41 @@ impl LlmClient {
         fields(model = tracing::field::Empty, messages = request.messages.len())
     )]
     pub async fn complete(&self, request: ChatRequest) -> Result<String, LlmError> {
+        let response = self.send(&request, false).await?;
+        self.whole(response).await
+    }
+
+    /// Asks for the answer as a stream (`stream: true`). An endpoint that answers with a
+    /// plain completion instead gives [`Answer::Whole`].
+    #[tracing::instrument(
+        name = "llm_stream",
+        skip_all,
+        fields(model = tracing::field::Empty, messages = request.messages.len())
+    )]
+    pub async fn stream(&self, request: ChatRequest) -> Result<Answer, LlmError> {
+        let response = self.send(&request, true).await?;
+        let is_event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_event_stream {
+            return self.whole(response).await.map(Answer::Whole);
+        }
+        let timeout = self.timeout;
+        let endpoint = self.shown_endpoint.clone();
+        Ok(Answer::Streamed(Box::new(super::DeltaStream::new(
+            response,
+            Box::new(move |e| transport_error(&endpoint, timeout, e)),
+        ))))
+    }
+
+    /// Posts the request and returns the response if its status is a success.
+    async fn send(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, LlmError> {
         let model = request
             .model
             .as_deref()
@@ -209,40 +258,50 @@ impl LlmClient {
             .filter(|model| !model.is_empty())
             .unwrap_or(&self.default_model);
         tracing::Span::current().record("model", model);
+        let max_tokens = match (request.max_tokens, self.max_tokens) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
         let body = WireRequest {
             model,
             messages: &request.messages,
-            max_tokens: self.max_tokens,
+            max_tokens,
+            temperature: request.temperature,
+            stream,
         };
         let mut http_request = self.http.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
             // bearer_auth marks the header sensitive, so reqwest never prints it either.
             http_request = http_request.bearer_auth(key);
         }
-
         let started = Instant::now();
         let response = http_request
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            bytes = bytes.len(),
+            stream,
             "model answered"
         );
-
         if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
             return Err(LlmError::Http {
                 status: status.as_u16(),
                 body: self.excerpt(&bytes),
             });
         }
+        Ok(response)
+    }
+
+    /// Reads a whole (not streamed) completion.
+    async fn whole(&self, response: reqwest::Response) -> Result<String, LlmError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let parsed: WireResponse =
             serde_json::from_slice(&bytes).map_err(|e| LlmError::BadResponse {
                 reason: format!("{e}; it starts with: {}", self.excerpt(&bytes)),
@@ -261,17 +320,7 @@ impl LlmClient {
     }
 
     fn transport_error(&self, error: reqwest::Error) -> LlmError {
-        if error.is_timeout() {
-            LlmError::Timeout {
-                after: self.timeout,
-            }
-        } else {
-            LlmError::Connect {
-                endpoint: self.shown_endpoint.clone(),
-                // The URL is already in the message, without credentials.
-                source: error.without_url(),
-            }
-        }
+        transport_error(&self.shown_endpoint, self.timeout, error)
     }
 
     /// The start of a body, on one line, with the key blanked in case the server echoes it.
@@ -294,6 +343,18 @@ impl LlmClient {
             Some((cut, _)) => format!("{}…", &excerpt[..cut]),
             None if excerpt.is_empty() => "(empty body)".to_owned(),
             None => excerpt,
+        }
+    }
+}
+
+fn transport_error(endpoint: &str, timeout: Duration, error: reqwest::Error) -> LlmError {
+    if error.is_timeout() {
+        LlmError::Timeout { after: timeout }
+    } else {
+        LlmError::Connect {
+            endpoint: endpoint.to_owned(),
+            // The URL is already in the message, without credentials.
+            source: error.without_url(),
         }
     }
 }
@@ -336,6 +397,10 @@ struct WireRequest<'a> {
     messages: &'a [ChatMessage],
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Deserialize)]

@@ -119,6 +119,8 @@ pub(crate) struct State {
     /// Usernames of users the fake has seen, by id.
     pub users: HashMap<String, String>,
     pub gateway: GatewayState,
+    /// Each webhook's rate-limit window, by webhook id.
+    pub webhook_windows: HashMap<String, super::rate_limits::Window>,
 }
 
 impl State {
