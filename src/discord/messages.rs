@@ -24,7 +24,8 @@ const CONTEXT_BUDGET_CHARS: usize = 8_000;
 /// Sent when the LLM fails; never shown to the model as the personality's words.
 const APOLOGY: &str =
     "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)";
-/// Sent when the LLM answers with nothing.
+/// A notice the bot has sent for an empty answer: recognised in channel history so it
+/// never reaches the model.
 const NOTHING_TO_SAY: &str = "(I have nothing to say to that.)";
 /// The start of the notice a user over the call limit gets.
 const SLOW_DOWN: &str = "You're talking faster than the personalities can think.";
@@ -164,12 +165,8 @@ async fn answer(
                 warn!(error = %e, shown_chars = streamed.text.chars().count(), "the answer's stream broke off");
             }
             if streamed.ids.is_empty() {
-                let reply = if streamed.broken.is_some() {
-                    APOLOGY
-                } else {
-                    NOTHING_TO_SAY
-                };
-                (reply.to_owned(), None)
+                // Nothing but thinking, or nothing at all.
+                (APOLOGY.to_owned(), None)
             } else {
                 (streamed.text, Some(streamed.ids))
             }
@@ -227,15 +224,16 @@ async fn answer(
 }
 
 /// What members see of a finished answer: the thinking removed, a note after a break,
-/// the short apology for an answer that is empty.
+/// the short apology for an answer that is empty (or was all thinking).
 fn shown_text(text: &str, broken: bool) -> String {
     let visible = visible_text(text);
     let visible = visible.trim();
-    match (visible.is_empty(), broken) {
-        (true, true) => APOLOGY.to_owned(),
-        (true, false) => NOTHING_TO_SAY.to_owned(),
-        (false, true) => format!("{visible}{BROKE_OFF}"),
-        (false, false) => visible.to_owned(),
+    if visible.is_empty() {
+        APOLOGY.to_owned()
+    } else if broken {
+        format!("{visible}{BROKE_OFF}")
+    } else {
+        visible.to_owned()
     }
 }
 

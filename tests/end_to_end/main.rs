@@ -12,6 +12,7 @@ mod conversations;
 mod faults;
 mod llm_client;
 mod operations;
+mod reasoning;
 mod servers;
 mod start_up;
 mod streaming;
