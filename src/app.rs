@@ -94,6 +94,7 @@ impl App {
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),
                 allowed_models: config.allowed_models.clone(),
+                max_tokens: Some(config.max_tokens),
                 ..ServiceConfig::default()
             },
         ));

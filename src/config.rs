@@ -41,6 +41,8 @@ pub struct Config {
     pub handler_timeout: Duration,
     /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
     pub allowed_models: Vec<String>,
+    /// The longest answer in tokens a personality may be given (LLM_MAX_TOKENS).
+    pub max_tokens: u32,
 }
 
 /// Settings `personae run` needs on top of [`Config`].
@@ -111,7 +113,7 @@ pub fn process_env(var: &str) -> Option<String> {
 
 impl Config {
     /// Reads DATABASE_PATH, DATABASE_SYNCHRONOUS, BOT_ADMIN_IDS, LOG_FORMAT,
-    /// EVENT_HANDLER_TIMEOUT_SECS and LLM_ALLOWED_MODELS.
+    /// EVENT_HANDLER_TIMEOUT_SECS, LLM_ALLOWED_MODELS and LLM_MAX_TOKENS.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let database_path =
             env("DATABASE_PATH").map_or_else(|| PathBuf::from("data/personae.db"), PathBuf::from);
@@ -158,6 +160,7 @@ impl Config {
             log_format,
             handler_timeout,
             allowed_models,
+            max_tokens: positive(env, "LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS)?,
         })
     }
 }
@@ -239,7 +242,7 @@ impl DiscordConfig {
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
             llm_calls_per_minute_per_server: positive(env, "LLM_CALLS_PER_MINUTE_PER_SERVER", 30)?,
-            llm_max_tokens: positive(env, "LLM_MAX_TOKENS", 1024)?,
+            llm_max_tokens: positive(env, "LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS)?,
             llm_max_messages_per_answer: positive(env, "LLM_MAX_MESSAGES_PER_ANSWER", 3)?,
             llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
@@ -248,6 +251,9 @@ impl DiscordConfig {
         })
     }
 }
+
+/// The longest answer unless LLM_MAX_TOKENS says otherwise.
+const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// Discord hands out at most 100 messages per history request.
 const MAX_CONTEXT_MESSAGES: u8 = 100;

@@ -13,7 +13,7 @@ use super::streaming::{LiveAnswer, BROKE_OFF};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
-use crate::domain::PersonalityId;
+use crate::domain::{MaxTokens, PersonalityId, Temperature};
 use crate::llm::{
     build_messages, visible_text, Answer, ChatRequest, ContextMessage, DeltaStream, LlmError,
 };
@@ -134,6 +134,8 @@ async fn answer(
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
+    request.temperature = personality.temperature.map(Temperature::value);
+    request.max_tokens = personality.max_tokens.map(MaxTokens::get);
     let slot = data.costs.slot().await;
     let llm_started = Instant::now();
     let answer = if data.stream {

@@ -4,7 +4,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, Scope, ServerId, UserId,
+    Alias, AvatarUrl, DisplayName, MaxTokens, ModelName, PersonalityName, Prompt, Scope, ServerId,
+    Temperature, UserId,
 };
 
 /// What a personality looks and sounds like: everything `update` may change.
@@ -19,6 +20,13 @@ pub struct Profile {
     /// before the flag existed: those personalities weren't NSFW.
     #[serde(default)]
     pub nsfw: bool,
+    /// The sampling temperature; `None` leaves it to the endpoint. Absent in events
+    /// recorded before personalities had their own sampling.
+    #[serde(default)]
+    pub temperature: Option<Temperature>,
+    /// The longest answer in tokens; `None` is the host's cap (LLM_MAX_TOKENS).
+    #[serde(default)]
+    pub max_tokens: Option<MaxTokens>,
 }
 
 /// One field of a [`Profile`], as listed in `PersonalityProfileUpdated::changed`.
@@ -30,6 +38,8 @@ pub enum ProfileField {
     Prompt,
     Model,
     Nsfw,
+    Temperature,
+    MaxTokens,
 }
 
 /// Something that happened to a personality. Named in the past tense; stored forever.

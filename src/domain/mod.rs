@@ -11,6 +11,7 @@ mod model;
 mod name;
 mod personality;
 mod prompt;
+mod sampling;
 mod scope;
 mod text;
 
@@ -25,4 +26,5 @@ pub use model::ModelName;
 pub use name::PersonalityName;
 pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersonality};
 pub use prompt::Prompt;
+pub use sampling::{MaxTokens, Temperature};
 pub use scope::Scope;

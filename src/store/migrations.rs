@@ -122,6 +122,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE personality_keys_by_scope RENAME TO personality_keys;
     CREATE INDEX personality_keys_by_personality ON personality_keys(personality_id);
     ",
+    // Sampling per personality: its temperature (0–2) and longest answer in tokens; NULL
+    // leaves them to the endpoint and the host's cap, as for every personality before.
+    r"
+    ALTER TABLE personalities ADD COLUMN temperature REAL;
+    ALTER TABLE personalities ADD COLUMN max_tokens INTEGER;
+    ",
 ];
 
 /// The schema version this personae writes (`PRAGMA user_version` after migrating).

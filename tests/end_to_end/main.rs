@@ -13,6 +13,7 @@ mod faults;
 mod llm_client;
 mod operations;
 mod reasoning;
+mod sampling;
 mod servers;
 mod start_up;
 mod streaming;
