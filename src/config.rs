@@ -70,6 +70,8 @@ pub struct DiscordConfig {
     pub llm_context_messages: u8,
     /// Ask for streamed answers and show them while they are written (LLM_STREAM).
     pub llm_stream: bool,
+    /// How many personalities one message may call on (MAX_PERSONALITIES_PER_MESSAGE).
+    pub max_personalities_per_message: u32,
     /// Where to serve /healthz and /metrics; `None` serves neither.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -98,6 +100,10 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_max_concurrent", &self.llm_max_concurrent)
             .field("llm_context_messages", &self.llm_context_messages)
             .field("llm_stream", &self.llm_stream)
+            .field(
+                "max_personalities_per_message",
+                &self.max_personalities_per_message,
+            )
             .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
@@ -168,7 +174,7 @@ impl Config {
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
     /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, the LLM limits, LLM_CONTEXT_MESSAGES,
-    /// LLM_STREAM and METRICS_ADDR.
+    /// LLM_STREAM, MAX_PERSONALITIES_PER_MESSAGE and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -247,6 +253,7 @@ impl DiscordConfig {
             llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
             llm_stream: boolean(env, "LLM_STREAM", true)?,
+            max_personalities_per_message: positive(env, "MAX_PERSONALITIES_PER_MESSAGE", 3)?,
             metrics_addr,
         })
     }
@@ -389,6 +396,7 @@ mod tests {
             ("LLM_CONTEXT_MESSAGES", "101"),
             ("LLM_CONTEXT_MESSAGES", "-1"),
             ("LLM_STREAM", "sometimes"),
+            ("MAX_PERSONALITIES_PER_MESSAGE", "0"),
             ("METRICS_ADDR", "localhost"),
         ] {
             let err =

@@ -88,6 +88,7 @@ pub async fn serve(
     let costs = super::costs::CostLimits::new(discord);
     let context_messages = discord.llm_context_messages;
     let stream = discord.llm_stream;
+    let max_personalities = discord.max_personalities_per_message as usize;
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -138,6 +139,7 @@ pub async fn serve(
                     inflight: setup_inflight,
                     context_messages,
                     stream,
+                    max_personalities,
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })

@@ -22,6 +22,8 @@ pub struct Data {
     pub context_messages: u8,
     /// Ask for streamed answers and show them as they are written.
     pub stream: bool,
+    /// How many personalities one message may call on ("@aria @bard …").
+    pub max_personalities: usize,
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.
     pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,

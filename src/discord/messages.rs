@@ -17,7 +17,7 @@ use crate::domain::{MaxTokens, PersonalityId, Temperature};
 use crate::llm::{
     build_messages, visible_text, Answer, ChatRequest, ContextMessage, DeltaStream, LlmError,
 };
-use crate::routing::{route, Incoming, Route};
+use crate::routing::{further_mentions, route, Incoming, Route};
 
 /// How many characters of conversation go to the model besides the prompt.
 const CONTEXT_BUDGET_CHARS: usize = 8_000;
@@ -55,20 +55,25 @@ pub async fn on_message(
             .and_then(|r| r.message_id)
             .map(poise::serenity_prelude::MessageId::get),
     };
-    let Some(route) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
+    let Some(first) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
         return Ok(());
     };
-    let Some(personality) = data.app.cache.get(route.personality) else {
-        return Ok(());
-    };
-    if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
-        debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
-        return Ok(());
+    let further = further_mentions(&incoming, &first, &data.app.cache, data.max_personalities);
+    // Each mentioned personality answers in turn, in mention order.
+    for route in std::iter::once(first).chain(further) {
+        let Some(personality) = data.app.cache.get(route.personality) else {
+            continue;
+        };
+        if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
+            debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
+            continue;
+        }
+        let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
+        answer(ctx, data, message, &route, &personality)
+            .instrument(span)
+            .await?;
     }
-    let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
-    answer(ctx, data, message, &route, &personality)
-        .instrument(span)
-        .await
+    Ok(())
 }
 
 /// How long an answer took, for its log line.

@@ -15,5 +15,6 @@ mod operations;
 mod reasoning;
 mod sampling;
 mod servers;
+mod several;
 mod start_up;
 mod streaming;
