@@ -129,6 +129,9 @@ pub enum Answer {
 #[derive(Clone)]
 pub struct LlmClient {
     http: reqwest::Client,
+    /// For streamed answers: the time-out bounds each wait for the next piece, not the
+    /// whole answer, so a slow model may write for as long as it keeps writing.
+    streaming_http: reqwest::Client,
     endpoint: Url,
     /// `{base_url}/models`, for the start-up probe.
     models_endpoint: Url,
@@ -161,8 +164,14 @@ impl LlmClient {
             .timeout(config.timeout)
             .build()
             .map_err(|e| LlmError::Setup(e.without_url().to_string()))?;
+        let streaming_http = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
+            .build()
+            .map_err(|e| LlmError::Setup(e.without_url().to_string()))?;
         Ok(Self {
             http,
+            streaming_http,
             shown_endpoint: shown(&endpoint),
             endpoint,
             models_endpoint,
@@ -269,7 +278,12 @@ impl LlmClient {
             temperature: request.temperature,
             stream,
         };
-        let mut http_request = self.http.post(self.endpoint.clone()).json(&body);
+        let client = if stream {
+            &self.streaming_http
+        } else {
+            &self.http
+        };
+        let mut http_request = client.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
             // bearer_auth marks the header sensitive, so reqwest never prints it either.
             http_request = http_request.bearer_auth(key);

@@ -209,3 +209,21 @@ async fn the_bot_waits_for_room_in_the_webhooks_bucket_instead_of_being_refused(
     assert!(refused.is_empty(), "{refused:#?}");
     bot.assert_valid_requests();
 }
+
+#[tokio::test]
+async fn a_slow_model_may_write_for_longer_than_the_time_out_while_it_keeps_writing() {
+    let bot = Bot::start_with(aria(&[("LLM_TIMEOUT_SECS", "1")])).await;
+    let answer = "Slowly, word by word, the bard tells the whole tale to the end.";
+    bot.llm.reply_with(answer);
+    // 2.6 s in all, never more than 0.4 s between two pieces.
+    bot.llm.stream_pacing(Pacing {
+        chars_per_event: 5,
+        interval: Duration::from_millis(200),
+        first_token_after: Duration::from_millis(400),
+    });
+    bot.discord
+        .send_message(MessageSpec::new("6001", "7001", "alice", "@bard tell"))
+        .await;
+    wait_for_texts(&bot, "6001", &[answer.to_owned()]).await;
+    bot.assert_valid_requests();
+}
