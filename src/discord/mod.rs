@@ -1,6 +1,7 @@
 //! The Discord layer: poise commands, the message path, webhooks. Thin: parse input, call
 //! the service, format the reply.
 
+pub mod attachments;
 mod bot;
 mod buckets;
 mod channels;
@@ -17,6 +18,7 @@ mod split;
 mod streaming;
 mod webhooks;
 
+pub use attachments::{AttachmentError, AttachmentHosts};
 pub use bot::{serve, shutdown_signal};
 pub use data::{Context, Data, Error};
 pub use error::{BotError, DiscordError};
