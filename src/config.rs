@@ -73,6 +73,8 @@ pub struct DiscordConfig {
     pub llm_context_messages: u8,
     /// Ask for streamed answers and show them while they are written (LLM_STREAM).
     pub llm_stream: bool,
+    /// Models that see images (LLM_VISION_MODELS): attached images go to them.
+    pub llm_vision_models: Vec<String>,
     /// How many personalities one message may call on (MAX_PERSONALITIES_PER_MESSAGE).
     pub max_personalities_per_message: u32,
     /// Where to serve /healthz and /metrics; `None` serves neither.
@@ -104,6 +106,7 @@ impl fmt::Debug for DiscordConfig {
             .field("llm_max_concurrent", &self.llm_max_concurrent)
             .field("llm_context_messages", &self.llm_context_messages)
             .field("llm_stream", &self.llm_stream)
+            .field("llm_vision_models", &self.llm_vision_models)
             .field(
                 "max_personalities_per_message",
                 &self.max_personalities_per_message,
@@ -178,7 +181,8 @@ impl Config {
 impl DiscordConfig {
     /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DISCORD_ATTACHMENT_URLS,
     /// DEV_GUILD_ID, LLM_BASE_URL, LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, the LLM limits,
-    /// LLM_CONTEXT_MESSAGES, LLM_STREAM, MAX_PERSONALITIES_PER_MESSAGE and METRICS_ADDR.
+    /// LLM_CONTEXT_MESSAGES, LLM_STREAM, LLM_VISION_MODELS, MAX_PERSONALITIES_PER_MESSAGE
+    /// and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
             invalid(
@@ -262,6 +266,20 @@ impl DiscordConfig {
             llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
             llm_stream: boolean(env, "LLM_STREAM", true)?,
+            llm_vision_models: env("LLM_VISION_MODELS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| {
+                            crate::domain::ModelName::parse(m)
+                                .map(|_| m.to_owned())
+                                .map_err(|e| invalid("LLM_VISION_MODELS", e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
             max_personalities_per_message: positive(env, "MAX_PERSONALITIES_PER_MESSAGE", 3)?,
             metrics_addr,
         })

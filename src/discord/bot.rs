@@ -89,6 +89,8 @@ pub async fn serve(
     let context_messages = discord.llm_context_messages;
     let stream = discord.llm_stream;
     let max_personalities = discord.max_personalities_per_message as usize;
+    let attachment_hosts = discord.attachment_hosts.clone();
+    let vision_models = discord.llm_vision_models.clone();
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -140,6 +142,9 @@ pub async fn serve(
                     context_messages,
                     stream,
                     max_personalities,
+                    attachment_hosts,
+                    vision_models,
+                    downloads: reqwest::Client::new(),
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })

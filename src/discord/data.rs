@@ -24,6 +24,12 @@ pub struct Data {
     pub stream: bool,
     /// How many personalities one message may call on ("@aria @bard …").
     pub max_personalities: usize,
+    /// Where members' attachments may be downloaded from.
+    pub attachment_hosts: super::AttachmentHosts,
+    /// Models that see images.
+    pub vision_models: Vec<String>,
+    /// Downloads members' attachments.
+    pub downloads: reqwest::Client,
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.
     pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::attached;
 use super::costs::OverLimit;
 use super::split::{at_most, split_message, DISCORD_MESSAGE_LIMIT};
 use super::streaming::{LiveAnswer, BROKE_OFF};
@@ -135,6 +136,26 @@ async fn answer(
         &ContextMessage::user(author_name, text),
         CONTEXT_BUDGET_CHARS,
     );
+    let mut messages = messages;
+    if !message.attachments.is_empty() {
+        let model = personality
+            .model
+            .as_ref()
+            .map_or(data.llm.default_model(), |m| m.as_str());
+        let vision = data.vision_models.iter().any(|v| v == model);
+        let attached = attached::read(
+            &data.downloads,
+            &data.attachment_hosts,
+            &message.attachments,
+            vision,
+        )
+        .await;
+        // After the budget: the caps on attachments bound what they add.
+        if let Some(last) = messages.last_mut() {
+            last.content.push_str(&attached.text);
+            last.images = attached.images;
+        }
+    }
     let mut request = ChatRequest::new(messages);
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());

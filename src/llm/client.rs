@@ -53,12 +53,37 @@ pub enum Role {
 }
 
 /// One message of the conversation sent to the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
     /// What it says.
     pub content: String,
+    /// Images that go with it, as `data:` URLs (for models that see images).
+    #[serde(skip)]
+    pub images: Vec<String>,
+}
+
+// By hand: a message with images goes as OpenAI's content parts, one without as a string,
+// which every endpoint reads.
+impl Serialize for ChatMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut message = serializer.serialize_struct("ChatMessage", 2)?;
+        message.serialize_field("role", &self.role)?;
+        if self.images.is_empty() {
+            message.serialize_field("content", &self.content)?;
+        } else {
+            let mut parts = vec![serde_json::json!({"type": "text", "text": self.content})];
+            parts.extend(
+                self.images
+                    .iter()
+                    .map(|url| serde_json::json!({"type": "image_url", "image_url": {"url": url}})),
+            );
+            message.serialize_field("content", &parts)?;
+        }
+        message.end()
+    }
 }
 
 impl ChatMessage {
@@ -81,6 +106,7 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            images: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! One binary for all of them, so they link once.
 
+mod attachments;
 mod authorization;
 mod cli;
 mod commands;

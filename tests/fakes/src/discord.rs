@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+mod attachments;
 mod channels;
 mod commands;
 mod gateway;
@@ -54,6 +55,7 @@ pub use channels::MessageSpec;
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
 pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
 
+pub use attachments::AttachmentSpec;
 pub use rate_limits::RateLimit;
 use record::Fault;
 use state::Shared;

@@ -368,13 +368,13 @@ impl ChatBody {
         let mut last_user = String::new();
         for message in messages {
             let role = message.get("role")?.as_str()?;
-            let content = message.get("content")?.as_str()?;
+            let content = content_text(message.get("content")?)?;
             if !matches!(role, "system" | "user" | "assistant") {
                 return None;
             }
             prompt_chars += content.chars().count();
             if role == "user" {
-                last_user = content.to_owned();
+                last_user = content;
             }
         }
         Some(Self {
@@ -383,6 +383,25 @@ impl ChatBody {
             last_user,
         })
     }
+}
+
+/// The text of a message's content: a string, or the `text` of its parts (OpenAI's
+/// `[{"type": "text", …}, {"type": "image_url", …}]`).
+fn content_text(content: &Value) -> Option<String> {
+    if let Some(text) = content.as_str() {
+        return Some(text.to_owned());
+    }
+    let mut text = String::new();
+    for part in content.as_array()? {
+        match part.get("type")?.as_str()? {
+            "text" => text.push_str(part.get("text")?.as_str()?),
+            "image_url" => {
+                part.get("image_url")?.get("url")?.as_str()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(text)
 }
 
 fn completion(id: u64, request: &ChatBody, text: &str) -> Response {
