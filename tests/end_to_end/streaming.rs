@@ -227,3 +227,39 @@ async fn a_slow_model_may_write_for_longer_than_the_time_out_while_it_keeps_writ
     wait_for_texts(&bot, "6001", &[answer.to_owned()]).await;
     bot.assert_valid_requests();
 }
+
+#[tokio::test]
+async fn an_edit_refused_with_429_is_sent_again_after_its_retry_after() {
+    let bot = Bot::start_with(aria(&[])).await;
+    let answer =
+        "The first verse is short. Then a second verse follows it, and a third, and the song ends.";
+    bot.llm.reply_with(answer);
+    bot.llm.stream_pacing(Pacing {
+        chars_per_event: 10,
+        interval: Duration::from_millis(100),
+        first_token_after: Duration::ZERO,
+    });
+    bot.discord.fail_next(
+        personae_fakes::discord::RequestMatcher::custom(|r| {
+            r.method == "PATCH" && r.api_path().contains("/messages/")
+        }),
+        429,
+        json!({"message": "You are being rate limited.", "retry_after": 0.7, "global": false}),
+        1,
+    );
+    bot.discord
+        .send_message(MessageSpec::new("6001", "7001", "alice", "@bard sing"))
+        .await;
+    wait_for_texts(&bot, "6001", &[answer.to_owned()]).await;
+    let edits = bot.discord.webhook_edits();
+    let refused = edits
+        .iter()
+        .position(|e| e.status == 429)
+        .expect("one edit was refused");
+    let retried = edits.get(refused + 1).expect("and sent again");
+    assert!(
+        retried.at.duration_since(edits[refused].at) >= Duration::from_millis(690),
+        "not before its retry_after"
+    );
+    bot.assert_valid_requests();
+}
