@@ -16,7 +16,8 @@ use super::{BotError, Data};
 use crate::cache::ProfileInfo;
 use crate::domain::{MaxTokens, PersonalityId, Temperature};
 use crate::llm::{
-    build_messages, visible_text, Answer, ChatRequest, ContextMessage, DeltaStream, LlmError,
+    build_messages, visible_text, Answer, ChatMessage, ChatRequest, ContextMessage, DeltaStream,
+    LlmError,
 };
 use crate::routing::{further_mentions, route, Incoming, Route};
 
@@ -129,32 +130,15 @@ async fn answer(
         .global_name
         .clone()
         .unwrap_or_else(|| message.author.name.clone());
-    let messages = build_messages(
+    let mut messages = build_messages(
         personality.prompt.as_str(),
         personality.display_name.as_str(),
         &context,
         &ContextMessage::user(author_name, text),
         CONTEXT_BUDGET_CHARS,
     );
-    let mut messages = messages;
-    if !message.attachments.is_empty() {
-        let model = personality
-            .model
-            .as_ref()
-            .map_or(data.llm.default_model(), |m| m.as_str());
-        let vision = data.vision_models.iter().any(|v| v == model);
-        let attached = attached::read(
-            &data.downloads,
-            &data.attachment_hosts,
-            &message.attachments,
-            vision,
-        )
-        .await;
-        // After the budget: the caps on attachments bound what they add.
-        if let Some(last) = messages.last_mut() {
-            last.content.push_str(&attached.text);
-            last.images = attached.images;
-        }
+    if let Some(last) = messages.last_mut() {
+        attach(data, message, personality, last).await;
     }
     let mut request = ChatRequest::new(messages);
     if let Some(model) = &personality.model {
@@ -249,6 +233,33 @@ async fn answer(
         "answered a message"
     );
     Ok(())
+}
+
+/// Adds the message's attachments to what the member said (after the context budget: the
+/// attachments' own caps bound what they add).
+async fn attach(
+    data: &Data,
+    message: &serenity::Message,
+    personality: &ProfileInfo,
+    said: &mut ChatMessage,
+) {
+    if message.attachments.is_empty() {
+        return;
+    }
+    let model = personality
+        .model
+        .as_ref()
+        .map_or(data.llm.default_model(), |m| m.as_str());
+    let vision = data.vision_models.iter().any(|v| v == model);
+    let attached = attached::read(
+        &data.downloads,
+        &data.attachment_hosts,
+        &message.attachments,
+        vision,
+    )
+    .await;
+    said.content.push_str(&attached.text);
+    said.images = attached.images;
 }
 
 /// What members see of a finished answer: the thinking removed, a note after a break,
@@ -403,4 +414,17 @@ async fn conversation_context(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_answer_is_shown_without_thinking_with_a_note_after_a_break() {
+        assert_eq!(shown_text("<think>hm</think> Hi!", false), "Hi!");
+        assert_eq!(shown_text("Hi", true), format!("Hi{BROKE_OFF}"));
+        assert_eq!(shown_text("<think>only thinking", false), APOLOGY);
+        assert_eq!(shown_text("  ", true), APOLOGY);
+    }
 }
