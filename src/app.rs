@@ -96,6 +96,7 @@ impl App {
             ServiceConfig {
                 admin_ids: config.admin_ids.clone(),
                 allowed_models: config.allowed_models.clone(),
+                max_tokens: Some(config.max_tokens),
             },
         ));
         service.mark_published_up_to_now().await?;

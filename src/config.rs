@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 use url::Url;
 
+use crate::discord::AttachmentHosts;
 use crate::domain::UserId;
 use crate::store::Synchronous;
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub handler_timeout: Duration,
     /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
     pub allowed_models: Vec<String>,
+    /// The longest answer in tokens a personality may be given (LLM_MAX_TOKENS).
+    pub max_tokens: u32,
 }
 
 /// Settings `personae run` needs on top of [`Config`].
@@ -49,6 +52,8 @@ pub struct DiscordConfig {
     pub token: String,
     /// Base URL replacing <https://discord.com> (a rate-limit proxy, a compatible server, tests).
     pub api_url: Option<Url>,
+    /// The bases downloads of members' attachments must start with (Discord's CDN by default).
+    pub attachment_hosts: AttachmentHosts,
     pub dev_guild_id: Option<u64>,
     pub llm_base_url: Url,
     pub llm_api_key: Option<String>,
@@ -66,6 +71,12 @@ pub struct DiscordConfig {
     pub llm_max_concurrent: u32,
     /// Earlier channel messages sent to the model with each question (0: the reply chain only).
     pub llm_context_messages: u8,
+    /// Ask for streamed answers and show them while they are written (LLM_STREAM).
+    pub llm_stream: bool,
+    /// Models that see images (LLM_VISION_MODELS): attached images go to them.
+    pub llm_vision_models: Vec<String>,
+    /// How many personalities one message may call on (MAX_PERSONALITIES_PER_MESSAGE).
+    pub max_personalities_per_message: u32,
     /// Where to serve /healthz and /metrics; `None` serves neither.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -76,6 +87,7 @@ impl fmt::Debug for DiscordConfig {
         f.debug_struct("DiscordConfig")
             .field("token", &"***")
             .field("api_url", &self.api_url.as_ref().map(Url::as_str))
+            .field("attachment_hosts", &self.attachment_hosts)
             .field("dev_guild_id", &self.dev_guild_id)
             .field("llm_base_url", &self.llm_base_url.as_str())
             .field("llm_api_key", &self.llm_api_key.as_ref().map(|_| "***"))
@@ -93,6 +105,12 @@ impl fmt::Debug for DiscordConfig {
             )
             .field("llm_max_concurrent", &self.llm_max_concurrent)
             .field("llm_context_messages", &self.llm_context_messages)
+            .field("llm_stream", &self.llm_stream)
+            .field("llm_vision_models", &self.llm_vision_models)
+            .field(
+                "max_personalities_per_message",
+                &self.max_personalities_per_message,
+            )
             .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
@@ -108,7 +126,7 @@ pub fn process_env(var: &str) -> Option<String> {
 
 impl Config {
     /// Reads DATABASE_PATH, DATABASE_SYNCHRONOUS, BOT_ADMIN_IDS, LOG_FORMAT,
-    /// EVENT_HANDLER_TIMEOUT_SECS and LLM_ALLOWED_MODELS.
+    /// EVENT_HANDLER_TIMEOUT_SECS, LLM_ALLOWED_MODELS and LLM_MAX_TOKENS.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let database_path =
             env("DATABASE_PATH").map_or_else(|| PathBuf::from("data/personae.db"), PathBuf::from);
@@ -155,13 +173,15 @@ impl Config {
             log_format,
             handler_timeout,
             allowed_models,
+            max_tokens: positive(env, "LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS)?,
         })
     }
 }
 
 impl DiscordConfig {
-    /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
-    /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE, LLM_CONTEXT_MESSAGES
+    /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DISCORD_ATTACHMENT_URLS,
+    /// DEV_GUILD_ID, LLM_BASE_URL, LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, the LLM limits,
+    /// LLM_CONTEXT_MESSAGES, LLM_STREAM, LLM_VISION_MODELS, MAX_PERSONALITIES_PER_MESSAGE
     /// and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
         let token = env("DISCORD_TOKEN").ok_or_else(|| {
@@ -180,6 +200,10 @@ impl DiscordConfig {
         let api_url = env("DISCORD_API_URL")
             .map(|v| parse_http_url("DISCORD_API_URL", &v))
             .transpose()?;
+        let attachment_hosts = env("DISCORD_ATTACHMENT_URLS")
+            .map(|v| AttachmentHosts::parse(&v).map_err(|e| invalid("DISCORD_ATTACHMENT_URLS", e)))
+            .transpose()?
+            .unwrap_or_default();
         let dev_guild_id = env("DEV_GUILD_ID")
             .map(|v| {
                 v.trim()
@@ -229,6 +253,7 @@ impl DiscordConfig {
         Ok(Self {
             token,
             api_url,
+            attachment_hosts,
             dev_guild_id,
             llm_base_url,
             llm_api_key: env("LLM_API_KEY").map(|k| k.trim().to_owned()),
@@ -236,14 +261,33 @@ impl DiscordConfig {
             llm_timeout: seconds(env, "LLM_TIMEOUT_SECS", 60)?,
             llm_calls_per_minute,
             llm_calls_per_minute_per_server: positive(env, "LLM_CALLS_PER_MINUTE_PER_SERVER", 30)?,
-            llm_max_tokens: positive(env, "LLM_MAX_TOKENS", 1024)?,
+            llm_max_tokens: positive(env, "LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS)?,
             llm_max_messages_per_answer: positive(env, "LLM_MAX_MESSAGES_PER_ANSWER", 3)?,
             llm_max_concurrent: positive(env, "LLM_MAX_CONCURRENT", 4)?,
             llm_context_messages,
+            llm_stream: boolean(env, "LLM_STREAM", true)?,
+            llm_vision_models: env("LLM_VISION_MODELS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| {
+                            crate::domain::ModelName::parse(m)
+                                .map(|_| m.to_owned())
+                                .map_err(|e| invalid("LLM_VISION_MODELS", e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            max_personalities_per_message: positive(env, "MAX_PERSONALITIES_PER_MESSAGE", 3)?,
             metrics_addr,
         })
     }
 }
+
+/// The longest answer unless LLM_MAX_TOKENS says otherwise.
+const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// Discord hands out at most 100 messages per history request.
 const MAX_CONTEXT_MESSAGES: u8 = 100;
@@ -280,6 +324,18 @@ fn positive(env: Env<'_>, var: &'static str, default: u32) -> Result<u32, Config
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| invalid(var, format!("\"{v}\" is not a positive whole number"))),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), or `default` when unset.
+fn boolean(env: Env<'_>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env(var).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(invalid(var, format!("\"{v}\" is not true or false"))),
+        },
     }
 }
 
@@ -355,6 +411,10 @@ mod tests {
         }
         for (var, value) in [
             ("DISCORD_API_URL", "ftp://x"),
+            (
+                "DISCORD_ATTACHMENT_URLS",
+                "https://cdn.discordapp.com,ftp://x",
+            ),
             ("DEV_GUILD_ID", "guild"),
             ("LLM_BASE_URL", "not a url"),
             ("LLM_TIMEOUT_SECS", "soon"),
@@ -366,6 +426,8 @@ mod tests {
             ("LLM_MAX_CONCURRENT", "0"),
             ("LLM_CONTEXT_MESSAGES", "101"),
             ("LLM_CONTEXT_MESSAGES", "-1"),
+            ("LLM_STREAM", "sometimes"),
+            ("MAX_PERSONALITIES_PER_MESSAGE", "0"),
             ("METRICS_ADDR", "localhost"),
         ] {
             let err =

@@ -9,6 +9,7 @@
 //! cargo run --release --example load -- discord  # round trips through the fake Discord
 //! cargo run --release --example load -- catchup  # a durable subscriber 1,000,000 events behind
 //! cargo run --release --example load -- memory   # 100,000 users and channels: memory levels off
+//! cargo run --example load -- streaming          # streamed answers: first visible text, edits, 429s
 //! ```
 //!
 //! Logging is set up as `personae run` sets it up (RUST_LOG, default `info`), so code that
@@ -21,6 +22,7 @@ mod measure;
 mod memory;
 mod micro;
 mod startup;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,6 +112,22 @@ enum Mode {
         #[arg(long, default_value_t = 10)]
         per_second: u64,
     },
+    /// Streamed answers through the webhook: first token to first visible message, edits
+    /// per message per second and 429s, against whole answers in the same run.
+    Streaming {
+        /// Conversations at once, comma-separated; each number is measured.
+        #[arg(long, value_delimiter = ',', default_value = "1,50")]
+        conversations: Vec<usize>,
+        /// Characters of each answer.
+        #[arg(long, default_value_t = 1200)]
+        answer_chars: usize,
+        /// Characters the fake LLM writes per event.
+        #[arg(long, default_value_t = 8)]
+        chars_per_event: usize,
+        /// Milliseconds between events (8 characters every 50 ms: about 40 tokens a second).
+        #[arg(long, default_value_t = 50)]
+        event_interval_ms: u64,
+    },
     /// A durable subscriber catching up from far behind.
     Catchup {
         #[arg(long, default_value_t = 1_000_000)]
@@ -182,6 +200,20 @@ fn main() -> anyhow::Result<()> {
                 events,
                 prompt_chars,
             } => catchup::run(events, prompt_chars).await,
+            Mode::Streaming {
+                conversations,
+                answer_chars,
+                chars_per_event,
+                event_interval_ms,
+            } => {
+                streaming::run(streaming::Plan {
+                    conversations,
+                    answer_chars,
+                    chars_per_event,
+                    event_interval: Duration::from_millis(event_interval_ms),
+                })
+                .await
+            }
         }
     })
 }

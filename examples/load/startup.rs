@@ -75,6 +75,7 @@ pub async fn child(database: &Path) -> anyhow::Result<()> {
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
         allowed_models: Vec::new(),
+        max_tokens: 1024,
     };
     let before = Memory::of("self")?;
     let cpu = cpu_time()?;

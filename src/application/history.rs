@@ -70,8 +70,8 @@ impl PersonalityService {
     }
 
     /// Sets the profile of the personality named `reference` back to revision `number`'s,
-    /// as a new update; for those who manage it. The model must still be one the host
-    /// offers.
+    /// as a new update; for those who manage it. The model and the answer length must still
+    /// be within what the host allows.
     pub async fn revert(
         &self,
         ctx: &RequestContext,
@@ -90,6 +90,9 @@ impl PersonalityService {
                 ),
             })?;
         self.check_model(revision.profile.model.as_ref())?;
+        if let Some(max_tokens) = revision.profile.max_tokens {
+            self.check_max_tokens(max_tokens)?;
+        }
         let changes = ProfileChanges::from(revision.profile);
         let id = personality.id();
         self.change("revert", ctx, reference, move |p| {

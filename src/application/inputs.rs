@@ -1,8 +1,8 @@
 //! Raw input of the commands, as typed by a user, and its parsing into value objects.
 
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, DomainError, ModelName, PersonalityName, Profile,
-    ProfileChanges, Prompt, UserId,
+    Alias, AvatarUrl, DisplayName, DomainError, MaxTokens, ModelName, PersonalityName, Profile,
+    ProfileChanges, Prompt, Temperature, UserId,
 };
 
 /// What `/personality create` and `personae personality create` give.
@@ -31,6 +31,10 @@ pub struct ProfileUpdate {
     pub model: Option<String>,
     /// Answers only in age-restricted channels.
     pub nsfw: Option<bool>,
+    /// 0 to 2; empty (or `default`) leaves it to the endpoint.
+    pub temperature: Option<String>,
+    /// A positive whole number; empty (or `default`) is the host's cap.
+    pub max_tokens: Option<String>,
 }
 
 pub(crate) struct ParsedRegistration {
@@ -75,6 +79,8 @@ impl Registration {
                 prompt,
                 model,
                 nsfw: false,
+                temperature: None,
+                max_tokens: None,
             },
             aliases,
         })
@@ -101,6 +107,16 @@ impl ProfileUpdate {
                 .map(optional(ModelName::parse))
                 .transpose()?,
             nsfw: self.nsfw,
+            temperature: self
+                .temperature
+                .as_deref()
+                .map(setting(Temperature::parse))
+                .transpose()?,
+            max_tokens: self
+                .max_tokens
+                .as_deref()
+                .map(setting(MaxTokens::parse))
+                .transpose()?,
         })
     }
 
@@ -111,11 +127,26 @@ impl ProfileUpdate {
             && self.prompt.is_none()
             && self.model.is_none()
             && self.nsfw.is_none()
+            && self.temperature.is_none()
+            && self.max_tokens.is_none()
     }
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.trim().is_empty())
+}
+
+/// An empty value or `default` clears a sampling setting; anything else must parse.
+fn setting<T>(
+    parse: fn(&str) -> Result<T, DomainError>,
+) -> impl Fn(&str) -> Result<Option<T>, DomainError> {
+    move |text| {
+        if text.trim().eq_ignore_ascii_case("default") {
+            Ok(None)
+        } else {
+            optional(parse)(text)
+        }
+    }
 }
 
 /// An empty value clears an optional field; anything else must parse.

@@ -40,6 +40,8 @@ fn register_in(scope: Scope, name: &str, owner_id: u64, aliases: &[&str]) -> Per
             prompt: Prompt::parse("Be kind.").unwrap(),
             model: None,
             nsfw: false,
+            temperature: None,
+            max_tokens: None,
         },
         aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
     };

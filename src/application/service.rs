@@ -26,6 +26,9 @@ pub struct ServiceConfig {
     pub admin_ids: HashSet<UserId>,
     /// The models a personality may be given (LLM_ALLOWED_MODELS); empty: any.
     pub allowed_models: Vec<String>,
+    /// The longest answer the host pays for (LLM_MAX_TOKENS): no personality may ask for
+    /// more; `None`: no cap.
+    pub max_tokens: Option<u32>,
 }
 
 /// The one way anything changes a personality. Each command loads the personality, lets
@@ -145,6 +148,9 @@ impl PersonalityService {
         let changes = update.parse()?;
         if let Some(model) = &changes.model {
             self.check_model(model.as_ref())?;
+        }
+        if let Some(Some(max_tokens)) = changes.max_tokens {
+            self.check_max_tokens(max_tokens)?;
         }
         self.change("update_profile", ctx, reference, move |p| {
             Ok(p.update_profile(changes.clone(), Utc::now())?)
@@ -309,6 +315,22 @@ impl PersonalityService {
                     ),
                 })
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a longest answer above the host's cap (LLM_MAX_TOKENS).
+    pub(super) fn check_max_tokens(
+        &self,
+        max_tokens: crate::domain::MaxTokens,
+    ) -> Result<(), ServiceError> {
+        match self.config.max_tokens {
+            Some(cap) if max_tokens.get() > cap => Err(ServiceError::Invalid {
+                field: "max_tokens",
+                reason: format!(
+                    "{max_tokens} is more than this bot allows: at most {cap} tokens an answer"
+                ),
+            }),
             _ => Ok(()),
         }
     }

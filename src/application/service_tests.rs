@@ -24,6 +24,8 @@ const ADMIN: u64 = 1;
 /// The server the scenarios' members are in.
 const HOME: u64 = 8001;
 const ELSEWHERE: u64 = 8002;
+/// The host's LLM_MAX_TOKENS in these tests.
+const MAX_TOKENS: u32 = 500;
 
 fn user(id: u64) -> UserId {
     UserId::new(id).unwrap()
@@ -60,6 +62,7 @@ fn service_on(repository: Arc<dyn PersonalityRepository>) -> Scenario {
     let config = ServiceConfig {
         admin_ids: [user(ADMIN)].into(),
         allowed_models: vec!["small".into(), "large".into()],
+        max_tokens: Some(MAX_TOKENS),
     };
     Scenario {
         service: PersonalityService::new(Arc::clone(&repository), bus, config),
@@ -329,6 +332,76 @@ async fn an_update_records_only_the_fields_that_changed_and_one_that_changes_not
         "{same:?}"
     );
     assert_eq!(t.then_events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn sampling_is_set_within_the_hosts_cap_and_carried_in_the_event() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let update = ProfileUpdate {
+        temperature: Some("0.7".into()),
+        max_tokens: Some("500".into()),
+        ..Default::default()
+    };
+    t.service
+        .update_profile(&t.as_user(ALICE), "Aria", update)
+        .await
+        .unwrap();
+    let events = t.then_events().await;
+    let [DomainEvent::PersonalityProfileUpdated { changed, profile }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        changed,
+        &[ProfileField::Temperature, ProfileField::MaxTokens]
+    );
+    assert_eq!(profile.temperature.map(f64::from), Some(0.7));
+    assert_eq!(profile.max_tokens.map(u32::from), Some(500));
+
+    let back = ProfileUpdate {
+        temperature: Some("default".into()),
+        ..Default::default()
+    };
+    let p = t
+        .service
+        .update_profile(&t.as_user(ALICE), "Aria", back)
+        .await
+        .unwrap();
+    assert_eq!(p.profile().temperature, None);
+    assert_eq!(t.then_events().await.len(), 2);
+}
+
+#[tokio::test]
+async fn sampling_above_the_hosts_cap_or_out_of_range_is_refused_and_changes_nothing() {
+    let t = given(&[("Aria", ALICE, &[])]).await;
+    let too_long = ProfileUpdate {
+        max_tokens: Some("501".into()),
+        ..Default::default()
+    };
+    let refused = t
+        .service
+        .update_profile(&t.as_user(ALICE), "Aria", too_long)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "max_tokens: 501 is more than this bot allows: at most 500 tokens an answer"
+    );
+    for (temperature, max_tokens) in [("2.5", "10"), ("warm", "10"), ("1", "0")] {
+        let bad = ProfileUpdate {
+            temperature: Some(temperature.into()),
+            max_tokens: Some(max_tokens.into()),
+            ..Default::default()
+        };
+        let refused = t
+            .service
+            .update_profile(&t.as_user(ALICE), "Aria", bad)
+            .await;
+        assert!(
+            matches!(refused, Err(ServiceError::Invalid { .. })),
+            "{temperature} {max_tokens}: {refused:?}"
+        );
+    }
+    t.then_nothing_new().await;
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use smol_str::SmolStr;
 
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, ModelName, Personality, PersonalityId, PersonalityName, Profile,
-    Prompt, Scope, ServerId, UserId,
+    Alias, AvatarUrl, DisplayName, MaxTokens, ModelName, Personality, PersonalityId,
+    PersonalityName, Profile, Prompt, Scope, ServerId, Temperature, UserId,
 };
 
 /// What the message path needs to know about a personality, without touching the database.
@@ -26,6 +26,8 @@ pub struct ProfileInfo {
     pub model: Option<ModelName>,
     /// Answers only in age-restricted channels, never in DMs.
     pub nsfw: bool,
+    pub temperature: Option<Temperature>,
+    pub max_tokens: Option<MaxTokens>,
     pub aliases: Vec<Alias>,
     pub version: i64,
 }
@@ -49,6 +51,8 @@ impl ProfileInfo {
             prompt: p.profile.prompt,
             model: p.profile.model,
             nsfw: p.profile.nsfw,
+            temperature: p.profile.temperature,
+            max_tokens: p.profile.max_tokens,
             aliases: p.aliases,
             version: p.version,
         }
@@ -61,6 +65,8 @@ impl ProfileInfo {
             prompt: profile.prompt.clone(),
             model: profile.model.clone(),
             nsfw: profile.nsfw,
+            temperature: profile.temperature,
+            max_tokens: profile.max_tokens,
             version,
             ..self.clone()
         }
@@ -434,6 +440,8 @@ mod tests {
                 prompt: Prompt::parse("").unwrap(),
                 model: None,
                 nsfw: false,
+                temperature: None,
+                max_tokens: None,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };

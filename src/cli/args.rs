@@ -156,6 +156,12 @@ pub enum PersonalityCommand {
         /// true: it answers only in age-restricted channels, never in DMs.
         #[arg(long, value_name = "true|false")]
         nsfw: Option<bool>,
+        /// Sampling temperature, 0 to 2; "default" leaves it to the model.
+        #[arg(long, value_name = "T")]
+        temperature: Option<String>,
+        /// Longest answer in tokens, at most LLM_MAX_TOKENS; "default" is LLM_MAX_TOKENS.
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<String>,
     },
     /// Add an alias.
     Alias {

@@ -60,6 +60,8 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
             model,
             avatar_url,
             nsfw,
+            temperature,
+            max_tokens,
         } => {
             let update = ProfileUpdate {
                 display_name,
@@ -67,10 +69,12 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
                 prompt,
                 model,
                 nsfw,
+                temperature,
+                max_tokens,
             };
             if update.is_empty() {
                 return Err(CliError::User(
-                    "Nothing to update: give --display-name, --prompt, --model, --avatar-url or --nsfw."
+                    "Nothing to update: give --display-name, --prompt, --model, --avatar-url, --nsfw, --temperature or --max-tokens."
                         .into(),
                 ));
             }
@@ -245,6 +249,16 @@ fn print_info(p: &Personality) {
     println!(
         "avatar:       {}",
         view.avatar_url.as_deref().unwrap_or("(none)")
+    );
+    println!(
+        "temperature:  {}",
+        view.temperature
+            .map_or_else(|| "(the model's)".to_owned(), |t| t.to_string())
+    );
+    println!(
+        "max tokens:   {}",
+        view.max_tokens
+            .map_or_else(|| "(LLM_MAX_TOKENS)".to_owned(), |n| n.to_string())
     );
     println!("version:      {}", view.version);
     println!("created:      {}", view.created_at);

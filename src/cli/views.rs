@@ -8,7 +8,7 @@ use crate::domain::{Personality, Profile, ProfileField};
 use crate::events::EventEnvelope;
 
 /// A personality as the command line prints it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PersonalityView {
     pub id: String,
     pub name: String,
@@ -17,6 +17,10 @@ pub struct PersonalityView {
     pub prompt: String,
     pub model: Option<String>,
     pub nsfw: bool,
+    /// `null`: left to the model.
+    pub temperature: Option<f64>,
+    /// `null`: LLM_MAX_TOKENS.
+    pub max_tokens: Option<u32>,
     pub owner_id: String,
     /// The home server's id; `null` for a global personality.
     pub home_server: Option<String>,
@@ -36,6 +40,8 @@ impl From<&Personality> for PersonalityView {
             prompt: p.profile().prompt.to_string(),
             model: p.profile().model.as_ref().map(ToString::to_string),
             nsfw: p.profile().nsfw,
+            temperature: p.profile().temperature.map(f64::from),
+            max_tokens: p.profile().max_tokens.map(u32::from),
             owner_id: p.owner_id().to_string(),
             home_server: p.scope().server().map(|s| s.to_string()),
             aliases: p.aliases().iter().map(ToString::to_string).collect(),

@@ -87,6 +87,10 @@ pub async fn serve(
     let dev_guild = discord.dev_guild_id;
     let costs = super::costs::CostLimits::new(discord);
     let context_messages = discord.llm_context_messages;
+    let stream = discord.llm_stream;
+    let max_personalities = discord.max_personalities_per_message as usize;
+    let attachment_hosts = discord.attachment_hosts.clone();
+    let vision_models = discord.llm_vision_models.clone();
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
@@ -136,6 +140,11 @@ pub async fn serve(
                     costs,
                     inflight: setup_inflight,
                     context_messages,
+                    stream,
+                    max_personalities,
+                    attachment_hosts,
+                    vision_models,
+                    downloads: reqwest::Client::new(),
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })

@@ -20,6 +20,16 @@ pub struct Data {
     pub inflight: Arc<InFlight>,
     /// Earlier channel messages sent to the model with each question.
     pub context_messages: u8,
+    /// Ask for streamed answers and show them as they are written.
+    pub stream: bool,
+    /// How many personalities one message may call on ("@aria @bard …").
+    pub max_personalities: usize,
+    /// Where members' attachments may be downloaded from.
+    pub attachment_hosts: super::AttachmentHosts,
+    /// Models that see images.
+    pub vision_models: Vec<String>,
+    /// Downloads members' attachments.
+    pub downloads: reqwest::Client,
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.
     pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,

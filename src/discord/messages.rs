@@ -7,21 +7,27 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::attached;
 use super::costs::OverLimit;
 use super::split::{at_most, split_message, DISCORD_MESSAGE_LIMIT};
+use super::streaming::{LiveAnswer, BROKE_OFF};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
-use crate::domain::{ChannelId, ChannelMode, PersonalityId};
-use crate::llm::{build_messages, ChatRequest, ContextMessage};
-use crate::routing::{route, Incoming, Route};
+use crate::domain::{ChannelId, ChannelMode, MaxTokens, PersonalityId, Temperature};
+use crate::llm::{
+    build_messages, visible_text, Answer, ChatMessage, ChatRequest, ContextMessage, DeltaStream,
+    LlmError,
+};
+use crate::routing::{further_mentions, route, Incoming, Route};
 
 /// How many characters of conversation go to the model besides the prompt.
 const CONTEXT_BUDGET_CHARS: usize = 8_000;
 /// Sent when the LLM fails; never shown to the model as the personality's words.
 const APOLOGY: &str =
     "(I can't answer right now — my thoughts are stuck. Please try again in a moment.)";
-/// Sent when the LLM answers with nothing.
+/// A notice the bot has sent for an empty answer: recognised in channel history so it
+/// never reaches the model.
 const NOTHING_TO_SAY: &str = "(I have nothing to say to that.)";
 /// The start of the notice a user over the call limit gets.
 const SLOW_DOWN: &str = "You're talking faster than the personalities can think.";
@@ -51,18 +57,11 @@ pub async fn on_message(
             .and_then(|r| r.message_id)
             .map(poise::serenity_prelude::MessageId::get),
     };
-    let Some(route) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
+    let Some(first) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
         return Ok(());
     };
-    let Some(personality) = data.app.cache.get(route.personality) else {
-        return Ok(());
-    };
-    if let Some(server) = incoming.server {
-        let settings = data.app.settings.get(server);
-        if personality.scope.is_global() && !settings.globals {
-            debug!(personality = %personality.name, "global personalities are off in this server");
-            return Ok(());
-        }
+    let settings = incoming.server.map(|server| data.app.settings.get(server));
+    if let Some(settings) = &settings {
         if settings.channels != ChannelMode::All {
             let listed_as = super::channels::listed_as(ctx, message.channel_id).await?;
             if !ChannelId::new(listed_as).is_ok_and(|c| settings.allows_channel(c)) {
@@ -71,14 +70,26 @@ pub async fn on_message(
             }
         }
     }
-    if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
-        debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
-        return Ok(());
+    let further = further_mentions(&incoming, &first, &data.app.cache, data.max_personalities);
+    // Each mentioned personality answers in turn, in mention order.
+    for route in std::iter::once(first).chain(further) {
+        let Some(personality) = data.app.cache.get(route.personality) else {
+            continue;
+        };
+        if personality.scope.is_global() && settings.as_ref().is_some_and(|s| !s.globals) {
+            debug!(personality = %personality.name, "global personalities are off in this server");
+            continue;
+        }
+        if personality.nsfw && !super::channels::age_restricted(ctx, message.channel_id).await? {
+            debug!(personality = %personality.name, "an NSFW personality stays silent outside age-restricted channels");
+            continue;
+        }
+        let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
+        answer(ctx, data, message, &route, &personality)
+            .instrument(span)
+            .await?;
     }
-    let span = info_span!("reply", message_id = message.id.get(), personality = %personality.name, trigger = ?route.trigger);
-    answer(ctx, data, message, &route, &personality)
-        .instrument(span)
-        .await
+    Ok(())
 }
 
 /// How long an answer took, for its log line.
@@ -125,7 +136,7 @@ async fn answer(
         started: Instant::now(),
         llm: std::time::Duration::ZERO,
     };
-    let typing = message.channel_id.start_typing(&ctx.http);
+    let mut typing = Some(message.channel_id.start_typing(&ctx.http));
     let text = route.text_for_model(&message.content);
     let context = conversation_context(ctx, data, message, personality.id).await;
     let author_name = message
@@ -133,40 +144,89 @@ async fn answer(
         .global_name
         .clone()
         .unwrap_or_else(|| message.author.name.clone());
-    let messages = build_messages(
+    let mut messages = build_messages(
         personality.prompt.as_str(),
         personality.display_name.as_str(),
         &context,
         &ContextMessage::user(author_name, text),
         CONTEXT_BUDGET_CHARS,
     );
+    if let Some(last) = messages.last_mut() {
+        attach(data, message, personality, last).await;
+    }
     let mut request = ChatRequest::new(messages);
     if let Some(model) = &personality.model {
         request = request.with_model(model.as_str());
     }
+    request.temperature = personality.temperature.map(Temperature::value);
+    request.max_tokens = personality.max_tokens.map(MaxTokens::get);
     let slot = data.costs.slot().await;
     let llm_started = Instant::now();
-    let completed = data.llm.complete(request).await;
-    timing.llm = llm_started.elapsed();
-    drop(slot);
-    data.app
-        .metrics
-        .llm_call(timing.llm, completed.as_ref().err());
-    let reply = match completed {
-        Ok(reply) if !reply.trim().is_empty() => reply,
-        Ok(_) => NOTHING_TO_SAY.to_owned(),
+    let answer = if data.stream {
+        data.llm.stream(request).await
+    } else {
+        data.llm.complete(request).await.map(Answer::Whole)
+    };
+    let channel_id = message.channel_id.get();
+    let in_server = message.guild_id.is_some();
+    let (reply, shown) = match answer {
+        Ok(Answer::Streamed(deltas)) if in_server => {
+            let live = LiveAnswer::new(
+                &data.webhooks,
+                channel_id,
+                personality.display_name.to_string(),
+                personality.avatar_url.as_ref().map(ToString::to_string),
+                data.costs.max_messages,
+                typing.take(),
+            );
+            let streamed = live
+                .stream(deltas)
+                .await
+                .map_err(|e| BotError::Other(e.into()))?;
+            timing.llm = llm_started.elapsed();
+            data.app
+                .metrics
+                .llm_call(timing.llm, streamed.broken.as_ref());
+            if let Some(e) = &streamed.broken {
+                warn!(error = %e, shown_chars = streamed.text.chars().count(), "the answer's stream broke off");
+            }
+            if streamed.ids.is_empty() {
+                // Nothing but thinking, or nothing at all.
+                (APOLOGY.to_owned(), None)
+            } else {
+                (streamed.text, Some(streamed.ids))
+            }
+        }
+        Ok(Answer::Streamed(deltas)) => {
+            let (text, broken) = collect(deltas).await;
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, broken.as_ref());
+            if let Some(e) = &broken {
+                warn!(error = %e, "the answer's stream broke off");
+            }
+            (shown_text(&text, broken.is_some()), None)
+        }
+        Ok(Answer::Whole(text)) => {
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, None);
+            (shown_text(&text, false), None)
+        }
         Err(e) => {
+            timing.llm = llm_started.elapsed();
+            data.app.metrics.llm_call(timing.llm, Some(&e));
             warn!(error = %e, "the LLM failed");
-            APOLOGY.to_owned()
+            (APOLOGY.to_owned(), None)
         }
     };
-    typing.stop();
+    drop(slot);
+    if let Some(typing) = typing {
+        typing.stop();
+    }
 
-    let channel_id = message.channel_id.get();
-    let sent = if message.guild_id.is_some() {
-        send_as_webhook(data, channel_id, personality, &reply).await?
-    } else {
-        send_in_dm(ctx, data, message.channel_id, personality, &reply).await?
+    let sent = match shown {
+        Some(ids) => ids,
+        None if in_server => send_as_webhook(data, channel_id, personality, &reply).await?,
+        None => send_in_dm(ctx, data, message.channel_id, personality, &reply).await?,
     };
     let tracked = data
         .app
@@ -187,6 +247,60 @@ async fn answer(
         "answered a message"
     );
     Ok(())
+}
+
+/// Adds the message's attachments to what the member said (after the context budget: the
+/// attachments' own caps bound what they add).
+async fn attach(
+    data: &Data,
+    message: &serenity::Message,
+    personality: &ProfileInfo,
+    said: &mut ChatMessage,
+) {
+    if message.attachments.is_empty() {
+        return;
+    }
+    let model = personality
+        .model
+        .as_ref()
+        .map_or(data.llm.default_model(), |m| m.as_str());
+    let vision = data.vision_models.iter().any(|v| v == model);
+    let attached = attached::read(
+        &data.downloads,
+        &data.attachment_hosts,
+        &message.attachments,
+        vision,
+    )
+    .await;
+    said.content.push_str(&attached.text);
+    said.images = attached.images;
+}
+
+/// What members see of a finished answer: the thinking removed, a note after a break,
+/// the short apology for an answer that is empty (or was all thinking).
+fn shown_text(text: &str, broken: bool) -> String {
+    let visible = visible_text(text);
+    let visible = visible.trim();
+    if visible.is_empty() {
+        APOLOGY.to_owned()
+    } else if broken {
+        format!("{visible}{BROKE_OFF}")
+    } else {
+        visible.to_owned()
+    }
+}
+
+/// The whole of a streamed answer (for direct messages, which aren't edited as they grow),
+/// and why it broke off, if it did.
+async fn collect(mut deltas: Box<DeltaStream>) -> (String, Option<LlmError>) {
+    let mut text = String::new();
+    while let Some(piece) = deltas.next().await {
+        match piece {
+            Ok(piece) => text.push_str(&piece),
+            Err(e) => return (text, Some(e)),
+        }
+    }
+    (text, None)
 }
 
 /// Sends the answer under the personality's name and avatar, split to Discord's limit.
@@ -303,10 +417,28 @@ async fn conversation_context(
                 .clone()
                 .unwrap_or_else(|| m.author.name.clone());
             if data.app.tracker.personality_for_message(m.id.get()) == Some(personality) {
-                ContextMessage::personality(name, m.content)
+                // The note after a broken answer is the bot's, not the personality's.
+                let content = m.content.trim_end();
+                let content = content
+                    .strip_suffix(BROKE_OFF.trim_start())
+                    .unwrap_or(content);
+                ContextMessage::personality(name, visible_text(content).trim())
             } else {
                 ContextMessage::user(name, m.content)
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_answer_is_shown_without_thinking_with_a_note_after_a_break() {
+        assert_eq!(shown_text("<think>hm</think> Hi!", false), "Hi!");
+        assert_eq!(shown_text("Hi", true), format!("Hi{BROKE_OFF}"));
+        assert_eq!(shown_text("<think>only thinking", false), APOLOGY);
+        assert_eq!(shown_text("  ", true), APOLOGY);
+    }
 }

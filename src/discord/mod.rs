@@ -1,7 +1,10 @@
 //! The Discord layer: poise commands, the message path, webhooks. Thin: parse input, call
 //! the service, format the reply.
 
+mod attached;
+pub mod attachments;
 mod bot;
+mod buckets;
 mod channels;
 mod commands;
 mod costs;
@@ -13,8 +16,10 @@ mod limiter;
 mod messages;
 mod reply;
 mod split;
+mod streaming;
 mod webhooks;
 
+pub use attachments::{AttachmentError, AttachmentHosts};
 pub use bot::{serve, shutdown_signal};
 pub use data::{Context, Data, Error};
 pub use error::{BotError, DiscordError};

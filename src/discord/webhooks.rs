@@ -51,6 +51,14 @@ pub struct WebhookMessage {
     pub allowed_mentions: AllowedMentions,
 }
 
+/// A new text for a message a webhook sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookEdit {
+    pub content: String,
+    /// Always "parse nothing", on edits too: an edit can ping as a post can.
+    pub allowed_mentions: AllowedMentions,
+}
+
 /// `{"parse": []}`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AllowedMentions {
@@ -112,6 +120,8 @@ pub struct WebhookManager {
     targets: IdleMap<u64, Target>,
     /// One creator per channel at a time, so two messages don't create two webhooks.
     creating: DashMap<u64, Arc<tokio::sync::Mutex<()>>>,
+    /// What Discord said about each webhook's rate-limit bucket.
+    buckets: super::buckets::Buckets,
 }
 
 impl WebhookManager {
@@ -128,6 +138,7 @@ impl WebhookManager {
             webhooks: IdleMap::new(CACHE_IDLE),
             targets: IdleMap::new(CACHE_IDLE),
             creating: DashMap::new(),
+            buckets: super::buckets::Buckets::default(),
         }
     }
 
@@ -246,35 +257,84 @@ impl WebhookManager {
         Ok(credentials)
     }
 
+    /// Changes the text of a message the channel's webhook sent (`PATCH
+    /// /webhooks/{id}/{token}/messages/{message_id}`, with `thread_id` in threads).
+    pub async fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        edit: &WebhookEdit,
+    ) -> Result<(), WebhookError> {
+        let target = self.target(channel_id).await?;
+        let webhook = self.webhook(target.webhook_channel).await?;
+        let path = format!(
+            "api/v10/webhooks/{}/{}/messages/{message_id}",
+            webhook.id, webhook.token
+        );
+        let url = self.url(&path, &[], target.thread).map_err(bad_url)?;
+        self.request(&webhook, reqwest::Method::PATCH, url, edit)
+            .await
+            .map(drop)
+    }
+
     async fn execute(
         &self,
         webhook: &Credentials,
         thread: Option<u64>,
         message: &WebhookMessage,
     ) -> Result<u64, WebhookError> {
-        let mut url = self
-            .api_base
-            .join(&format!(
-                "api/v10/webhooks/{}/{}",
-                webhook.id, webhook.token
-            ))
-            .map_err(|e| WebhookError::Status {
-                status: 0,
-                code: 0,
-                message: format!("bad webhook URL: {e}"),
-            })?;
-        url.query_pairs_mut().append_pair("wait", "true");
+        let path = format!("api/v10/webhooks/{}/{}", webhook.id, webhook.token);
+        let url = self
+            .url(&path, &[("wait", "true")], thread)
+            .map_err(bad_url)?;
+        let response = self
+            .request(webhook, reqwest::Method::POST, url, message)
+            .await?;
+        let sent: SentMessage = response.json().await?;
+        Ok(sent.id.get())
+    }
+
+    /// `{api_base}/{path}?{query}[&thread_id=…]`.
+    fn url(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        thread: Option<u64>,
+    ) -> Result<Url, url::ParseError> {
+        let mut url = self.api_base.join(path)?;
+        for (name, value) in query {
+            url.query_pairs_mut().append_pair(name, value);
+        }
         if let Some(thread) = thread {
             url.query_pairs_mut()
                 .append_pair("thread_id", &thread.to_string());
         }
+        Ok(url)
+    }
+
+    /// Sends one request to a webhook route: waits while the webhook's bucket is empty,
+    /// remembers what Discord says about the bucket, and retries 429s (after their
+    /// `retry_after`) and 5xx answers.
+    async fn request(
+        &self,
+        webhook: &Credentials,
+        method: reqwest::Method,
+        url: Url,
+        body: &impl Serialize,
+    ) -> Result<reqwest::Response, WebhookError> {
         let mut attempt = 0;
         loop {
-            let response = self.client.post(url.clone()).json(message).send().await?;
+            self.buckets.wait(webhook.id).await;
+            let response = self
+                .client
+                .request(method.clone(), url.clone())
+                .json(body)
+                .send()
+                .await?;
             let status = response.status();
+            self.buckets.update(webhook.id, response.headers());
             if status.is_success() {
-                let sent: SentMessage = response.json().await?;
-                return Ok(sent.id.get());
+                return Ok(response);
             }
             let header_delay = retry_after_header(&response);
             let body: ErrorBody = response.json().await.unwrap_or_default();
@@ -288,22 +348,36 @@ impl WebhookManager {
             }
             attempt += 1;
             let delay = if status == StatusCode::TOO_MANY_REQUESTS {
-                body.retry_after
+                let delay = body
+                    .retry_after
+                    .filter(|s| s.is_finite() && *s >= 0.0)
                     .map(Duration::from_secs_f64)
                     .or(header_delay)
                     .unwrap_or(Duration::from_secs(1))
-                    .min(MAX_RETRY_AFTER)
+                    .min(MAX_RETRY_AFTER);
+                self.buckets.block(webhook.id, delay);
+                delay
             } else {
                 Duration::from_millis(250 * 2u64.pow(attempt - 1))
             };
             warn!(
                 status = status.as_u16(),
+                method = %method,
                 attempt,
                 delay_ms = delay.as_millis() as u64,
-                "webhook execution will be retried"
+                "webhook request will be retried"
             );
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+/// The error for a webhook URL that doesn't parse (the URL itself holds the token).
+fn bad_url(e: url::ParseError) -> WebhookError {
+    WebhookError::Status {
+        status: 0,
+        code: 0,
+        message: format!("bad webhook URL: {e}"),
     }
 }
 

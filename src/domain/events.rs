@@ -4,8 +4,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Alias, AvatarUrl, DisplayName, ModelName, PersonalityName, Prompt, Scope, ServerId, Setting,
-    Settings, UserId,
+    Alias, AvatarUrl, DisplayName, MaxTokens, ModelName, PersonalityName, Prompt, Scope, ServerId,
+    Setting, Settings, Temperature, UserId,
 };
 
 /// What a personality looks and sounds like: everything `update` may change.
@@ -20,6 +20,13 @@ pub struct Profile {
     /// before the flag existed: those personalities weren't NSFW.
     #[serde(default)]
     pub nsfw: bool,
+    /// The sampling temperature; `None` leaves it to the endpoint. Absent in events
+    /// recorded before personalities had their own sampling.
+    #[serde(default)]
+    pub temperature: Option<Temperature>,
+    /// The longest answer in tokens; `None` is the host's cap (LLM_MAX_TOKENS).
+    #[serde(default)]
+    pub max_tokens: Option<MaxTokens>,
 }
 
 /// One field of a [`Profile`], as listed in `PersonalityProfileUpdated::changed`.
@@ -31,16 +38,20 @@ pub enum ProfileField {
     Prompt,
     Model,
     Nsfw,
+    Temperature,
+    MaxTokens,
 }
 
 impl ProfileField {
     /// Every field, in declaration order.
-    pub const ALL: [ProfileField; 5] = [
+    pub const ALL: [ProfileField; 7] = [
         Self::DisplayName,
         Self::AvatarUrl,
         Self::Prompt,
         Self::Model,
         Self::Nsfw,
+        Self::Temperature,
+        Self::MaxTokens,
     ];
 
     /// The field's name as commands show it.
@@ -51,6 +62,8 @@ impl ProfileField {
             Self::Prompt => "prompt",
             Self::Model => "model",
             Self::Nsfw => "nsfw",
+            Self::Temperature => "temperature",
+            Self::MaxTokens => "max tokens",
         }
     }
 }

@@ -12,6 +12,7 @@ mod model;
 mod name;
 mod personality;
 mod prompt;
+mod sampling;
 mod scope;
 mod settings;
 mod text;
@@ -27,6 +28,7 @@ pub use model::ModelName;
 pub use name::PersonalityName;
 pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersonality};
 pub use prompt::Prompt;
+pub use sampling::{MaxTokens, Temperature};
 pub use scope::Scope;
 pub use settings::{
     ChannelMode, MemberLimit, ServerSettings, Setting, SettingChange, Settings,

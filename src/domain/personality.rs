@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, ModelName, PersonalityId,
-    PersonalityName, Profile, ProfileField, Prompt, Scope, UserId, MAX_ALIASES,
+    Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, MaxTokens, ModelName, PersonalityId,
+    PersonalityName, Profile, ProfileField, Prompt, Scope, Temperature, UserId, MAX_ALIASES,
 };
 
 /// Everything needed to register a personality, already validated.
@@ -25,6 +25,8 @@ pub struct ProfileChanges {
     pub prompt: Option<Prompt>,
     pub model: Option<Option<ModelName>>,
     pub nsfw: Option<bool>,
+    pub temperature: Option<Option<Temperature>>,
+    pub max_tokens: Option<Option<MaxTokens>>,
 }
 
 impl From<Profile> for ProfileChanges {
@@ -36,6 +38,8 @@ impl From<Profile> for ProfileChanges {
             prompt: Some(profile.prompt),
             model: Some(profile.model),
             nsfw: Some(profile.nsfw),
+            temperature: Some(profile.temperature),
+            max_tokens: Some(profile.max_tokens),
         }
     }
 }
@@ -231,6 +235,14 @@ impl Personality {
             profile.nsfw = v;
             changed.push(ProfileField::Nsfw);
         }
+        if let Some(v) = changes.temperature.filter(|v| *v != profile.temperature) {
+            profile.temperature = v;
+            changed.push(ProfileField::Temperature);
+        }
+        if let Some(v) = changes.max_tokens.filter(|v| *v != profile.max_tokens) {
+            profile.max_tokens = v;
+            changed.push(ProfileField::MaxTokens);
+        }
         if changed.is_empty() {
             return Err(DomainError::NothingToUpdate);
         }
@@ -377,6 +389,8 @@ mod tests {
                 prompt: Prompt::parse("You sing.").unwrap(),
                 model: None,
                 nsfw: false,
+                temperature: None,
+                max_tokens: None,
             },
             aliases: vec![Alias::parse("bard").unwrap()],
         };

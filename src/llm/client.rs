@@ -53,12 +53,37 @@ pub enum Role {
 }
 
 /// One message of the conversation sent to the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
     /// What it says.
     pub content: String,
+    /// Images that go with it, as `data:` URLs (for models that see images).
+    #[serde(skip)]
+    pub images: Vec<String>,
+}
+
+// By hand: a message with images goes as OpenAI's content parts, one without as a string,
+// which every endpoint reads.
+impl Serialize for ChatMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut message = serializer.serialize_struct("ChatMessage", 2)?;
+        message.serialize_field("role", &self.role)?;
+        if self.images.is_empty() {
+            message.serialize_field("content", &self.content)?;
+        } else {
+            let mut parts = vec![serde_json::json!({"type": "text", "text": self.content})];
+            parts.extend(
+                self.images
+                    .iter()
+                    .map(|url| serde_json::json!({"type": "image_url", "image_url": {"url": url}})),
+            );
+            message.serialize_field("content", &parts)?;
+        }
+        message.end()
+    }
 }
 
 impl ChatMessage {
@@ -81,17 +106,22 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            images: Vec::new(),
         }
     }
 }
 
 /// A conversation to complete, with the model to ask if not the default one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     /// The personality's own model; `None` (or blank) uses the configured default.
     pub model: Option<String>,
     /// The conversation, system message first.
     pub messages: Vec<ChatMessage>,
+    /// The personality's sampling temperature; `None` leaves it to the endpoint.
+    pub temperature: Option<f32>,
+    /// The personality's longest answer in tokens; never above the host's cap.
+    pub max_tokens: Option<u32>,
 }
 
 impl ChatRequest {
@@ -100,6 +130,8 @@ impl ChatRequest {
         Self {
             model: None,
             messages,
+            temperature: None,
+            max_tokens: None,
         }
     }
 
@@ -111,10 +143,21 @@ impl ChatRequest {
     }
 }
 
+/// A model's answer: whole, or arriving in pieces.
+pub enum Answer {
+    /// The endpoint answered at once (it doesn't stream, or wasn't asked to).
+    Whole(String),
+    /// The endpoint streams the answer.
+    Streamed(Box<super::DeltaStream>),
+}
+
 /// Asks an OpenAI-compatible endpoint to continue conversations. Cheap to clone.
 #[derive(Clone)]
 pub struct LlmClient {
     http: reqwest::Client,
+    /// For streamed answers: the time-out bounds each wait for the next piece, not the
+    /// whole answer, so a slow model may write for as long as it keeps writing.
+    streaming_http: reqwest::Client,
     endpoint: Url,
     /// `{base_url}/models`, for the start-up probe.
     models_endpoint: Url,
@@ -147,8 +190,14 @@ impl LlmClient {
             .timeout(config.timeout)
             .build()
             .map_err(|e| LlmError::Setup(e.without_url().to_string()))?;
+        let streaming_http = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
+            .build()
+            .map_err(|e| LlmError::Setup(e.without_url().to_string()))?;
         Ok(Self {
             http,
+            streaming_http,
             shown_endpoint: shown(&endpoint),
             endpoint,
             models_endpoint,
@@ -202,6 +251,41 @@ impl LlmClient {
         fields(model = tracing::field::Empty, messages = request.messages.len())
     )]
     pub async fn complete(&self, request: ChatRequest) -> Result<String, LlmError> {
+        let response = self.send(&request, false).await?;
+        self.whole(response).await
+    }
+
+    /// Asks for the answer as a stream (`stream: true`). An endpoint that answers with a
+    /// plain completion instead gives [`Answer::Whole`].
+    #[tracing::instrument(
+        name = "llm_stream",
+        skip_all,
+        fields(model = tracing::field::Empty, messages = request.messages.len())
+    )]
+    pub async fn stream(&self, request: ChatRequest) -> Result<Answer, LlmError> {
+        let response = self.send(&request, true).await?;
+        let is_event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_event_stream {
+            return self.whole(response).await.map(Answer::Whole);
+        }
+        let timeout = self.timeout;
+        let endpoint = self.shown_endpoint.clone();
+        Ok(Answer::Streamed(Box::new(super::DeltaStream::new(
+            response,
+            Box::new(move |e| transport_error(&endpoint, timeout, e)),
+        ))))
+    }
+
+    /// Posts the request and returns the response if its status is a success.
+    async fn send(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<reqwest::Response, LlmError> {
         let model = request
             .model
             .as_deref()
@@ -209,40 +293,55 @@ impl LlmClient {
             .filter(|model| !model.is_empty())
             .unwrap_or(&self.default_model);
         tracing::Span::current().record("model", model);
+        let max_tokens = match (request.max_tokens, self.max_tokens) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
         let body = WireRequest {
             model,
             messages: &request.messages,
-            max_tokens: self.max_tokens,
+            max_tokens,
+            temperature: request.temperature,
+            stream,
         };
-        let mut http_request = self.http.post(self.endpoint.clone()).json(&body);
+        let client = if stream {
+            &self.streaming_http
+        } else {
+            &self.http
+        };
+        let mut http_request = client.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
             // bearer_auth marks the header sensitive, so reqwest never prints it either.
             http_request = http_request.bearer_auth(key);
         }
-
         let started = Instant::now();
         let response = http_request
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            bytes = bytes.len(),
+            stream,
             "model answered"
         );
-
         if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
             return Err(LlmError::Http {
                 status: status.as_u16(),
                 body: self.excerpt(&bytes),
             });
         }
+        Ok(response)
+    }
+
+    /// Reads a whole (not streamed) completion.
+    async fn whole(&self, response: reqwest::Response) -> Result<String, LlmError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let parsed: WireResponse =
             serde_json::from_slice(&bytes).map_err(|e| LlmError::BadResponse {
                 reason: format!("{e}; it starts with: {}", self.excerpt(&bytes)),
@@ -261,17 +360,7 @@ impl LlmClient {
     }
 
     fn transport_error(&self, error: reqwest::Error) -> LlmError {
-        if error.is_timeout() {
-            LlmError::Timeout {
-                after: self.timeout,
-            }
-        } else {
-            LlmError::Connect {
-                endpoint: self.shown_endpoint.clone(),
-                // The URL is already in the message, without credentials.
-                source: error.without_url(),
-            }
-        }
+        transport_error(&self.shown_endpoint, self.timeout, error)
     }
 
     /// The start of a body, on one line, with the key blanked in case the server echoes it.
@@ -294,6 +383,18 @@ impl LlmClient {
             Some((cut, _)) => format!("{}…", &excerpt[..cut]),
             None if excerpt.is_empty() => "(empty body)".to_owned(),
             None => excerpt,
+        }
+    }
+}
+
+fn transport_error(endpoint: &str, timeout: Duration, error: reqwest::Error) -> LlmError {
+    if error.is_timeout() {
+        LlmError::Timeout { after: timeout }
+    } else {
+        LlmError::Connect {
+            endpoint: endpoint.to_owned(),
+            // The URL is already in the message, without credentials.
+            source: error.without_url(),
         }
     }
 }
@@ -336,6 +437,10 @@ struct WireRequest<'a> {
     messages: &'a [ChatMessage],
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Deserialize)]

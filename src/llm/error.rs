@@ -39,6 +39,12 @@ pub enum LlmError {
     /// The model answered with no text.
     #[error("the AI model sent an empty reply")]
     Empty,
+    /// A streamed answer stopped midway: what was shown so far stays, with a note.
+    #[error("the AI model's answer broke off: {reason}")]
+    Broken {
+        /// Why, in a few words.
+        reason: String,
+    },
     /// The client could not be built from its configuration (a start-up problem).
     #[error("the AI model client could not be set up: {0}")]
     Setup(String),
@@ -55,6 +61,7 @@ impl LlmError {
             Self::Http { .. } => "http_4xx",
             Self::BadResponse { .. } => "bad_response",
             Self::Empty => "empty",
+            Self::Broken { .. } => "broken",
             Self::Setup(_) => "setup",
         }
     }
@@ -62,7 +69,7 @@ impl LlmError {
     /// True when trying again later may work: time-outs, connection problems, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::Connect { .. } => true,
+            Self::Timeout { .. } | Self::Connect { .. } | Self::Broken { .. } => true,
             Self::Http { status, .. } => *status == 429 || *status >= 500,
             Self::BadResponse { .. } | Self::Empty | Self::Setup(_) => false,
         }

@@ -3,4 +3,4 @@
 pub mod mention;
 mod router;
 
-pub use router::{conversation_ttl, route, Incoming, Reachable, Route, Trigger};
+pub use router::{conversation_ttl, further_mentions, route, Incoming, Reachable, Route, Trigger};

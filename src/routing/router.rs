@@ -178,6 +178,52 @@ pub fn route(
         })
 }
 
+/// The other personalities a message mentioned after the one `first` routed it to, in
+/// the order of their mentions: "@aria @bard what do you think?" is for both. At most
+/// `max` personalities in all, each once. Allocates only when there is another mention.
+pub fn further_mentions(
+    message: &Incoming<'_>,
+    first: &Route,
+    cache: &ProfileCache,
+    max: usize,
+) -> Vec<Route> {
+    let mut further: Vec<Route> = Vec::new();
+    let Some(first_mention) = first.mention.as_ref() else {
+        return further;
+    };
+    let reachable = Reachable {
+        cache,
+        server: message.server,
+        author: message.author_id,
+    };
+    let mut from = first_mention.end;
+    while further.len() + 1 < max {
+        let Some(rest) = message.content.get(from..) else {
+            break;
+        };
+        // An '@' right after an alias is inside a word, as a scan of the whole text sees it.
+        if rest.starts_with('@') {
+            from += 1;
+            continue;
+        }
+        let Some(mention) = find_mention(rest, &reachable) else {
+            break;
+        };
+        let range = from + mention.range.start..from + mention.range.end;
+        from = range.end;
+        let seen = mention.target == first.personality
+            || further.iter().any(|r| r.personality == mention.target);
+        if !seen {
+            further.push(Route {
+                personality: mention.target,
+                trigger: Trigger::Mention,
+                mention: Some(range),
+            });
+        }
+    }
+    further
+}
+
 /// How long a conversation stays active: 30 minutes in servers, 2 hours in DMs.
 pub fn conversation_ttl(in_guild: bool) -> Duration {
     if in_guild {

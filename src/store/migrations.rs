@@ -132,6 +132,12 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 4: sampling per personality: its temperature (0–2) and longest answer in tokens; NULL
+    //    leaves them to the endpoint and the host's cap, as for every personality before.
+    r"
+    ALTER TABLE personalities ADD COLUMN temperature REAL;
+    ALTER TABLE personalities ADD COLUMN max_tokens INTEGER;
+    ",
 ];
 
 /// The schema version this personae writes (`PRAGMA user_version` after migrating).

@@ -6,14 +6,14 @@ use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
 use crate::application::{Creator, KeyHolder, Listing};
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, DomainEvent, ModelName, Personality, PersonalityId,
-    PersonalityName, Profile, Prompt, Scope, ServerId, StoredPersonality, UserId,
+    Alias, AvatarUrl, DisplayName, DomainEvent, MaxTokens, ModelName, Personality, PersonalityId,
+    PersonalityName, Profile, Prompt, Scope, ServerId, StoredPersonality, Temperature, UserId,
 };
 
 macro_rules! columns {
     () => {
         "id, name, owner_id, display_name, avatar_url, prompt, model, version, created_at, \
-         updated_at, home_server, nsfw"
+         updated_at, home_server, nsfw, temperature, max_tokens"
     };
 }
 
@@ -95,7 +95,8 @@ pub(crate) fn save<'a>(
         let updated = tx
             .prepare_cached(
                 "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
-                 version = ?5, updated_at = ?6, home_server = ?9, nsfw = ?10 \
+                 version = ?5, updated_at = ?6, home_server = ?9, nsfw = ?10, \
+                 temperature = ?11, max_tokens = ?12 \
                  WHERE id = ?7 AND version = ?8",
             )?
             .execute(params![
@@ -109,6 +110,8 @@ pub(crate) fn save<'a>(
                 expected_version,
                 scope.server().map(|s| s.to_string()),
                 personality.profile().nsfw,
+                personality.profile().temperature.map(f64::from),
+                personality.profile().max_tokens.map(u32::from),
             ])?;
         if updated != 1 {
             return Err(StoreError::Conflict);
@@ -121,7 +124,7 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
     tx.prepare_cached(concat!(
         "INSERT INTO personalities (",
         columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?
     .execute(params![
         p.id().to_string(),
@@ -136,6 +139,8 @@ fn insert_row(tx: &Connection, p: &Personality) -> Result<(), StoreError> {
         p.updated_at().to_rfc3339(),
         p.scope().server().map(|s| s.to_string()),
         p.profile().nsfw,
+        p.profile().temperature.map(f64::from),
+        p.profile().max_tokens.map(u32::from),
     ])?;
     Ok(())
 }
@@ -385,6 +390,8 @@ struct Fields<'a> {
     updated_at: &'a str,
     home_server: Option<&'a str>,
     nsfw: bool,
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
 }
 
 impl<'a> Fields<'a> {
@@ -403,6 +410,8 @@ impl<'a> Fields<'a> {
             updated_at: str_at(row, 9)?,
             home_server: optional_str_at(row, 10)?,
             nsfw: row.get(11)?,
+            temperature: row.get(12)?,
+            max_tokens: row.get(13)?,
         })
     }
 
@@ -440,6 +449,16 @@ impl<'a> Fields<'a> {
                     .transpose()
                     .map_err(|e| corrupt("model", e))?,
                 nsfw: self.nsfw,
+                temperature: self
+                    .temperature
+                    .map(Temperature::try_from)
+                    .transpose()
+                    .map_err(|e| corrupt("temperature", e))?,
+                max_tokens: self
+                    .max_tokens
+                    .map(MaxTokens::try_from)
+                    .transpose()
+                    .map_err(|e| corrupt("max_tokens", e))?,
             },
             aliases: Vec::new(),
             created_at: parse_time(self.created_at)?,
@@ -494,6 +513,8 @@ mod tests {
                 prompt: Prompt::parse("Be kind.\nBe brief.").unwrap(),
                 model: None,
                 nsfw: false,
+                temperature: None,
+                max_tokens: None,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };

@@ -296,6 +296,8 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             ("model", string, false, false),
             ("avatar_url", string, false, false),
             ("nsfw", boolean, false, false),
+            ("temperature", string, false, false),
+            ("max_tokens", string, false, false),
         ],
     );
     expect_options(&sub("prompt"), &[("personality", string, true, true)]);
@@ -634,7 +636,7 @@ async fn update_refuses_an_empty_update_an_unknown_personality_and_a_bad_value()
     .await;
     assert_private(
         &empty,
-        "Nothing to update: give at least one of display_name, prompt, model, avatar_url or nsfw.",
+        "Nothing to update: give at least one of display_name, prompt, model, avatar_url, nsfw, temperature or max_tokens.",
     );
     let unknown = answer(
         &bot,

@@ -4,6 +4,7 @@
 //!
 //! One binary for all of them, so they link once.
 
+mod attachments;
 mod authorization;
 mod cli;
 mod commands;
@@ -13,6 +14,10 @@ mod faults;
 mod history;
 mod llm_client;
 mod operations;
+mod reasoning;
+mod sampling;
 mod servers;
 mod settings;
+mod several;
 mod start_up;
+mod streaming;

@@ -315,7 +315,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
                 avatar_url,
                 prompt,
                 model,
-                nsfw: None,
+                ..ProfileUpdate::default()
             };
             service
                 .update_profile(&ctx(actor), &reference, update)
@@ -564,6 +564,7 @@ fn config_for(db: &Path) -> Config {
         log_format: LogFormat::Pretty,
         handler_timeout: Duration::from_millis(500),
         allowed_models: Vec::new(),
+        max_tokens: 1024,
     }
 }
 

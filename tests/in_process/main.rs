@@ -13,6 +13,7 @@ mod durable;
 mod hostile_input;
 mod properties;
 mod service;
+mod several;
 mod tracking;
 mod upgrade;
 mod validation;

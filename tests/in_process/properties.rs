@@ -486,7 +486,7 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                 avatar_url: Some(avatar.clone()),
                 prompt: Some(prompt.clone()),
                 model: Some(model.clone()),
-                nsfw: None,
+                ..ProfileUpdate::default()
             };
             let expected = (
                 DisplayName::parse(&display),
@@ -656,6 +656,8 @@ fn info(id: PersonalityId, name: &str, aliases: &BTreeSet<String>, version: i64)
         prompt: Prompt::default(),
         model: None,
         nsfw: false,
+        temperature: None,
+        max_tokens: None,
         aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         version,
     }

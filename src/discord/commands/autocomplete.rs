@@ -218,6 +218,8 @@ mod tests {
             prompt: Prompt::parse("").unwrap(),
             model: None,
             nsfw: false,
+            temperature: None,
+            max_tokens: None,
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
             version: 1,
         }

@@ -100,8 +100,9 @@ async fn create(
     reply::private(ctx, view::created(&created)).await
 }
 
-/// Change a personality's display name, prompt, model or avatar.
+/// Change a personality's display name, prompt, model, avatar or sampling.
 #[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
+#[allow(clippy::too_many_arguments)] // One per option of the slash command.
 async fn update(
     ctx: Context<'_>,
     #[description = "The personality to change"]
@@ -122,6 +123,12 @@ async fn update(
     #[description = "NSFW: it answers only in age-restricted channels, never in DMs"] nsfw: Option<
         bool,
     >,
+    #[description = "How free its word choice is, 0 to 2 (e.g. 0.7); \"default\" leaves it to the model"]
+    #[max_length = 10]
+    temperature: Option<String>,
+    #[description = "Its longest answer in tokens (up to the bot's limit); \"default\" is the bot's limit"]
+    #[max_length = 10]
+    max_tokens: Option<String>,
 ) -> Result<(), Error> {
     let update = ProfileUpdate {
         display_name,
@@ -129,10 +136,12 @@ async fn update(
         model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
         avatar_url: avatar_url.map(|a| cleared_by(a, NO_AVATAR_WORD)),
         nsfw,
+        temperature,
+        max_tokens,
     };
     if update.is_empty() {
         return Err(BotError::user(
-            "Nothing to update: give at least one of display_name, prompt, model, avatar_url or nsfw.",
+            "Nothing to update: give at least one of display_name, prompt, model, avatar_url, nsfw, temperature or max_tokens.",
         ));
     }
     let request = request(ctx)?;

@@ -35,12 +35,14 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+mod attachments;
 mod channels;
 mod commands;
 mod gateway;
 mod interactions;
 pub mod openapi;
 mod payloads;
+mod rate_limits;
 mod record;
 mod rest;
 mod routes;
@@ -53,6 +55,8 @@ pub use channels::MessageSpec;
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
 pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
 
+pub use attachments::AttachmentSpec;
+pub use rate_limits::RateLimit;
 use record::Fault;
 use state::Shared;
 
@@ -89,6 +93,9 @@ pub struct FakeDiscordConfig {
     /// Interactions not acknowledged within this time get 404 "Unknown
     /// interaction", as on Discord (3 s); `None` disables the check.
     pub interaction_ack_deadline: Option<Duration>,
+    /// Each webhook's bucket for executions and message edits ([`RateLimit::WEBHOOK`],
+    /// Discord's, by default); `None` lets everything through.
+    pub webhook_rate_limit: Option<RateLimit>,
 }
 
 impl Default for FakeDiscordConfig {
@@ -107,6 +114,7 @@ impl Default for FakeDiscordConfig {
             send_guild_create: true,
             echo_bot_messages: true,
             interaction_ack_deadline: Some(Duration::from_secs(3)),
+            webhook_rate_limit: Some(RateLimit::WEBHOOK),
         }
     }
 }

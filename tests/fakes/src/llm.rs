@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,6 +17,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
+
+mod streaming;
+
+pub use streaming::Pacing;
 
 /// A request the fake received.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +57,7 @@ impl FakeLlm {
         let shared = Arc::new(Shared {
             script: Mutex::new(Script::default()),
             recorded: Mutex::new(Vec::new()),
+            first_tokens: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             next_id: AtomicU64::new(1),
             stopped: stopped.clone(),
@@ -120,6 +125,30 @@ impl FakeLlm {
         self.shared.script().delay = duration;
     }
 
+    /// Paces later streamed answers (`"stream": true`); by default the whole answer
+    /// comes in one event at once.
+    pub fn stream_pacing(&self, pacing: Pacing) {
+        self.shared.script().pacing = pacing;
+    }
+
+    /// Breaks the next streamed answer off after `chars` characters: the connection
+    /// drops without the answer being finished.
+    pub fn break_next_stream_after(&self, chars: usize) {
+        self.shared.script().break_after = Some(chars);
+    }
+
+    /// Answers later requests as a plain completion even when they ask for a stream, as
+    /// endpoints without streaming do.
+    pub fn ignore_stream_requests(&self, ignore: bool) {
+        self.shared.script().ignore_stream = ignore;
+    }
+
+    /// When the first piece of each streamed answer went out: (index of the request
+    /// among [`Self::requests`], time), in the order they went out.
+    pub fn first_tokens(&self) -> Vec<(usize, Instant)> {
+        self.shared.first_tokens().clone()
+    }
+
     /// The bodies of the requests received so far, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.recorded().into_iter().map(|r| r.body).collect()
@@ -169,6 +198,7 @@ impl Drop for FakeLlm {
 struct Shared {
     script: Mutex<Script>,
     recorded: Mutex<Vec<RecordedRequest>>,
+    first_tokens: Mutex<Vec<(usize, Instant)>>,
     arrived: Notify,
     next_id: AtomicU64,
     stopped: watch::Receiver<bool>,
@@ -184,6 +214,10 @@ impl Shared {
     fn recorded(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         self.recorded.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn first_tokens(&self) -> MutexGuard<'_, Vec<(usize, Instant)>> {
+        self.first_tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Default)]
@@ -193,6 +227,9 @@ struct Script {
     failures: Option<(StatusCode, usize)>,
     raw: VecDeque<(StatusCode, String)>,
     delay: Duration,
+    pacing: Pacing,
+    break_after: Option<usize>,
+    ignore_stream: bool,
 }
 
 #[derive(Default)]
@@ -243,15 +280,35 @@ async fn chat_completions(
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    shared.recorded().push(RecordedRequest {
-        body: recorded_body,
-        authorization,
-    });
+    let request_index = {
+        let mut recorded = shared.recorded();
+        recorded.push(RecordedRequest {
+            body: recorded_body,
+            authorization,
+        });
+        recorded.len() - 1
+    };
     shared.arrived.notify_waiters();
 
-    let (answer, delay) = {
+    let wants_stream = parsed
+        .as_ref()
+        .and_then(|b| b.get("stream"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let (answer, delay, pacing, break_after) = {
         let mut script = shared.script();
-        (script.next_answer(), script.delay)
+        let streams = wants_stream && !script.ignore_stream;
+        let break_after = if streams {
+            script.break_after.take()
+        } else {
+            None
+        };
+        (
+            script.next_answer(),
+            script.delay,
+            streams.then_some(script.pacing),
+            break_after,
+        )
     };
     if !delay.is_zero() {
         let mut stopped = shared.stopped.clone();
@@ -278,7 +335,20 @@ async fn chat_completions(
         Answer::Text(text) => {
             let text = text.unwrap_or_else(|| format!("echo: {}", request.last_user));
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            completion(id, &request, &text)
+            match pacing {
+                Some(pacing) => streaming::response(
+                    shared.clone(),
+                    streaming::StreamPlan {
+                        request_index,
+                        id,
+                        model: request.model,
+                        text,
+                        pacing,
+                        break_after,
+                    },
+                ),
+                None => completion(id, &request, &text),
+            }
         }
     }
 }
@@ -298,13 +368,13 @@ impl ChatBody {
         let mut last_user = String::new();
         for message in messages {
             let role = message.get("role")?.as_str()?;
-            let content = message.get("content")?.as_str()?;
+            let content = content_text(message.get("content")?)?;
             if !matches!(role, "system" | "user" | "assistant") {
                 return None;
             }
             prompt_chars += content.chars().count();
             if role == "user" {
-                last_user = content.to_owned();
+                last_user = content;
             }
         }
         Some(Self {
@@ -313,6 +383,25 @@ impl ChatBody {
             last_user,
         })
     }
+}
+
+/// The text of a message's content: a string, or the `text` of its parts (OpenAI's
+/// `[{"type": "text", …}, {"type": "image_url", …}]`).
+fn content_text(content: &Value) -> Option<String> {
+    if let Some(text) = content.as_str() {
+        return Some(text.to_owned());
+    }
+    let mut text = String::new();
+    for part in content.as_array()? {
+        match part.get("type")?.as_str()? {
+            "text" => text.push_str(part.get("text")?.as_str()?),
+            "image_url" => {
+                part.get("image_url")?.get("url")?.as_str()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(text)
 }
 
 fn completion(id: u64, request: &ChatBody, text: &str) -> Response {

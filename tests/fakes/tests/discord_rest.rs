@@ -204,7 +204,13 @@ async fn invalid_bodies_get_discords_400_and_are_listed() {
 
 #[tokio::test]
 async fn webhooks_post_into_channel_history() {
-    let api = Api::start().await;
+    // More requests to one webhook than its bucket allows in two seconds: the limit has
+    // its own test below.
+    let api = Api::start_with(FakeDiscordConfig {
+        webhook_rate_limit: None,
+        ..Default::default()
+    })
+    .await;
     api.fake.add_thread("6100", "6001");
     let user_message = api
         .fake
@@ -363,6 +369,57 @@ async fn webhooks_post_into_channel_history() {
         "{:?}",
         api.fake.validation_errors()
     );
+}
+
+#[tokio::test]
+async fn a_webhook_past_its_bucket_gets_429_with_retry_after_and_edits_are_validated() {
+    let api = Api::start().await;
+    let (_, webhook) = api
+        .json(
+            "POST",
+            "/channels/6001/webhooks",
+            Some(json!({"name": "Personae"})),
+        )
+        .await;
+    let (id, token) = (
+        webhook["id"].as_str().expect("id"),
+        webhook["token"].as_str().expect("token"),
+    );
+    let execute = format!("/webhooks/{id}/{token}?wait=true");
+    let (_, sent) = api
+        .json("POST", &execute, Some(json!({"content": "one"})))
+        .await;
+    let message = sent["id"].as_str().expect("id").to_owned();
+    let edit = format!("/webhooks/{id}/{token}/messages/{message}");
+    let (status, _) = api.json("PATCH", &edit, Some(json!({"content": 5}))).await;
+    assert_eq!(status, 400, "an edit's body is checked against the spec");
+    // The execution took one of the five; each edit takes one more.
+    for n in 0..4 {
+        let response = api
+            .call(
+                "PATCH",
+                &edit,
+                Some(json!({"content": format!("edit {n}")})),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(
+            response.headers()["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap(),
+            (3 - n).to_string()
+        );
+    }
+    let refused = api
+        .call("PATCH", &edit, Some(json!({"content": "too fast"})))
+        .await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("JSON");
+    let retry_after = body["retry_after"].as_f64().expect("retry_after");
+    assert!(retry_after > 0.0 && retry_after <= 2.0, "{body}");
+    assert_eq!(api.fake.rate_limited().len(), 1);
+    assert_eq!(api.fake.validation_errors().len(), 1);
 }
 
 #[tokio::test]

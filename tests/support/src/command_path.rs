@@ -50,6 +50,7 @@ pub async fn app(db: Database, synchronous: Synchronous) -> anyhow::Result<Arc<A
         log_format: LogFormat::Pretty,
         handler_timeout: personae::events::DEFAULT_HANDLER_TIMEOUT,
         allowed_models: Vec::new(),
+        max_tokens: 1024,
     };
     let app = App::start_with_database(&config, db).await?;
     Ok(Arc::new(app))

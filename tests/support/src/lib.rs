@@ -41,6 +41,7 @@ pub fn test_config(dir: &TempDir) -> Config {
         log_format: LogFormat::Pretty,
         handler_timeout: Duration::from_millis(500),
         allowed_models: Vec::new(),
+        max_tokens: 1024,
     }
 }
 

@@ -81,6 +81,8 @@ pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Resul
             prompt: Prompt::parse(prompt)?,
             model: None,
             nsfw: false,
+            temperature: None,
+            max_tokens: None,
         },
         aliases: aliases
             .iter()

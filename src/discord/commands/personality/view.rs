@@ -68,6 +68,18 @@ pub fn updated(p: &Personality, update: &ProfileUpdate) -> String {
             "not NSFW".to_owned()
         });
     }
+    if update.temperature.is_some() {
+        changes.push(match p.profile().temperature {
+            Some(t) => format!("temperature {t}"),
+            None => "temperature back to the model's".to_owned(),
+        });
+    }
+    if update.max_tokens.is_some() {
+        changes.push(match p.profile().max_tokens {
+            Some(n) => format!("answers of at most {n} tokens"),
+            None => "answer length back to the bot's limit".to_owned(),
+        });
+    }
     format!(
         "Updated {}: {}.",
         bold(p.name().as_str()),
@@ -197,6 +209,7 @@ pub fn info_embed(p: &Personality, full: bool) -> serenity::CreateEmbed {
         embed = embed
             .field("Owner", format!("<@{}>", p.owner_id()), true)
             .field("Model", model, true)
+            .field("Sampling", sampling(p), true)
             .footer(serenity::CreateEmbedFooter::new(format!(
                 "Prompt: {} characters",
                 prompt.chars().count()
@@ -206,6 +219,19 @@ pub fn info_embed(p: &Personality, full: bool) -> serenity::CreateEmbed {
         embed = embed.thumbnail(avatar.as_str());
     }
     embed
+}
+
+/// Its temperature and longest answer, or the defaults.
+fn sampling(p: &Personality) -> String {
+    let temperature = p
+        .profile()
+        .temperature
+        .map_or_else(|| "model's".to_owned(), |t| t.to_string());
+    let max_tokens = p
+        .profile()
+        .max_tokens
+        .map_or_else(|| "bot's limit".to_owned(), |n| n.to_string());
+    format!("temperature {temperature}, max tokens {max_tokens}")
 }
 
 /// "Every server" for a global personality, "This server" for the server's own.
@@ -309,6 +335,8 @@ mod tests {
                 prompt: Prompt::parse(prompt).unwrap(),
                 model: None,
                 nsfw: false,
+                temperature: None,
+                max_tokens: None,
             },
             aliases: aliases.iter().map(|a| Alias::parse(a).unwrap()).collect(),
         };
@@ -346,7 +374,7 @@ mod tests {
             model: Some("gpt-4o".into()),
             avatar_url: Some(String::new()),
             prompt: Some("You sing.".into()),
-            nsfw: None,
+            ..ProfileUpdate::default()
         };
         assert_eq!(
             updated(&p, &update),

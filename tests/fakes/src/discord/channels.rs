@@ -33,6 +33,8 @@ pub struct MessageSpec {
     pub author_is_bot: bool,
     /// Sent by this webhook: the author becomes the webhook (id and name).
     pub webhook_id: Option<String>,
+    /// Files attached to it.
+    pub attachments: Vec<super::AttachmentSpec>,
 }
 
 impl Default for MessageSpec {
@@ -46,6 +48,7 @@ impl Default for MessageSpec {
             reference: None,
             author_is_bot: false,
             webhook_id: None,
+            attachments: Vec::new(),
         }
     }
 }
@@ -68,6 +71,12 @@ impl MessageSpec {
             guild_id: None,
             ..Self::new(channel_id, author_id, author_name, content)
         }
+    }
+
+    /// The same message with a file attached.
+    pub fn with_attachment(mut self, attachment: super::AttachmentSpec) -> Self {
+        self.attachments.push(attachment);
+        self
     }
 
     /// The same message as a reply to `message_id`.
@@ -352,6 +361,11 @@ impl FakeDiscord {
             }
             let mut draft = MessageDraft::new(&id, &spec.channel_id, author, &spec.content);
             draft.webhook_id.clone_from(&spec.webhook_id);
+            draft.attachments = spec
+                .attachments
+                .iter()
+                .map(|a| super::attachments::store(&self.shared, state, &spec.channel_id, a))
+                .collect();
             if let Some(target) = &spec.reference {
                 let replied = state.messages.get(target);
                 let channel =

@@ -184,6 +184,7 @@ pub(crate) struct MessageDraft {
     pub interaction_metadata: Option<Value>,
     pub tts: bool,
     pub edited_timestamp: Option<String>,
+    pub attachments: Vec<Value>,
 }
 
 impl MessageDraft {
@@ -204,6 +205,7 @@ impl MessageDraft {
             interaction_metadata: None,
             tts: false,
             edited_timestamp: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -242,7 +244,7 @@ impl MessageDraft {
             "mention_everyone": false,
             "mentions": mentioned_users(&self.content),
             "mention_roles": [],
-            "attachments": [],
+            "attachments": self.attachments,
             "embeds": self.embeds,
             "components": self.components,
             "pinned": false,

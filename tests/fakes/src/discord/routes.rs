@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::record::RecordedRequest;
 use super::rest::Reply;
 use super::state::{Shared, State};
-use super::{channels, commands, interactions, payloads, webhooks};
+use super::{channels, commands, interactions, payloads, rate_limits, webhooks};
 
 /// Answers one request; runs under the state lock, so what a handler
 /// changes becomes visible together with the recorded request.
@@ -110,11 +110,13 @@ pub(crate) fn route(
             webhooks::modify(shared, state, request, id, Some(token), body)
         }
         ("DELETE", ["webhooks", id, token]) => webhooks::delete(state, id, Some(token)),
-        ("POST", ["webhooks", id, token]) => {
+        ("POST", ["webhooks", id, token]) => rate_limits::limited(shared, state, id, |state| {
             webhooks::execute(shared, state, request, id, token, body)
-        }
+        }),
         (_, ["webhooks", id, token, "messages", message]) => {
-            webhooks::message(shared, state, request, id, token, message, body)
+            rate_limits::limited(shared, state, id, |state| {
+                webhooks::message(shared, state, request, id, token, message, body)
+            })
         }
 
         ("POST", ["interactions", id, token, "callback"]) => {

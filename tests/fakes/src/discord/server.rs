@@ -27,6 +27,10 @@ pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let app = Router::new()
         .route("/ws", get(upgrade))
+        .route(
+            "/attachments/:channel/:id/:filename",
+            get(super::attachments::serve),
+        )
         .fallback(rest::handle)
         .with_state(shared);
     let mut connections = JoinSet::new();

@@ -119,6 +119,12 @@ pub(crate) struct State {
     /// Usernames of users the fake has seen, by id.
     pub users: HashMap<String, String>,
     pub gateway: GatewayState,
+    /// Attached files by `channel/id/filename`: content type and bytes.
+    pub files: HashMap<String, (String, Vec<u8>)>,
+    /// Downloads of attached files, oldest first.
+    pub downloads: Vec<String>,
+    /// Each webhook's rate-limit window, by webhook id.
+    pub webhook_windows: HashMap<String, super::rate_limits::Window>,
 }
 
 impl State {

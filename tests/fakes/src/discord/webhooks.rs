@@ -366,6 +366,36 @@ impl FakeDiscord {
         })
     }
 
+    /// Every edit of a channel webhook's message (`PATCH
+    /// /webhooks/{id}/{token}/messages/{message}`), refused ones included, oldest first.
+    pub fn webhook_edits(&self) -> Vec<crate::discord::RecordedRequest> {
+        self.shared.read(|s| {
+            s.requests
+                .iter()
+                .filter(|r| {
+                    let segments: Vec<&str> =
+                        r.api_path().trim_start_matches('/').split('/').collect();
+                    r.method == "PATCH"
+                        && segments.len() == 5
+                        && segments[0] == "webhooks"
+                        && segments[3] == "messages"
+                })
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// The requests answered 429 Too Many Requests, oldest first.
+    pub fn rate_limited(&self) -> Vec<crate::discord::RecordedRequest> {
+        self.shared.read(|s| {
+            s.requests
+                .iter()
+                .filter(|r| r.status == 429)
+                .cloned()
+                .collect()
+        })
+    }
+
     /// The webhooks that exist now (not deleted), as `GET /webhooks/{id}` returns them.
     pub fn webhooks(&self) -> Vec<Value> {
         let shared = &self.shared;
