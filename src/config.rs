@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 use url::Url;
 
+use crate::discord::AttachmentHosts;
 use crate::domain::UserId;
 use crate::store::Synchronous;
 
@@ -49,6 +50,8 @@ pub struct DiscordConfig {
     pub token: String,
     /// Base URL replacing <https://discord.com> (a rate-limit proxy, a compatible server, tests).
     pub api_url: Option<Url>,
+    /// The bases downloads of members' attachments must start with (Discord's CDN by default).
+    pub attachment_hosts: AttachmentHosts,
     pub dev_guild_id: Option<u64>,
     pub llm_base_url: Url,
     pub llm_api_key: Option<String>,
@@ -76,6 +79,7 @@ impl fmt::Debug for DiscordConfig {
         f.debug_struct("DiscordConfig")
             .field("token", &"***")
             .field("api_url", &self.api_url.as_ref().map(Url::as_str))
+            .field("attachment_hosts", &self.attachment_hosts)
             .field("dev_guild_id", &self.dev_guild_id)
             .field("llm_base_url", &self.llm_base_url.as_str())
             .field("llm_api_key", &self.llm_api_key.as_ref().map(|_| "***"))
@@ -160,7 +164,7 @@ impl Config {
 }
 
 impl DiscordConfig {
-    /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DEV_GUILD_ID, LLM_BASE_URL,
+    /// Reads DISCORD_TOKEN (required), DISCORD_API_URL, DISCORD_ATTACHMENT_URLS, DEV_GUILD_ID, LLM_BASE_URL,
     /// LLM_API_KEY, LLM_MODEL, LLM_TIMEOUT_SECS, LLM_CALLS_PER_MINUTE, LLM_CONTEXT_MESSAGES
     /// and METRICS_ADDR.
     pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
@@ -180,6 +184,10 @@ impl DiscordConfig {
         let api_url = env("DISCORD_API_URL")
             .map(|v| parse_http_url("DISCORD_API_URL", &v))
             .transpose()?;
+        let attachment_hosts = env("DISCORD_ATTACHMENT_URLS")
+            .map(|v| AttachmentHosts::parse(&v).map_err(|e| invalid("DISCORD_ATTACHMENT_URLS", e)))
+            .transpose()?
+            .unwrap_or_default();
         let dev_guild_id = env("DEV_GUILD_ID")
             .map(|v| {
                 v.trim()
@@ -229,6 +237,7 @@ impl DiscordConfig {
         Ok(Self {
             token,
             api_url,
+            attachment_hosts,
             dev_guild_id,
             llm_base_url,
             llm_api_key: env("LLM_API_KEY").map(|k| k.trim().to_owned()),
@@ -355,6 +364,10 @@ mod tests {
         }
         for (var, value) in [
             ("DISCORD_API_URL", "ftp://x"),
+            (
+                "DISCORD_ATTACHMENT_URLS",
+                "https://cdn.discordapp.com,ftp://x",
+            ),
             ("DEV_GUILD_ID", "guild"),
             ("LLM_BASE_URL", "not a url"),
             ("LLM_TIMEOUT_SECS", "soon"),

@@ -1,6 +1,7 @@
 //! The Discord layer: poise commands, the message path, webhooks. Thin: parse input, call
 //! the service, format the reply.
 
+pub mod attachments;
 mod bot;
 mod channels;
 mod commands;
@@ -15,6 +16,7 @@ mod reply;
 mod split;
 mod webhooks;
 
+pub use attachments::{AttachmentError, AttachmentHosts};
 pub use bot::{serve, shutdown_signal};
 pub use data::{Context, Data, Error};
 pub use error::{BotError, DiscordError};
