@@ -4,6 +4,7 @@
 mod actor;
 mod conversations;
 mod error;
+mod import;
 mod inputs;
 mod publication;
 mod repository;
@@ -11,6 +12,8 @@ mod service;
 mod storage_error;
 mod verify;
 
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod memory_repository;
 #[cfg(test)]
@@ -21,6 +24,7 @@ mod service_tests;
 pub use actor::{Actor, RequestContext};
 pub use conversations::{Activation, ConversationService};
 pub use error::ServiceError;
+pub use import::{ImportItem, ImportMode, ImportOutcome};
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
     Change, Decide, EventFilter, Listing, NewEvent, PersonalityRepository, Saved, Snapshot,

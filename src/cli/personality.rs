@@ -47,6 +47,7 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
                 prompt,
                 model,
                 aliases,
+                ..Registration::default()
             };
             let p = service.register(&ctx, registration).await?;
             println!("Created {} ({}, {}).", p.name(), p.id(), p.scope());

@@ -2,6 +2,7 @@
 
 mod alias;
 mod avatar_url;
+mod card_extensions;
 mod display_name;
 mod error;
 mod events;
@@ -16,6 +17,7 @@ mod text;
 
 pub use alias::{Alias, MAX_ALIASES};
 pub use avatar_url::AvatarUrl;
+pub use card_extensions::CardExtensions;
 pub use display_name::DisplayName;
 pub use error::DomainError;
 pub use events::{DomainEvent, EventType, Profile, ProfileField};

@@ -87,6 +87,7 @@ async fn create(
         prompt,
         model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
         aliases: alias.into_iter().collect(),
+        ..Registration::default()
     };
     let created = ctx
         .data()
