@@ -6,6 +6,7 @@ mod backup;
 mod error;
 mod events;
 mod personality;
+mod transfer;
 mod views;
 
 pub use args::{Cli, Command, EventsCommand, PersonalityCommand, Where};
@@ -20,6 +21,19 @@ pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
     match command {
         Command::Personality { command } => personality::execute(app, command).await,
         Command::Events { command } => events::execute(app, command).await,
+        Command::Export {
+            file,
+            owner,
+            server,
+            card,
+        } => transfer::export(app, file.as_deref(), owner, server, card).await,
+        Command::Import {
+            file,
+            owner,
+            server,
+            global,
+            dry_run,
+        } => transfer::import(app, &file, owner, server, global, dry_run).await,
         Command::Run | Command::Backup { .. } => Err(CliError::Other(anyhow::anyhow!(
             "`run` and `backup` are started by main, not here"
         ))),

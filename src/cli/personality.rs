@@ -160,12 +160,12 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-fn parse_user(text: &str) -> Result<UserId, CliError> {
+pub(super) fn parse_user(text: &str) -> Result<UserId, CliError> {
     text.parse::<UserId>()
         .map_err(|e| CliError::User(e.to_string()))
 }
 
-fn parse_server(text: Option<&str>) -> Result<Option<ServerId>, CliError> {
+pub(super) fn parse_server(text: Option<&str>) -> Result<Option<ServerId>, CliError> {
     text.map(str::parse::<ServerId>)
         .transpose()
         .map_err(|e| CliError::User(e.to_string()))

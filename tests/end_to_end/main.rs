@@ -14,3 +14,4 @@ mod llm_client;
 mod operations;
 mod servers;
 mod start_up;
+mod transfer_cli;
