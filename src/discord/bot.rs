@@ -90,6 +90,13 @@ pub async fn serve(
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
+    let attachment_hosts = discord.attachment_hosts.clone();
+    // Attachments are fetched from the configured bases only: no redirect may lead away.
+    let attachment_client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(super::attachments::DOWNLOAD_TIMEOUT)
+        .build()
+        .map_err(|e| DiscordError::Setup(e.into()))?;
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
@@ -137,6 +144,8 @@ pub async fn serve(
                     inflight: setup_inflight,
                     context_messages,
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
+                    http: attachment_client,
+                    attachment_hosts,
                 })
             })
         })

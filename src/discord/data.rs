@@ -23,6 +23,10 @@ pub struct Data {
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.
     pub context_starts: super::idle_map::IdleMap<(u64, u64), u64>,
+    /// The client for downloads of members' attachments.
+    pub http: reqwest::Client,
+    /// Where those attachments may be downloaded from.
+    pub attachment_hosts: super::AttachmentHosts,
 }
 
 /// The error type of every command.

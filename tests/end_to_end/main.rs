@@ -15,3 +15,4 @@ mod operations;
 mod servers;
 mod start_up;
 mod transfer_cli;
+mod transfer_discord;

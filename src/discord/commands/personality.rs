@@ -5,6 +5,7 @@
 mod list;
 mod prompt;
 mod remove;
+mod transfer;
 mod view;
 
 use poise::CreateReply;
@@ -41,7 +42,9 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
         "remove::remove",
         "list::list",
         "info",
-        "global"
+        "global",
+        "transfer::export",
+        "transfer::import"
     ),
     subcommand_required,
     guild_only,

@@ -35,10 +35,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+mod cdn;
 mod channels;
 mod commands;
 mod gateway;
 mod interactions;
+mod multipart;
 pub mod openapi;
 mod payloads;
 mod record;
@@ -50,6 +52,7 @@ mod user_interactions;
 mod webhooks;
 
 pub use channels::MessageSpec;
+pub use multipart::UploadedFile;
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
 pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
 

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::state::Shared;
-use super::{gateway, rest};
+use super::{cdn, gateway, rest};
 
 /// Binds 127.0.0.1 on `port` (0: any free port). Never another interface.
 pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -27,6 +27,7 @@ pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let app = Router::new()
         .route("/ws", get(upgrade))
+        .route("/ephemeral-attachments/*file", get(cdn::serve))
         .fallback(rest::handle)
         .with_state(shared);
     let mut connections = JoinSet::new();

@@ -119,6 +119,10 @@ pub(crate) struct State {
     /// Usernames of users the fake has seen, by id.
     pub users: HashMap<String, String>,
     pub gateway: GatewayState,
+    /// Files on the fake CDN, by path.
+    pub cdn: HashMap<String, super::cdn::CdnFile>,
+    /// Paths of CDN downloads, in order.
+    pub cdn_downloads: Vec<String>,
 }
 
 impl State {
@@ -345,6 +349,8 @@ pub(crate) struct Interaction {
     pub followup_ids: Vec<String>,
     /// Bodies of `PATCH /webhooks/{app}/{token}/messages/@original`, in order.
     pub original_edits: Vec<Value>,
+    /// Files uploaded with the callback, follow-ups and edits, in order.
+    pub files: Vec<super::UploadedFile>,
 }
 
 /// Commands registered by the bot.

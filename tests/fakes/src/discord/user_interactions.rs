@@ -182,6 +182,9 @@ impl FakeDiscord {
             if let Some(guild_id) = &spec.guild_id {
                 data["guild_id"] = json!(guild_id);
             }
+            if let Some(resolved) = super::cdn::resolved_attachments(&state.cdn, &spec.options) {
+                data["resolved"] = resolved;
+            }
             data
         })
     }
@@ -310,6 +313,7 @@ impl FakeDiscord {
                     followups: Vec::new(),
                     followup_ids: Vec::new(),
                     original_edits: Vec::new(),
+                    files: Vec::new(),
                 },
             );
             id
