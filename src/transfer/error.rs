@@ -54,7 +54,7 @@ pub enum FileError {
 }
 
 impl FileError {
-    pub(super) fn json(error: serde_json::Error) -> Self {
+    pub(super) fn json(error: &serde_json::Error) -> Self {
         let text = error.to_string();
         if text.starts_with("recursion limit exceeded") {
             FileError::TooDeep

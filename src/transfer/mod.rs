@@ -95,7 +95,7 @@ fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, FileError> {
     if nesting_depth(bytes) > MAX_JSON_DEPTH {
         return Err(FileError::TooDeep);
     }
-    serde_json::from_slice(bytes).map_err(FileError::json)
+    serde_json::from_slice(bytes).map_err(|e| FileError::json(&e))
 }
 
 /// How deep arrays and objects nest in `bytes`, brackets inside strings not counted.

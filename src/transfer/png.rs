@@ -69,8 +69,11 @@ fn chunks(bytes: &[u8]) -> impl Iterator<Item = Result<([u8; 4], &[u8]), FileErr
     })
 }
 
+/// A chunk's type and data, and the bytes after it.
+type Chunk<'a> = ([u8; 4], &'a [u8], &'a [u8]);
+
 /// One chunk: 4 bytes of length, 4 of type, the data, 4 of CRC.
-fn next_chunk(bytes: &[u8]) -> Result<([u8; 4], &[u8], &[u8]), FileError> {
+fn next_chunk(bytes: &[u8]) -> Result<Chunk<'_>, FileError> {
     let (length, rest) = bytes
         .split_first_chunk::<4>()
         .ok_or(FileError::BrokenPng("a chunk is cut short"))?;
