@@ -12,6 +12,7 @@ mod conversations;
 mod faults;
 mod llm_client;
 mod operations;
+mod reconnect;
 mod servers;
 mod start_up;
 mod transfer_cli;

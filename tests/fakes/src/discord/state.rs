@@ -123,6 +123,9 @@ pub(crate) struct State {
     pub cdn: HashMap<String, super::cdn::CdnFile>,
     /// Paths of CDN downloads, in order.
     pub cdn_downloads: Vec<String>,
+    /// While set, gateway connections are refused (503), as when Discord
+    /// can't be reached.
+    pub gateway_refused: bool,
 }
 
 impl State {
