@@ -20,22 +20,21 @@ pub struct CardExtensions(Map<String, Value>);
 impl CardExtensions {
     /// Checks the object's size and depth.
     pub fn parse(object: Map<String, Value>) -> Result<Self, DomainError> {
-        let value = Value::Object(object);
-        if depth(&value, 0) > MAX_EXTENSIONS_DEPTH {
+        let deepest = object.values().map(|v| depth(v, 1)).max().unwrap_or(1);
+        if deepest > MAX_EXTENSIONS_DEPTH {
             return Err(DomainError::invalid(
                 FIELD,
                 format!("nested deeper than {MAX_EXTENSIONS_DEPTH} levels"),
             ));
         }
-        if value.to_string().len() > MAX_EXTENSIONS_BYTES {
+        // A map of JSON values always serializes; a failure would count as too large.
+        let bytes = serde_json::to_string(&object).map_or(usize::MAX, |text| text.len());
+        if bytes > MAX_EXTENSIONS_BYTES {
             return Err(DomainError::invalid(
                 FIELD,
                 format!("larger than {MAX_EXTENSIONS_BYTES} bytes"),
             ));
         }
-        let Value::Object(object) = value else {
-            unreachable!("built as an object just above")
-        };
         Ok(Self(object))
     }
 

@@ -1,3 +1,5 @@
+//! Why a file can't be imported.
+
 use thiserror::Error;
 
 /// Why a file can't be imported. Each message is one line a member or a host can act on.

@@ -1,3 +1,5 @@
+//! Who owns imported personalities and where they go, when the importer says.
+
 use super::Portable;
 use crate::application::{ImportItem, Registration};
 use crate::domain::{Scope, UserId};
