@@ -227,6 +227,29 @@ async fn the_members_own_limit_applies_to_an_import() {
 }
 
 #[tokio::test]
+async fn a_member_without_the_commands_permission_cannot_import() {
+    let bot = aria_bot().await;
+    let before = stored(&bot);
+    let card = json!({"spec": "chara_card_v2", "data": {"name": "Nova"}}).to_string();
+    let attachment =
+        bot.discord
+            .upload_attachment("nova.json", "application/json", card.as_bytes());
+    let mut spec = personality(
+        "7003",
+        "import",
+        vec![json!({"name": "file", "type": 11, "value": attachment["id"]})],
+    );
+    // View Channels only: no Send Messages.
+    "1024".clone_into(&mut spec.permissions);
+    let (_, response) = run(&bot, spec).await;
+    let content = response["data"]["content"].as_str().unwrap();
+    assert!(content.contains("You need the"), "{content}");
+    assert_eq!(stored(&bot), before);
+    assert!(bot.discord.cdn_downloads().is_empty(), "never downloaded");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
 async fn hostile_files_are_refused_with_one_line_and_change_nothing() {
     let bot = aria_bot().await;
     let before = stored(&bot);
