@@ -15,3 +15,4 @@ pub mod llm;
 pub mod metrics;
 pub mod routing;
 pub mod store;
+pub mod transfer;

@@ -1,8 +1,8 @@
 //! Raw input of the commands, as typed by a user, and its parsing into value objects.
 
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, DomainError, MaxTokens, ModelName, PersonalityName, Profile,
-    ProfileChanges, Prompt, Temperature, UserId,
+    Alias, AvatarUrl, CardExtensions, DisplayName, DomainError, MaxTokens, ModelName,
+    PersonalityName, Profile, ProfileChanges, Prompt, Temperature, UserId,
 };
 
 /// What `/personality create` and `personae personality create` give.
@@ -20,6 +20,10 @@ pub struct Registration {
     pub prompt: Option<String>,
     pub model: Option<String>,
     pub aliases: Vec<String>,
+    /// Answers only in age-restricted channels.
+    pub nsfw: bool,
+    /// The extensions of the character card it is imported from.
+    pub card_extensions: Option<CardExtensions>,
 }
 
 /// What `update` gives: `None` leaves a field alone; an empty avatar URL or model clears it.
@@ -41,6 +45,7 @@ pub(crate) struct ParsedRegistration {
     pub name: PersonalityName,
     pub profile: Profile,
     pub aliases: Vec<Alias>,
+    pub card_extensions: Option<CardExtensions>,
 }
 
 impl Registration {
@@ -78,11 +83,12 @@ impl Registration {
                 avatar_url,
                 prompt,
                 model,
-                nsfw: false,
+                nsfw: self.nsfw,
                 temperature: None,
                 max_tokens: None,
             },
             aliases,
+            card_extensions: self.card_extensions.clone(),
         })
     }
 }

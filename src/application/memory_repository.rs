@@ -212,6 +212,17 @@ impl PersonalityRepository for MemoryRepository {
         apply_whole(&mut self.state(), change)
     }
 
+    async fn rehearse(
+        &self,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut trial = self.state().clone();
+        Ok(changes
+            .into_iter()
+            .map(|change| apply_whole(&mut trial, change).map(|_| ()))
+            .collect())
+    }
+
     async fn change(
         &self,
         server: Option<ServerId>,

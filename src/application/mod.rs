@@ -5,6 +5,7 @@ mod actor;
 mod conversations;
 mod error;
 mod history;
+mod import;
 mod inputs;
 mod publication;
 mod repository;
@@ -13,6 +14,8 @@ mod settings;
 mod storage_error;
 mod verify;
 
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod memory_repository;
 #[cfg(test)]
@@ -24,6 +27,7 @@ pub use actor::{Actor, RequestContext};
 pub use conversations::{Activation, ChannelFacts, ConversationService};
 pub use error::ServiceError;
 pub use history::Revision;
+pub use import::{ImportItem, ImportMode, ImportOutcome};
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
     Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing, NewEvent,

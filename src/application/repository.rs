@@ -167,6 +167,14 @@ pub trait PersonalityRepository: Send + Sync + 'static {
     /// settings refuse the change's creator; nothing is stored then.
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError>;
 
+    /// Tries each change in order as [`PersonalityRepository::save`] would, each seeing
+    /// the earlier ones that succeeded, and says how each went; then stores nothing (an
+    /// import's dry run). The outer error is a failure to reach the store.
+    async fn rehearse(
+        &self,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
     /// Loads the personality whose name or alias has `key` (as [`Self::find_by_key`] finds
     /// it), lets `decide` change it and
     /// saves the change as [`PersonalityRepository::save`] does, in one transaction: nothing

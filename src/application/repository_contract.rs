@@ -31,6 +31,7 @@ fn register(name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
 
 fn register_in(scope: Scope, name: &str, owner_id: u64, aliases: &[&str]) -> Personality {
     let new = NewPersonality {
+        card_extensions: None,
         name: PersonalityName::parse(name).unwrap(),
         owner_id: owner(owner_id),
         scope,

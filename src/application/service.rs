@@ -100,6 +100,21 @@ impl PersonalityService {
     ) -> Result<Personality, ServiceError> {
         let span = command_span("register", ctx);
         async {
+            let change = self.registration_change(ctx, &input)?;
+            self.commit(ctx, change).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The unit of work that registers `input`: the new personality, its event and the
+    /// server rules its creator is held to, decided but not stored.
+    pub(super) fn registration_change(
+        &self,
+        ctx: &RequestContext,
+        input: &Registration,
+    ) -> Result<Change, ServiceError> {
+        {
             let parsed = input.parse()?;
             self.check_model(parsed.profile.model.as_ref())?;
             let owner_id = match (input.owner_id, ctx.actor.user_id()) {
@@ -124,18 +139,17 @@ impl PersonalityService {
                 scope,
                 profile: parsed.profile,
                 aliases: parsed.aliases,
+                card_extensions: parsed.card_extensions,
             };
-            let personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
+            let mut personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
             let creator = match scope {
                 Scope::Server(_) if ctx.actor.is_admin() => None,
                 Scope::Server(_) if ctx.actor.is_server_manager() => Some(Creator::ServerManager),
                 Scope::Server(_) => Some(Creator::Member),
                 Scope::Global => None,
             };
-            self.commit(ctx, personality, creator).await
+            Ok(unit_of_work(ctx, &mut personality, creator))
         }
-        .instrument(span)
-        .await
     }
 
     /// Changes profile fields of the personality named `reference` (a name or an alias).
@@ -368,27 +382,32 @@ impl PersonalityService {
     async fn commit(
         &self,
         ctx: &RequestContext,
-        mut personality: Personality,
-        creator: Option<Creator>,
+        change: Change,
     ) -> Result<Personality, ServiceError> {
-        let change = unit_of_work(ctx, &mut personality, creator);
+        let personality = change.personality.clone();
         let saved = self
             .with_busy_retries(|| self.repository.save(change.clone()))
             .await;
-        let events = match saved {
-            Ok(events) => events,
-            Err(StoreError::Conflict) => {
-                return Err(ServiceError::Conflict(personality.name().to_string()))
-            }
-            Err(StoreError::KeyTaken { key, holder }) => {
-                return Err(key_taken(&personality, key, &holder.describe(ctx.server)))
-            }
-            Err(StoreError::OwnerLimit(limit)) => return Err(ServiceError::OwnerLimit(limit)),
-            Err(StoreError::CreationClosed) => return Err(ServiceError::CreationClosed),
-            Err(other) => return Err(other.into()),
-        };
+        let events = saved.map_err(|e| registration_refused(ctx, &personality, e))?;
         self.published(&personality, events).await;
         Ok(personality)
+    }
+}
+
+/// The error for a store's refusal of a new personality.
+pub(super) fn registration_refused(
+    ctx: &RequestContext,
+    personality: &Personality,
+    error: StoreError,
+) -> ServiceError {
+    match error {
+        StoreError::Conflict => ServiceError::Conflict(personality.name().to_string()),
+        StoreError::KeyTaken { key, holder } => {
+            key_taken(personality, key, &holder.describe(ctx.server))
+        }
+        StoreError::OwnerLimit(limit) => ServiceError::OwnerLimit(limit),
+        StoreError::CreationClosed => ServiceError::CreationClosed,
+        other => other.into(),
     }
 }
 

@@ -548,6 +548,12 @@ impl PersonalityRepository for Flaky {
         }
         self.inner.save(change).await
     }
+    async fn rehearse(
+        &self,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.inner.rehearse(changes).await
+    }
     async fn change(
         &self,
         server: Option<ServerId>,

@@ -431,6 +431,7 @@ mod tests {
 
     fn personality(name: &str, aliases: &[&str]) -> Personality {
         let new = NewPersonality {
+            card_extensions: None,
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(1).unwrap(),
             scope: Scope::Global,

@@ -39,7 +39,8 @@ impl Command {
             ),
             Command::Server { command } => matches!(command, ServerCommand::Show { .. }),
             // Copies the file as it is: it must exist, and nothing may write to it.
-            Command::Backup { .. } => true,
+            Command::Backup { .. } | Command::Export { .. } => true,
+            Command::Import { dry_run, .. } => *dry_run,
             Command::Run => false,
         }
     }
@@ -88,6 +89,43 @@ pub enum Command {
     Backup {
         /// Where to write the copy (a new file; it is never overwritten).
         file: PathBuf,
+    },
+    /// Write personalities to a JSON file (personae's export format, or with --card a
+    /// Character Card V2) that `import` reads, here or on another bot.
+    Export {
+        /// Where to write it (a new file; it is never overwritten); stdout without it.
+        file: Option<PathBuf>,
+        /// Only the personalities of this Discord user id.
+        #[arg(long, value_name = "USER_ID")]
+        owner: Option<String>,
+        /// Only the personalities whose home is this server (guild id); with --card, the
+        /// server whose personality PERSONALITY is.
+        #[arg(long, value_name = "SERVER_ID")]
+        server: Option<String>,
+        /// Export this one personality (a name or an alias) as a Character Card V2.
+        #[arg(long, value_name = "PERSONALITY", conflicts_with = "owner")]
+        card: Option<String>,
+    },
+    /// Create the personalities of FILE: a personae export, or a character card (V2 or
+    /// V3, JSON or PNG). Each is created whole or not at all; each refusal gets a line.
+    #[command(group(clap::ArgGroup::new("scope").args(["server", "global"])))]
+    Import {
+        /// The file to read (at most 8 MiB).
+        file: PathBuf,
+        /// The owner of every imported personality (a card names none; an export's own
+        /// owners are kept without it).
+        #[arg(long, value_name = "USER_ID")]
+        owner: Option<String>,
+        /// The server (guild id) every imported personality belongs to (a card names none;
+        /// an export's own home servers are kept without it).
+        #[arg(long, value_name = "SERVER_ID")]
+        server: Option<String>,
+        /// Make every imported personality global.
+        #[arg(long)]
+        global: bool,
+        /// Check everything and say what would happen; create nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod personality;
 mod server;
+mod transfer;
 mod views;
 
 pub use args::{Cli, Command, EventsCommand, PersonalityCommand, ServerCommand, Where};
@@ -22,6 +23,19 @@ pub async fn execute(app: &App, command: Command) -> Result<(), CliError> {
         Command::Personality { command } => personality::execute(app, command).await,
         Command::Server { command } => server::execute(app, command).await,
         Command::Events { command } => events::execute(app, command).await,
+        Command::Export {
+            file,
+            owner,
+            server,
+            card,
+        } => transfer::export(app, file.as_deref(), owner, server, card).await,
+        Command::Import {
+            file,
+            owner,
+            server,
+            global,
+            dry_run,
+        } => transfer::import(app, &file, owner, server, global, dry_run).await,
         Command::Run | Command::Backup { .. } => Err(CliError::Other(anyhow::anyhow!(
             "`run` and `backup` are started by main, not here"
         ))),

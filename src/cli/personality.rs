@@ -48,6 +48,7 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
                 prompt,
                 model,
                 aliases,
+                ..Registration::default()
             };
             let p = service.register(&ctx, registration).await?;
             println!("Created {} ({}, {}).", p.name(), p.id(), p.scope());
@@ -210,12 +211,12 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-fn parse_user(text: &str) -> Result<UserId, CliError> {
+pub(super) fn parse_user(text: &str) -> Result<UserId, CliError> {
     text.parse::<UserId>()
         .map_err(|e| CliError::User(e.to_string()))
 }
 
-fn parse_server(text: Option<&str>) -> Result<Option<ServerId>, CliError> {
+pub(super) fn parse_server(text: Option<&str>) -> Result<Option<ServerId>, CliError> {
     text.map(str::parse::<ServerId>)
         .transpose()
         .map_err(|e| CliError::User(e.to_string()))

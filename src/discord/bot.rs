@@ -89,11 +89,17 @@ pub async fn serve(
     let context_messages = discord.llm_context_messages;
     let stream = discord.llm_stream;
     let max_personalities = discord.max_personalities_per_message as usize;
-    let attachment_hosts = discord.attachment_hosts.clone();
     let vision_models = discord.llm_vision_models.clone();
     let setup_app = Arc::clone(&app);
     let inflight = Arc::new(InFlight::default());
     let setup_inflight = Arc::clone(&inflight);
+    let attachment_hosts = discord.attachment_hosts.clone();
+    // Attachments are fetched from the configured bases only: no redirect may lead away.
+    let attachment_client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(super::attachments::DOWNLOAD_TIMEOUT)
+        .build()
+        .map_err(|e| DiscordError::Setup(e.into()))?;
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
@@ -144,7 +150,7 @@ pub async fn serve(
                     max_personalities,
                     attachment_hosts,
                     vision_models,
-                    downloads: reqwest::Client::new(),
+                    downloads: attachment_client,
                     context_starts: super::idle_map::IdleMap::new(CONTEXT_START_RETENTION),
                 })
             })
@@ -162,6 +168,7 @@ pub async fn serve(
 
     let background = spawn_background(Arc::clone(&app));
     let shard_manager = Arc::clone(&client.shard_manager);
+    let watcher = tokio::spawn(watch_connection(Arc::clone(&shard_manager)));
     app.metrics
         .set_gateway(Arc::new(Shards(Arc::clone(&shard_manager))));
     let result = tokio::select! {
@@ -180,6 +187,7 @@ pub async fn serve(
         }
     };
     background.abort();
+    watcher.abort();
     match result {
         Ok(()) => Ok(()),
         Err(serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication)) => {
@@ -227,6 +235,51 @@ async fn wait_for_discord(
             () = &mut *shutdown => return false,
         }
         wait = (wait * 2).min(LONGEST_RETRY);
+    }
+}
+
+/// How often the gateway connection is looked at: serenity tries to start a shard again
+/// every 5 seconds while it can't connect.
+const CONNECTION_CHECK: Duration = Duration::from_secs(5);
+
+/// Logs a WARN, with serenity's back-off, at every check that finds no shard connected,
+/// and an INFO when the gateway is back: serenity retries on its own and says little.
+/// The first check comes one interval after start-up, when the first connection is made.
+async fn watch_connection(shards: Arc<serenity::ShardManager>) {
+    let mut down_since: Option<std::time::Instant> = None;
+    let mut attempt: u32 = 0;
+    let start = tokio::time::Instant::now() + CONNECTION_CHECK;
+    let mut checks = tokio::time::interval_at(start, CONNECTION_CHECK);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        checks.tick().await;
+        let connected = shards
+            .runners
+            .lock()
+            .await
+            .values()
+            .any(|r| r.stage == serenity::ConnectionStage::Connected);
+        match (connected, down_since) {
+            (true, Some(since)) => {
+                info!(
+                    down_for_secs = since.elapsed().as_secs(),
+                    "connected to Discord again"
+                );
+                down_since = None;
+                attempt = 0;
+            }
+            (true, None) => {}
+            (false, _) => {
+                let since = *down_since.get_or_insert_with(std::time::Instant::now);
+                attempt += 1;
+                warn!(
+                    attempt,
+                    down_for_secs = since.elapsed().as_secs(),
+                    retry_in_secs = CONNECTION_CHECK.as_secs(),
+                    "cannot reach Discord's gateway; trying again"
+                );
+            }
+        }
     }
 }
 

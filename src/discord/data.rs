@@ -28,7 +28,7 @@ pub struct Data {
     pub attachment_hosts: super::AttachmentHosts,
     /// Models that see images.
     pub vision_models: Vec<String>,
-    /// Downloads members' attachments.
+    /// Downloads members' attachments (follows no redirects).
     pub downloads: reqwest::Client,
     /// Where each user's context starts in a channel after `/reset`: channel messages
     /// older than this id are no longer sent to the model for them.

@@ -4,8 +4,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Alias, AvatarUrl, DisplayName, MaxTokens, ModelName, PersonalityName, Prompt, Scope, ServerId,
-    Setting, Settings, Temperature, UserId,
+    Alias, AvatarUrl, CardExtensions, DisplayName, MaxTokens, ModelName, PersonalityName, Prompt,
+    Scope, ServerId, Setting, Settings, Temperature, UserId,
 };
 
 /// What a personality looks and sounds like: everything `update` may change.
@@ -83,6 +83,10 @@ pub enum DomainEvent {
         scope: Scope,
         profile: Profile,
         aliases: Vec<Alias>,
+        /// The `extensions` of the character card it was imported from, kept for the
+        /// card it is exported as. Absent for personalities not made from a card.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card_extensions: Option<CardExtensions>,
     },
     /// Some profile fields changed; `profile` is the whole new profile.
     PersonalityProfileUpdated {

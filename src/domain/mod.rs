@@ -3,6 +3,7 @@
 
 mod alias;
 mod avatar_url;
+mod card_extensions;
 mod display_name;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod text;
 
 pub use alias::{Alias, MAX_ALIASES};
 pub use avatar_url::AvatarUrl;
+pub use card_extensions::CardExtensions;
 pub use display_name::DisplayName;
 pub use error::DomainError;
 pub use events::{DomainEvent, EventType, Profile, ProfileField};

@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    Alias, AvatarUrl, DisplayName, DomainError, DomainEvent, MaxTokens, ModelName, PersonalityId,
-    PersonalityName, Profile, ProfileField, Prompt, Scope, Temperature, UserId, MAX_ALIASES,
+    Alias, AvatarUrl, CardExtensions, DisplayName, DomainError, DomainEvent, MaxTokens, ModelName,
+    PersonalityId, PersonalityName, Profile, ProfileField, Prompt, Scope, Temperature, UserId,
+    MAX_ALIASES,
 };
 
 /// Everything needed to register a personality, already validated.
@@ -14,6 +15,8 @@ pub struct NewPersonality {
     pub scope: Scope,
     pub profile: Profile,
     pub aliases: Vec<Alias>,
+    /// The extensions of the character card it comes from, if any.
+    pub card_extensions: Option<CardExtensions>,
 }
 
 /// The fields an update sets. `None` leaves a field alone; for the optional fields
@@ -105,6 +108,7 @@ impl Personality {
             scope: new.scope,
             profile: new.profile,
             aliases,
+            card_extensions: new.card_extensions,
         };
         let mut personality = Self::from_created(id, &event, now).ok_or_else(|| {
             DomainError::invalid("event", "internal: a created event was expected")
@@ -326,6 +330,7 @@ impl Personality {
             scope,
             profile,
             aliases,
+            ..
         } = event
         else {
             return None;
@@ -380,6 +385,7 @@ mod tests {
 
     fn aria() -> Personality {
         let new = NewPersonality {
+            card_extensions: None,
             name: PersonalityName::parse("Aria").unwrap(),
             owner_id: UserId::new(7).unwrap(),
             scope: Scope::Server(super::super::ServerId::new(8001).unwrap()),

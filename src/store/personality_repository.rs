@@ -1,7 +1,7 @@
 //! The SQLite store as the service's [`PersonalityRepository`].
 
 use async_trait::async_trait;
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::{event_rows, personality_rows, settings_rows, Database, StoreError};
 use crate::application::{
@@ -36,6 +36,31 @@ impl PersonalityRepository for Database {
     async fn save(&self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
         self.write(move |tx| store(tx, change), |events| events)
             .await
+    }
+
+    async fn rehearse(
+        &self,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.call(move |conn| {
+            // IMMEDIATE, as a real import would be: the trial sees what it would write over.
+            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(changes.len());
+            for change in changes {
+                let trial = tx.savepoint()?;
+                let outcome = store(&trial, change).map(|_| ());
+                // Kept for the next changes to see when it succeeded; undone otherwise.
+                if outcome.is_ok() {
+                    trial.commit()?;
+                } else {
+                    trial.finish()?;
+                }
+                outcomes.push(outcome);
+            }
+            tx.rollback()?;
+            Ok(outcomes)
+        })
+        .await
     }
 
     async fn change(

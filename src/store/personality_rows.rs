@@ -504,6 +504,7 @@ mod tests {
 
     fn personality(name: &str, aliases: &[&str]) -> Personality {
         let new = NewPersonality {
+            card_extensions: None,
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(7).unwrap(),
             scope: Scope::Global,

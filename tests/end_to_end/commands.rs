@@ -261,7 +261,7 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         subcommands,
         [
             "create", "update", "prompt", "alias", "unalias", "remove", "list", "info", "history",
-            "revert", "global"
+            "revert", "global", "export", "import"
         ]
     );
     let sub = |name: &str| {
@@ -273,8 +273,16 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             .unwrap()
             .clone()
     };
-    // Discord's option types: 3 string, 5 boolean.
-    let (string, boolean) = (3, 5);
+    // Discord's option types: 3 string, 5 boolean, 11 attachment.
+    let (string, boolean, attachment) = (3, 5, 11);
+    expect_options(
+        &sub("export"),
+        &[
+            ("personality", string, true, true),
+            ("as_card", boolean, false, false),
+        ],
+    );
+    expect_options(&sub("import"), &[("file", attachment, true, false)]);
     expect_options(
         &sub("create"),
         &[

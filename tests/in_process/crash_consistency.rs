@@ -289,6 +289,7 @@ async fn execute(service: &PersonalityService, op: &Op) -> Result<Personality, S
                 prompt,
                 model,
                 aliases,
+                ..Registration::default()
             };
             service.register(&ctx(actor), input).await
         }

@@ -458,6 +458,7 @@ fn accepted_profile_fields_round_trip_through_the_database() {
                 prompt: Some(prompt.clone()),
                 model: Some(model.clone()),
                 aliases: Vec::new(),
+                ..Registration::default()
             };
             let result = block(t.app.service.register(&ctx, registration));
             let (Ok(d), Ok(a), Ok(p), Ok(m)) = expected else {

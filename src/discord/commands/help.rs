@@ -14,6 +14,7 @@ const HELP: &str = "\
 • `/personality create` — name, display name, prompt, model, avatar, alias
 • `/personality update` · `/personality prompt` (long prompts) · `/personality alias` · `/personality unalias` · `/personality remove`
 • `/personality list` · `/personality info`
+• `/personality export` — one of yours as a file · `/personality import` — yours from a file (a personae export, or a character card as JSON or PNG)
 
 **Server admins**
 • `/activate` — a personality answers every message in this channel · `/deactivate`

@@ -6,6 +6,7 @@ mod history;
 mod list;
 mod prompt;
 mod remove;
+mod transfer;
 mod view;
 
 use poise::CreateReply;
@@ -44,7 +45,9 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
         "info",
         "history::history",
         "history::revert",
-        "global"
+        "global",
+        "transfer::export",
+        "transfer::import"
     ),
     subcommand_required,
     guild_only,
@@ -90,6 +93,7 @@ async fn create(
         prompt,
         model: model.map(|m| cleared_by(m, DEFAULT_MODEL_WORD)),
         aliases: alias.into_iter().collect(),
+        ..Registration::default()
     };
     let created = ctx
         .data()

@@ -36,10 +36,12 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 mod attachments;
+mod cdn;
 mod channels;
 mod commands;
 mod gateway;
 mod interactions;
+mod multipart;
 pub mod openapi;
 mod payloads;
 mod rate_limits;
@@ -52,6 +54,7 @@ mod user_interactions;
 mod webhooks;
 
 pub use channels::MessageSpec;
+pub use multipart::UploadedFile;
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
 pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
 

@@ -72,6 +72,7 @@ pub fn alias(i: usize, j: usize) -> String {
 /// still uncommitted).
 pub fn registered(name: &str, aliases: &[String], prompt: &str) -> anyhow::Result<Personality> {
     let new = NewPersonality {
+        card_extensions: None,
         name: PersonalityName::parse(name)?,
         owner_id: UserId::new(OWNER)?,
         scope: Scope::Global,

@@ -326,6 +326,7 @@ mod tests {
 
     fn personality(name: &str, display: &str, prompt: &str, aliases: &[&str]) -> Personality {
         let new = NewPersonality {
+            card_extensions: None,
             name: PersonalityName::parse(name).unwrap(),
             owner_id: UserId::new(7001).unwrap(),
             scope: Scope::Server(ServerId::new(8001).unwrap()),

@@ -410,6 +410,12 @@ impl FakeDiscord {
             .await
     }
 
+    /// While `refused`, new gateway connections are answered 503, as when
+    /// Discord can't be reached; the open socket, if any, stays.
+    pub fn refuse_gateway(&self, refused: bool) {
+        self.shared.update(|s| s.gateway_refused = refused);
+    }
+
     /// Whether the bot is identified or resumed on an open socket.
     pub fn gateway_connected(&self) -> bool {
         self.shared.read(|s| s.gateway.is_connected())

@@ -109,6 +109,7 @@ pub(crate) fn callback(
     if let Some(stored) = state.interactions.get_mut(id) {
         stored.callback = Some(body.clone());
         stored.original_id = original;
+        stored.files.extend(request.files.iter().cloned());
     }
     Reply::no_content()
 }
@@ -187,6 +188,9 @@ pub(crate) fn webhook_route(
     rest: &[&str],
     body: &Value,
 ) -> Reply {
+    if let Some(interaction) = state.interaction_by_token_mut(token) {
+        interaction.files.extend(request.files.iter().cloned());
+    }
     match (request.method.as_str(), rest) {
         ("POST", []) => followup(shared, state, request, token, body),
         (method, ["messages", message]) => {
@@ -329,6 +333,17 @@ impl FakeDiscord {
             s.interactions
                 .get(interaction_id)
                 .and_then(|i| i.callback.clone())
+        })
+    }
+
+    /// The files the bot uploaded answering an interaction (callback,
+    /// follow-ups, edits), in order.
+    pub fn interaction_files(&self, interaction_id: &str) -> Vec<super::UploadedFile> {
+        self.shared.read(|s| {
+            s.interactions
+                .get(interaction_id)
+                .map(|i| i.files.clone())
+                .unwrap_or_default()
         })
     }
 

@@ -28,7 +28,14 @@
 //!   `default_member_permissions` (command registration) as an integer.
 //!   Discord documents it as a string and serenity sends it as one
 //!   (`"8"`); the fake also accepts a string of decimal digits there, still
-//!   bounded by the spec's maximum length. Nothing else is relaxed.
+//!   bounded by the spec's maximum length.
+//! * **New uploads named by index.** `MessageAttachmentRequest.id` is typed
+//!   as a snowflake string. For a file uploaded with the same request,
+//!   Discord documents the id as the index `n` of its `files[n]` form part
+//!   and serenity sends that index as an integer (`"id": 0`); the fake
+//!   accepts a non-negative integer there, and checks separately that a
+//!   `files[n]` part with that index was uploaded (see `multipart`).
+//!   Nothing else is relaxed.
 //! * **Bot message length.** `MessageCreateRequest` and
 //!   `MessageEditRequestPartial` allow 4000 characters of `content` — the
 //!   limit for users with Nitro. Bots cannot have Nitro and Discord refuses
@@ -208,6 +215,7 @@ impl OpenApi {
         let mut doc: Value = serde_json::from_str(SPEC_JSON)
             .map_err(|e| format!("openapi.json does not parse: {e}"))?;
         relax_permission_strings(&mut doc);
+        accept_upload_indexes(&mut doc);
         limit_bot_message_length(&mut doc);
         let doc = Arc::new(doc);
         let templates = doc
@@ -401,6 +409,15 @@ fn relax_permission_strings(doc: &mut Value) {
             field["type"] = json!(["integer", "string", "null"]);
             field["pattern"] = json!("^(0|[1-9][0-9]{0,16})$");
         }
+    }
+}
+
+/// See the module docs: an attachment of the same request may be named by
+/// the integer index of its `files[n]` part.
+fn accept_upload_indexes(doc: &mut Value) {
+    let pointer = "/components/schemas/MessageAttachmentRequest/properties/id";
+    if let Some(id) = doc.pointer_mut(pointer) {
+        *id = json!({"anyOf": [id.clone(), {"type": "integer", "minimum": 0, "maximum": 9}]});
     }
 }
 

@@ -34,6 +34,8 @@ pub struct RecordedRequest {
     /// The JSON body; for multipart requests, the `payload_json` part.
     /// `None` when there was no JSON body.
     pub body: Option<Value>,
+    /// The files a multipart request uploaded.
+    pub files: Vec<super::UploadedFile>,
     /// The status the fake answered with.
     pub status: u16,
     /// When the request arrived.

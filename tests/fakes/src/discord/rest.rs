@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::multipart::{self, UploadedFile};
 use super::openapi;
 use super::record::{RecordedRequest, API_PREFIX, HEADERS_OF_INTEREST};
 use super::routes;
@@ -145,13 +146,14 @@ pub(crate) async fn handle(
     };
     let headers = interesting_headers(&parts.headers);
     let content_type = headers.get("content-type").cloned().unwrap_or_default();
-    let parsed = parse_body(&content_type, &bytes);
+    let (parsed, files, form_problems) = parse_body(&content_type, &bytes);
     let record = RecordedRequest {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers,
         body: parsed.as_ref().ok().cloned().flatten(),
+        files,
         status: 0,
         at,
     };
@@ -165,6 +167,15 @@ pub(crate) async fn handle(
         _ => None,
     };
     let reply = shared.update(|state| {
+        if !form_problems.is_empty() {
+            let problems = form_problems.join("; ");
+            let reply = Reply::invalid_field("attachments", "BASE_TYPE_BAD_FORM", &problems);
+            let reply = reject(state, &record, &problems, reply);
+            let mut record = record;
+            record.status = reply.status;
+            state.requests.push(record);
+            return reply;
+        }
         respond(
             &shared,
             state,
@@ -270,54 +281,34 @@ fn interesting_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The JSON a request carries: the body itself, or for multipart requests
-/// the `payload_json` part. `Ok(None)` when there is none; `Err` when it
-/// does not parse.
-fn parse_body(content_type: &str, bytes: &[u8]) -> Result<Option<Value>, ()> {
+/// What a request carries: its JSON (the body itself, or for multipart
+/// requests the `payload_json` part; `Ok(None)` when there is none, `Err` when
+/// it does not parse), the files it uploads, and what Discord would refuse
+/// about a multipart body's form.
+fn parse_body(
+    content_type: &str,
+    bytes: &[u8],
+) -> (Result<Option<Value>, ()>, Vec<UploadedFile>, Vec<String>) {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return (Ok(None), Vec::new(), Vec::new());
     }
     if content_type.starts_with("multipart/form-data") {
-        return match multipart_payload_json(content_type, bytes) {
+        let parts = multipart::parse(content_type, bytes);
+        let json = match &parts.payload_json {
             Some(json) => serde_json::from_slice(json).map(Some).map_err(|_| ()),
             None => Ok(None),
         };
+        let mut problems = parts.problems;
+        if let Ok(Some(json)) = &json {
+            problems.extend(multipart::attachment_problems(json, &parts.files));
+        }
+        return (json, parts.files, problems);
     }
-    serde_json::from_slice(bytes).map(Some).map_err(|_| ())
-}
-
-/// The bytes of the `payload_json` part of a multipart body.
-fn multipart_payload_json<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a [u8]> {
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))?
-        .trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    split_bytes(body, delimiter.as_bytes())
-        .into_iter()
-        .find_map(|part| {
-            let header_end = find_bytes(part, b"\r\n\r\n")?;
-            let head = String::from_utf8_lossy(&part[..header_end]).to_ascii_lowercase();
-            if !head.contains("name=\"payload_json\"") {
-                return None;
-            }
-            let content = &part[header_end + 4..];
-            Some(content.strip_suffix(b"\r\n").unwrap_or(content))
-        })
-}
-
-fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn split_bytes<'a>(mut haystack: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
-    let mut parts = Vec::new();
-    while let Some(at) = find_bytes(haystack, delimiter) {
-        parts.push(&haystack[..at]);
-        haystack = &haystack[at + delimiter.len()..];
-    }
-    parts.push(haystack);
-    parts
+    (
+        serde_json::from_slice(bytes).map(Some).map_err(|_| ()),
+        Vec::new(),
+        Vec::new(),
+    )
 }
 
 #[cfg(test)]
@@ -327,13 +318,15 @@ mod tests {
     #[test]
     fn payload_json_is_taken_from_multipart_bodies() {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{\"content\":\"hi\"}\r\n--XyZ--\r\n";
-        let parsed = parse_body("multipart/form-data; boundary=XyZ", body);
-        assert_eq!(parsed, Ok(Some(json!({"content": "hi"}))));
+        let (json, files, problems) = parse_body("multipart/form-data; boundary=XyZ", body);
+        assert_eq!(json, Ok(Some(json!({"content": "hi"}))));
+        assert_eq!(files[0].bytes, b"hello");
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
     fn empty_and_broken_bodies() {
-        assert_eq!(parse_body("application/json", b""), Ok(None));
-        assert_eq!(parse_body("application/json", b"{nope"), Err(()));
+        assert_eq!(parse_body("application/json", b"").0, Ok(None));
+        assert_eq!(parse_body("application/json", b"{nope").0, Err(()));
     }
 }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::TokioIo;
@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::state::Shared;
-use super::{gateway, rest};
+use super::{cdn, gateway, rest};
 
 /// Binds 127.0.0.1 on `port` (0: any free port). Never another interface.
 pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -31,6 +31,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             "/attachments/:channel/:id/:filename",
             get(super::attachments::serve),
         )
+        .route("/ephemeral-attachments/*file", get(cdn::serve))
         .fallback(rest::handle)
         .with_state(shared);
     let mut connections = JoinSet::new();
@@ -54,5 +55,8 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 async fn upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    if shared.read(|s| s.gateway_refused) {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     ws.on_upgrade(move |socket| gateway::serve_connection(shared, socket))
 }

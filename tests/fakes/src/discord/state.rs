@@ -125,6 +125,13 @@ pub(crate) struct State {
     pub downloads: Vec<String>,
     /// Each webhook's rate-limit window, by webhook id.
     pub webhook_windows: HashMap<String, super::rate_limits::Window>,
+    /// Files on the fake CDN, by path.
+    pub cdn: HashMap<String, super::cdn::CdnFile>,
+    /// Paths of CDN downloads, in order.
+    pub cdn_downloads: Vec<String>,
+    /// While set, gateway connections are refused (503), as when Discord
+    /// can't be reached.
+    pub gateway_refused: bool,
 }
 
 impl State {
@@ -351,6 +358,8 @@ pub(crate) struct Interaction {
     pub followup_ids: Vec<String>,
     /// Bodies of `PATCH /webhooks/{app}/{token}/messages/@original`, in order.
     pub original_edits: Vec<Value>,
+    /// Files uploaded with the callback, follow-ups and edits, in order.
+    pub files: Vec<super::UploadedFile>,
 }
 
 /// Commands registered by the bot.

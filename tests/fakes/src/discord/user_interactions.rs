@@ -183,9 +183,14 @@ impl FakeDiscord {
             if let Some(guild_id) = &spec.guild_id {
                 data["guild_id"] = json!(guild_id);
             }
+            let mut resolved = super::cdn::resolved_attachments(&state.cdn, &spec.options)
+                .unwrap_or_else(|| json!({}));
             let channels = resolved_channels(state, &spec.options, &guild_id);
             if !channels.is_empty() {
-                data["resolved"] = json!({ "channels": channels });
+                resolved["channels"] = json!(channels);
+            }
+            if resolved.as_object().is_some_and(|r| !r.is_empty()) {
+                data["resolved"] = resolved;
             }
             data
         })
@@ -315,6 +320,7 @@ impl FakeDiscord {
                     followups: Vec::new(),
                     followup_ids: Vec::new(),
                     original_edits: Vec::new(),
+                    files: Vec::new(),
                 },
             );
             id
