@@ -22,6 +22,10 @@ pub struct Registration {
     pub aliases: Vec<String>,
     /// Answers only in age-restricted channels.
     pub nsfw: bool,
+    /// The sampling temperature (0–2); `None` leaves it to the endpoint.
+    pub temperature: Option<f64>,
+    /// The longest answer in tokens; `None` is the host's cap.
+    pub max_tokens: Option<u32>,
     /// The extensions of the character card it is imported from.
     pub card_extensions: Option<CardExtensions>,
 }
@@ -84,8 +88,8 @@ impl Registration {
                 prompt,
                 model,
                 nsfw: self.nsfw,
-                temperature: None,
-                max_tokens: None,
+                temperature: self.temperature.map(Temperature::try_from).transpose()?,
+                max_tokens: self.max_tokens.map(MaxTokens::try_from).transpose()?,
             },
             aliases,
             card_extensions: self.card_extensions.clone(),

@@ -117,6 +117,9 @@ impl PersonalityService {
         {
             let parsed = input.parse()?;
             self.check_model(parsed.profile.model.as_ref())?;
+            if let Some(max_tokens) = parsed.profile.max_tokens {
+                self.check_max_tokens(max_tokens)?;
+            }
             let owner_id = match (input.owner_id, ctx.actor.user_id()) {
                 (Some(owner), Some(me)) if owner != me && !ctx.actor.is_admin() => {
                     return Err(ServiceError::NotOwner(parsed.name.to_string()));

@@ -65,6 +65,10 @@ struct PersonaeExtension {
     nsfw: bool,
     #[serde(default)]
     avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
 }
 
 /// The personality a card (JSON) describes.
@@ -108,6 +112,8 @@ pub(super) fn read(bytes: &[u8]) -> Result<Portable, FileError> {
         avatar_url: ours.avatar_url,
         model: ours.model,
         nsfw: ours.nsfw,
+        temperature: ours.temperature,
+        max_tokens: ours.max_tokens,
         aliases: ours.aliases,
         owner_id: None,
         home: None,
@@ -204,6 +210,8 @@ pub fn export_card(p: &Personality, card_extensions: Option<&CardExtensions>) ->
         model: profile.model.as_ref().map(ToString::to_string),
         nsfw: profile.nsfw,
         avatar_url: profile.avatar_url.as_ref().map(ToString::to_string),
+        temperature: profile.temperature.map(f64::from),
+        max_tokens: profile.max_tokens.map(u32::from),
     };
     extensions.insert(CARD_EXTENSION_KEY.to_owned(), json!(ours));
     json!({

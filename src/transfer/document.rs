@@ -14,7 +14,7 @@ pub const FORMAT: &str = "personae-export";
 pub const VERSION: u32 = 1;
 
 /// A personae export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportDocument {
     /// Always [`FORMAT`].
@@ -28,7 +28,7 @@ pub struct ExportDocument {
 }
 
 /// One personality of an export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportedPersonality {
     pub name: String,
@@ -42,6 +42,12 @@ pub struct ExportedPersonality {
     pub model: Option<String>,
     #[serde(default)]
     pub nsfw: bool,
+    /// The sampling temperature; absent: left to the endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// The longest answer in tokens; absent: the host's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
     #[serde(default)]
     pub aliases: Vec<String>,
     /// The owner's Discord user id.
@@ -85,6 +91,8 @@ impl ExportedPersonality {
             prompt: profile.prompt.to_string(),
             model: profile.model.as_ref().map(ToString::to_string),
             nsfw: profile.nsfw,
+            temperature: profile.temperature.map(f64::from),
+            max_tokens: profile.max_tokens.map(u32::from),
             aliases: p.aliases().iter().map(ToString::to_string).collect(),
             owner_id: p.owner_id().to_string(),
             home_server: p.scope().server().map(|s| s.to_string()),
@@ -153,6 +161,8 @@ fn portable(p: ExportedPersonality) -> Result<Portable, FileError> {
         prompt: p.prompt,
         model: p.model,
         nsfw: p.nsfw,
+        temperature: p.temperature,
+        max_tokens: p.max_tokens,
         aliases: p.aliases,
         owner_id: Some(owner_id),
         home: Some(home),

@@ -21,7 +21,7 @@ use crate::domain::{CardExtensions, Scope, UserId};
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 /// One personality as a file describes it, before any of it is checked by the domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Portable {
     pub name: String,
     /// `None`: the name.
@@ -30,6 +30,8 @@ pub struct Portable {
     pub prompt: String,
     pub model: Option<String>,
     pub nsfw: bool,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
     pub aliases: Vec<String>,
     /// The owner the file names; a card names none.
     pub owner_id: Option<UserId>,

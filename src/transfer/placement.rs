@@ -32,6 +32,8 @@ impl Placement {
                 model: portable.model,
                 aliases: portable.aliases,
                 nsfw: portable.nsfw,
+                temperature: portable.temperature,
+                max_tokens: portable.max_tokens,
                 card_extensions: portable.card_extensions,
             },
         }

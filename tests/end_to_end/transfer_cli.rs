@@ -125,6 +125,10 @@ fn seeded(dir: &Path) {
             "8001",
             "--nsfw",
             "true",
+            "--temperature",
+            "0.7",
+            "--max-tokens",
+            "300",
         ],
     );
     ok(
@@ -180,6 +184,11 @@ fn an_export_imported_into_a_fresh_database_gives_equal_personalities_under_one_
         "{out}"
     );
     assert_eq!(personalities(to.path()), personalities(from.path()));
+    let aria = &document["personalities"][0];
+    assert_eq!(
+        (aria["temperature"].as_f64(), aria["max_tokens"].as_u64()),
+        (Some(0.7), Some(300))
+    );
     let created = events(to.path());
     assert_eq!(created.len(), 3);
     assert!(created

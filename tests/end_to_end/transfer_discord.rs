@@ -212,7 +212,9 @@ async fn the_members_own_limit_applies_to_an_import() {
     assert_eq!(lines.len(), 11, "{answer}");
     assert_eq!(lines[9], "Imported **P10**.");
     assert!(
-        lines[10].starts_with("**P11** was not imported: You already have 10"),
+        lines[10].starts_with(
+            "**P11** was not imported: You already own as many personalities in this server as it allows (10)"
+        ),
         "{answer}"
     );
     // Whatever the file said, they are the member's, in this server.

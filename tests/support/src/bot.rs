@@ -243,7 +243,6 @@ pub fn bot_env(discord: &FakeDiscord, llm: &FakeLlm, database: &Path) -> Vec<(St
         ("DISCORD_API_URL", discord.base_url()),
         ("DISCORD_ATTACHMENT_URLS", discord.base_url()),
         ("LLM_BASE_URL", llm.base_url()),
-        ("DISCORD_ATTACHMENT_URLS", discord.attachment_base()),
         ("LLM_API_KEY", LLM_KEY.to_owned()),
         ("LLM_MODEL", "test-default-model".to_owned()),
         ("LLM_TIMEOUT_SECS", "5".to_owned()),
