@@ -8,6 +8,7 @@ mod backup;
 mod bus;
 mod concurrency;
 mod crash_consistency;
+mod dependencies;
 mod durability;
 mod durable;
 mod hostile_input;
