@@ -99,13 +99,16 @@ fn incoming(message: &serenity::Message) -> Incoming<'_> {
 }
 
 /// What `message` says to `personality` as the model reads it, for an answer written again:
-/// without the `@alias` that called it, found as the message path found it.
+/// without the `@alias` that called it, found as the message path found it. `server` is
+/// where the message was sent (a message read over REST doesn't say).
 pub(super) fn said_to(
     data: &Data,
     message: &serenity::Message,
+    server: Option<u64>,
     personality: PersonalityId,
 ) -> String {
-    let incoming = incoming(message);
+    let mut incoming = incoming(message);
+    incoming.server = server.and_then(|s| crate::domain::ServerId::new(s).ok());
     let routes = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now())
         .map(|first| {
             let further =

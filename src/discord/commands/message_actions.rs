@@ -134,7 +134,7 @@ async fn write_again(
             "The message it answered is gone, so it can't be answered again.",
         ));
     };
-    let said = said_to(data, &trigger, personality.id);
+    let said = said_to(data, &trigger, answer.answered.server, personality.id);
     let Asked {
         answer: asked,
         slot,
