@@ -368,3 +368,69 @@ async fn a_regeneration_counts_against_the_members_call_limit() {
     assert_eq!(bot.llm.requests().len(), 1);
     bot.assert_valid_requests();
 }
+
+#[tokio::test]
+async fn in_a_dm_the_bots_own_messages_are_written_again_and_deleted() {
+    let bot = aria_bot().await;
+    bot.discord.add_dm_channel("6900", OWNER, "owner");
+    bot.llm.reply_with("A private answer.");
+    bot.discord
+        .send_message(MessageSpec::dm("6900", OWNER, "owner", "@aria hello"))
+        .await;
+    let sent = bot
+        .discord
+        .wait_for_message(
+            |m| m["channel_id"] == "6900" && m["author"]["bot"] == true,
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let sent = sent["id"].as_str().unwrap().to_owned();
+    bot.wait_tracked(&sent).await;
+    let in_dm = |action: &str| MessageCommandSpec {
+        user_id: OWNER.to_owned(),
+        user_name: "owner".to_owned(),
+        channel_id: "6900".to_owned(),
+        guild_id: None,
+        name: action.to_owned(),
+        target_id: sent.clone(),
+        ..MessageCommandSpec::default()
+    };
+
+    bot.llm.reply_with("Said again, privately.");
+    let id = bot.discord.message_command(in_dm("Regenerate")).await;
+    let response = bot
+        .discord
+        .wait_interaction_response(&id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        final_text(&bot, &id, &response).await,
+        "Aria's answer was written again."
+    );
+    assert_eq!(
+        content_of(&bot, &sent).as_deref(),
+        Some("**Aria:** Said again, privately.")
+    );
+
+    let id = bot.discord.message_command(in_dm("Delete answer")).await;
+    let response = bot
+        .discord
+        .wait_interaction_response(&id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        final_text(&bot, &id, &response).await,
+        "Aria's answer was deleted."
+    );
+    assert!(bot.discord.message(&sent).is_none());
+    assert!(
+        bot.discord
+            .requests()
+            .iter()
+            .any(|r| r.is("DELETE", &format!("/channels/6900/messages/{sent}"))),
+        "the bot deletes its own message"
+    );
+    assert!(bot.discord.webhook_executions().is_empty());
+    bot.assert_valid_requests();
+}
