@@ -104,11 +104,16 @@ async fn delete_one(
         .delete_message(&ctx.http, serenity::MessageId::new(id))
         .await
     {
-        Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response)))
-            if response.error.code == UNKNOWN_MESSAGE =>
-        {
-            Ok(())
-        }
+        Err(e) if is_unknown_message(&e) => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// True when Discord answered that the message doesn't exist (any more).
+pub fn is_unknown_message(e: &serenity::Error) -> bool {
+    matches!(
+        e,
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response))
+            if response.error.code == UNKNOWN_MESSAGE
+    )
 }

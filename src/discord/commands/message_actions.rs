@@ -123,16 +123,20 @@ async fn write_again(
     personality: &ProfileInfo,
 ) -> Result<AnswerRecord, Error> {
     let channel = serenity::ChannelId::new(answer.channel_id);
-    let Ok(trigger) = channel
+    let trigger = match channel
         .message(
             ctx.http(),
             serenity::MessageId::new(answer.answered.trigger_id),
         )
         .await
-    else {
-        return Err(BotError::user(
-            "The message it answered is gone, so it can't be answered again.",
-        ));
+    {
+        Ok(trigger) => trigger,
+        Err(e) if answer_messages::is_unknown_message(&e) => {
+            return Err(BotError::user(
+                "The message it answered is gone, so it can't be answered again.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
     };
     let said = said_to(data, &trigger, answer.answered.server, personality.id);
     let Asked {
@@ -172,10 +176,11 @@ async fn write_again(
     let message_ids =
         answer_messages::rewrite(ctx.serenity_context(), data, &answer, personality, &text).await?;
     info!(
-        personality = %personality.name,
-        channel = answer.channel_id,
+        target: "personae::audit",
+        personality = %personality.id,
+        channel_id = answer.channel_id,
         llm_ms = llm.as_millis() as u64,
-        "answered a message again"
+        "answer regenerated"
     );
     Ok(AnswerRecord {
         message_ids,
