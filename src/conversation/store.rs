@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::{AnswerId, AnswerRecord, Answered};
 use crate::application::StoreError;
 use crate::domain::PersonalityId;
 
@@ -24,6 +25,8 @@ pub struct Forgotten {
     pub messages: usize,
     pub conversations: usize,
     pub activations: usize,
+    /// Answer records (kept in the store only).
+    pub answers: usize,
 }
 
 /// Messages a personality sent in one channel, and the user it was answering, if the
@@ -35,6 +38,9 @@ pub struct SentMessages {
     pub message_ids: Vec<u64>,
     /// The user now talking to the personality in the channel.
     pub answering: Option<u64>,
+    /// How the messages came about, when they are an answer to a member's message: recorded
+    /// with them, for the message actions.
+    pub answer: Option<Answered>,
     pub at: DateTime<Utc>,
 }
 
@@ -88,10 +94,23 @@ pub trait ConversationStore: Send + Sync + 'static {
     /// Counts the rows that name the personality.
     async fn traces_of(&self, personality: PersonalityId) -> Result<Forgotten, StoreError>;
 
-    /// Deletes message mappings older than `before`; returns each deleted message with the
-    /// personality that sent it.
+    /// Deletes message mappings and answer records older than `before` (an answer with all
+    /// its messages); returns each deleted message with the personality that sent it.
     async fn prune_messages(
         &self,
         before: DateTime<Utc>,
     ) -> Result<Vec<(u64, PersonalityId)>, StoreError>;
+
+    /// The answer `message_id` is part of, if it is a recorded answer's message.
+    async fn answer_for_message(&self, message_id: u64)
+        -> Result<Option<AnswerRecord>, StoreError>;
+
+    /// Deletes an answer record and its messages' mappings, in one transaction; returns the
+    /// messages whose mapping was deleted.
+    async fn forget_answer(&self, answer: AnswerId) -> Result<Vec<u64>, StoreError>;
+
+    /// Replaces an answer's facts and messages with `answer`'s (a regeneration), in one
+    /// transaction. Returns the messages that are no longer part of it, or `None`, and
+    /// nothing written, when the answer or its personality no longer exists.
+    async fn replace_answer(&self, answer: AnswerRecord) -> Result<Option<Vec<u64>>, StoreError>;
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
 
-use super::{ConversationStore, Forgotten, SentMessages};
+use super::{AnswerId, AnswerRecord, Answered, ConversationStore, Forgotten, SentMessages};
 use crate::application::StoreError;
 use crate::domain::PersonalityId;
 
@@ -114,26 +114,29 @@ impl ConversationTracker {
             channel_id,
             message_ids: vec![message_id],
             answering: None,
+            answer: None,
             at: Utc::now(),
         })
         .await
     }
 
     /// Remembers an answer in one write: `personality` sent `message_ids` (an answer split
-    /// to Discord's length limit) in `channel_id`, answering `user_id`, who is now talking
-    /// to it there. False, and nothing remembered, when the personality no longer exists.
+    /// to Discord's length limit) in `channel_id`, answering `answered.member`, who is now
+    /// talking to it there; the answer's record keeps how it came about. False, and nothing
+    /// remembered, when the personality no longer exists.
     pub async fn record_answer(
         &self,
-        user_id: u64,
         channel_id: u64,
         personality: PersonalityId,
         message_ids: Vec<u64>,
+        answered: Answered,
     ) -> Result<bool, StoreError> {
         self.record_sent(SentMessages {
             personality,
             channel_id,
             message_ids,
-            answering: Some(user_id),
+            answering: Some(answered.member),
+            answer: Some(answered),
             at: Utc::now(),
         })
         .await
@@ -256,9 +259,9 @@ impl ConversationTracker {
         self.state.auto_response.contains(&user_id)
     }
 
-    /// Deletes every trace of a personality: sent messages, conversations, activations —
-    /// in the store (also rows another process wrote), then in memory once that committed
-    /// (a failure leaves both for the retry).
+    /// Deletes every trace of a personality: sent messages, answer records, conversations,
+    /// activations — in the store (also rows another process wrote), then in memory once
+    /// that committed (a failure leaves both for the retry).
     pub async fn forget_personality(
         &self,
         personality: PersonalityId,
@@ -269,9 +272,10 @@ impl ConversationTracker {
         Ok(forgotten)
     }
 
-    /// Where the personality still appears in memory.
+    /// Where the personality still appears in memory (answer records are never held there).
     pub fn traces_in_memory(&self, personality: PersonalityId) -> Traces {
         Traces {
+            answers: 0,
             messages: self
                 .state
                 .messages
@@ -310,6 +314,44 @@ impl ConversationTracker {
             self.state.unsent(*message_id, *personality);
         }
         Ok(pruned.len())
+    }
+
+    /// The recorded answer `message_id` is part of, read from the store (message actions are
+    /// rare; answers are not held in memory).
+    pub async fn answer_for_message(
+        &self,
+        message_id: u64,
+    ) -> Result<Option<AnswerRecord>, StoreError> {
+        self.store.answer_for_message(message_id).await
+    }
+
+    /// Forgets an answer (its messages were deleted): its record and its messages' mappings,
+    /// in the store and then in memory.
+    pub async fn forget_answer(&self, answer: AnswerId) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        let forgotten = self.store.forget_answer(answer).await?;
+        for message_id in forgotten {
+            self.state.messages.remove(&message_id);
+        }
+        Ok(())
+    }
+
+    /// Records a regenerated answer: its new facts and messages replace the old. False, and
+    /// nothing remembered, when the answer or its personality no longer exists.
+    pub async fn replace_answer(&self, answer: AnswerRecord) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
+        let (channel_id, personality) = (answer.channel_id, answer.personality);
+        let message_ids = answer.message_ids.clone();
+        let Some(dropped) = self.store.replace_answer(answer).await? else {
+            return Ok(false);
+        };
+        for message_id in dropped {
+            self.state.messages.remove(&message_id);
+        }
+        for message_id in message_ids {
+            self.state.sent(message_id, channel_id, personality);
+        }
+        Ok(true)
     }
 
     /// Conversations held in memory (expired ones are dropped within a minute of use).

@@ -14,6 +14,7 @@ use super::streaming::{LiveAnswer, BROKE_OFF};
 use super::webhooks::{AllowedMentions, WebhookMessage};
 use super::{BotError, Data};
 use crate::cache::ProfileInfo;
+use crate::conversation::Answered;
 use crate::domain::{ChannelId, ChannelMode, MaxTokens, PersonalityId, Temperature};
 use crate::llm::{
     build_messages, visible_text, Answer, ChatMessage, ChatRequest, ContextMessage, DeltaStream,
@@ -43,20 +44,7 @@ pub async fn on_message(
     data: &Data,
     message: &serenity::Message,
 ) -> Result<(), BotError> {
-    let incoming = Incoming {
-        author_id: message.author.id.get(),
-        from_bot_or_webhook: message.author.bot || message.webhook_id.is_some(),
-        channel_id: message.channel_id.get(),
-        server: message
-            .guild_id
-            .and_then(|g| crate::domain::ServerId::new(g.get()).ok()),
-        content: &message.content,
-        replied_to: message
-            .message_reference
-            .as_ref()
-            .and_then(|r| r.message_id)
-            .map(poise::serenity_prelude::MessageId::get),
-    };
+    let incoming = incoming(message);
     let Some(first) = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now()) else {
         return Ok(());
     };
@@ -92,6 +80,132 @@ pub async fn on_message(
     Ok(())
 }
 
+/// The message as routing reads it.
+fn incoming(message: &serenity::Message) -> Incoming<'_> {
+    Incoming {
+        author_id: message.author.id.get(),
+        from_bot_or_webhook: message.author.bot || message.webhook_id.is_some(),
+        channel_id: message.channel_id.get(),
+        server: message
+            .guild_id
+            .and_then(|g| crate::domain::ServerId::new(g.get()).ok()),
+        content: &message.content,
+        replied_to: message
+            .message_reference
+            .as_ref()
+            .and_then(|r| r.message_id)
+            .map(poise::serenity_prelude::MessageId::get),
+    }
+}
+
+/// What `message` says to `personality` as the model reads it, for an answer written again:
+/// without the `@alias` that called it, found as the message path found it. `server` is
+/// where the message was sent (a message read over REST doesn't say).
+pub(super) fn said_to(
+    data: &Data,
+    message: &serenity::Message,
+    server: Option<u64>,
+    personality: PersonalityId,
+) -> String {
+    let mut incoming = incoming(message);
+    incoming.server = server.and_then(|s| crate::domain::ServerId::new(s).ok());
+    let routes = route(&incoming, &data.app.cache, &data.app.tracker, Utc::now())
+        .map(|first| {
+            let further =
+                further_mentions(&incoming, &first, &data.app.cache, data.max_personalities);
+            std::iter::once(first).chain(further).collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    routes
+        .iter()
+        .find(|r| r.personality == personality)
+        .map_or_else(
+            || message.content.trim().to_owned(),
+            |r| r.text_for_model(&message.content),
+        )
+}
+
+/// A call to the model on its way: the answer (whole, or a stream still to read), the call
+/// slot it holds until dropped, when it started and the model asked.
+pub(super) struct Asked<'a> {
+    pub answer: Result<Answer, LlmError>,
+    pub slot: Option<tokio::sync::SemaphorePermit<'a>>,
+    pub started: Instant,
+    pub model: String,
+}
+
+/// Asks the model to answer `message` as `personality`, `said` being what the member said as
+/// the model reads it. The request holds the prompt, the conversation before the message,
+/// the message with its attachments, and the personality's sampling; the call waits for a
+/// free slot. The message path and a regeneration both ask through here.
+pub(super) async fn ask<'a>(
+    ctx: &serenity::Context,
+    data: &'a Data,
+    message: &serenity::Message,
+    said: String,
+    personality: &ProfileInfo,
+    stream: bool,
+) -> Asked<'a> {
+    let context = conversation_context(ctx, data, message, personality.id).await;
+    let author_name = message
+        .author
+        .global_name
+        .clone()
+        .unwrap_or_else(|| message.author.name.clone());
+    let mut messages = build_messages(
+        personality.prompt.as_str(),
+        personality.display_name.as_str(),
+        &context,
+        &ContextMessage::user(author_name, said),
+        CONTEXT_BUDGET_CHARS,
+    );
+    if let Some(last) = messages.last_mut() {
+        attach(data, message, personality, last).await;
+    }
+    let model = model_of(data, personality).to_owned();
+    let mut request = ChatRequest::new(messages);
+    if let Some(model) = &personality.model {
+        request = request.with_model(model.as_str());
+    }
+    request.temperature = personality.temperature.map(Temperature::value);
+    request.max_tokens = personality.max_tokens.map(MaxTokens::get);
+    let slot = data.costs.slot().await;
+    let started = Instant::now();
+    let answer = if stream {
+        data.llm.stream(request).await
+    } else {
+        data.llm.complete(request).await.map(Answer::Whole)
+    };
+    Asked {
+        answer,
+        slot,
+        started,
+        model,
+    }
+}
+
+/// The model the personality answers with: its own, or the host's default.
+fn model_of<'a>(data: &'a Data, personality: &'a ProfileInfo) -> &'a str {
+    personality
+        .model
+        .as_ref()
+        .map_or(data.llm.default_model(), |m| m.as_str())
+}
+
+/// What a member over a call limit is told.
+pub(super) fn over_limit_notice(over: &OverLimit) -> String {
+    match over {
+        OverLimit::Member(wait) => format!(
+            "{SLOW_DOWN} Please wait {} seconds and try again.",
+            wait.as_secs().max(1)
+        ),
+        OverLimit::Server(wait) => format!(
+            "{BUSY_SERVER} Please wait {} seconds and try again.",
+            wait.as_secs().max(1)
+        ),
+    }
+}
+
 /// How long an answer took, for its log line.
 struct Timing {
     started: Instant,
@@ -113,18 +227,8 @@ async fn answer(
     {
         info!(user, limit = ?over, "LLM call limit reached");
         if data.costs.should_notify(user, now) {
-            let notice = match over {
-                OverLimit::Member(wait) => format!(
-                    "{SLOW_DOWN} Please wait {} seconds and try again.",
-                    wait.as_secs().max(1)
-                ),
-                OverLimit::Server(wait) => format!(
-                    "{BUSY_SERVER} Please wait {} seconds and try again.",
-                    wait.as_secs().max(1)
-                ),
-            };
             let reply = serenity::CreateMessage::new()
-                .content(notice)
+                .content(over_limit_notice(&over))
                 .reference_message(message)
                 .allowed_mentions(super::reply::no_mentions());
             message.channel_id.send_message(&ctx.http, reply).await?;
@@ -137,36 +241,13 @@ async fn answer(
         llm: std::time::Duration::ZERO,
     };
     let mut typing = Some(message.channel_id.start_typing(&ctx.http));
-    let text = route.text_for_model(&message.content);
-    let context = conversation_context(ctx, data, message, personality.id).await;
-    let author_name = message
-        .author
-        .global_name
-        .clone()
-        .unwrap_or_else(|| message.author.name.clone());
-    let mut messages = build_messages(
-        personality.prompt.as_str(),
-        personality.display_name.as_str(),
-        &context,
-        &ContextMessage::user(author_name, text),
-        CONTEXT_BUDGET_CHARS,
-    );
-    if let Some(last) = messages.last_mut() {
-        attach(data, message, personality, last).await;
-    }
-    let mut request = ChatRequest::new(messages);
-    if let Some(model) = &personality.model {
-        request = request.with_model(model.as_str());
-    }
-    request.temperature = personality.temperature.map(Temperature::value);
-    request.max_tokens = personality.max_tokens.map(MaxTokens::get);
-    let slot = data.costs.slot().await;
-    let llm_started = Instant::now();
-    let answer = if data.stream {
-        data.llm.stream(request).await
-    } else {
-        data.llm.complete(request).await.map(Answer::Whole)
-    };
+    let said = route.text_for_model(&message.content);
+    let Asked {
+        answer,
+        slot,
+        started: llm_started,
+        model,
+    } = ask(ctx, data, message, said, personality, data.stream).await;
     let channel_id = message.channel_id.get();
     let in_server = message.guild_id.is_some();
     let (reply, shown) = match answer {
@@ -228,10 +309,18 @@ async fn answer(
         None if in_server => send_as_webhook(data, channel_id, personality, &reply).await?,
         None => send_in_dm(ctx, data, message.channel_id, personality, &reply).await?,
     };
+    let answered = Answered {
+        member: message.author.id.get(),
+        trigger_id: message.id.get(),
+        server: message.guild_id.map(serenity::GuildId::get),
+        revision: personality.version,
+        model,
+        llm_ms: u64::try_from(timing.llm.as_millis()).unwrap_or(u64::MAX),
+    };
     let tracked = data
         .app
         .tracker
-        .record_answer(message.author.id.get(), channel_id, personality.id, sent)
+        .record_answer(channel_id, personality.id, sent, answered)
         .await?;
     data.app.metrics.message_answered(route.trigger);
     if !tracked {
@@ -260,10 +349,7 @@ async fn attach(
     if message.attachments.is_empty() {
         return;
     }
-    let model = personality
-        .model
-        .as_ref()
-        .map_or(data.llm.default_model(), |m| m.as_str());
+    let model = model_of(data, personality);
     let vision = data.vision_models.iter().any(|v| v == model);
     let attached = attached::read(
         &data.downloads,
@@ -278,7 +364,7 @@ async fn attach(
 
 /// What members see of a finished answer: the thinking removed, a note after a break,
 /// the short apology for an answer that is empty (or was all thinking).
-fn shown_text(text: &str, broken: bool) -> String {
+pub(super) fn shown_text(text: &str, broken: bool) -> String {
     let visible = visible_text(text);
     let visible = visible.trim();
     if visible.is_empty() {
@@ -311,26 +397,35 @@ async fn send_as_webhook(
     reply: &str,
 ) -> Result<Vec<u64>, BotError> {
     let mut sent = Vec::new();
-    let chunks = at_most(
-        split_message(reply, DISCORD_MESSAGE_LIMIT),
-        data.costs.max_messages,
-        DISCORD_MESSAGE_LIMIT,
-    );
-    for chunk in chunks {
-        let webhook_message = WebhookMessage {
-            content: chunk,
-            username: personality.display_name.to_string(),
-            avatar_url: personality.avatar_url.as_ref().map(ToString::to_string),
-            allowed_mentions: AllowedMentions::default(),
-        };
+    for chunk in webhook_chunks(data, reply) {
         let id = data
             .webhooks
-            .send(channel_id, &webhook_message)
+            .send(channel_id, &webhook_message(personality, chunk))
             .await
             .map_err(|e| BotError::Other(e.into()))?;
         sent.push(id);
     }
     Ok(sent)
+}
+
+/// The messages an answer takes in a server channel: split to Discord's limit, at most the
+/// host's number of messages.
+pub(super) fn webhook_chunks(data: &Data, reply: &str) -> Vec<String> {
+    at_most(
+        split_message(reply, DISCORD_MESSAGE_LIMIT),
+        data.costs.max_messages,
+        DISCORD_MESSAGE_LIMIT,
+    )
+}
+
+/// One message of an answer, as the personality.
+pub(super) fn webhook_message(personality: &ProfileInfo, content: String) -> WebhookMessage {
+    WebhookMessage {
+        content,
+        username: personality.display_name.to_string(),
+        avatar_url: personality.avatar_url.as_ref().map(ToString::to_string),
+        allowed_mentions: AllowedMentions::default(),
+    }
 }
 
 /// Direct messages have no webhooks: the bot speaks itself, naming the personality.
@@ -341,16 +436,24 @@ async fn send_in_dm(
     personality: &ProfileInfo,
     reply: &str,
 ) -> Result<Vec<u64>, BotError> {
-    let prefix = format!("**{}:** ", personality.display_name);
-    let room = DISCORD_MESSAGE_LIMIT - prefix.chars().count();
     let mut sent = Vec::new();
-    for chunk in at_most(split_message(reply, room), data.costs.max_messages, room) {
+    for chunk in dm_chunks(data, personality, reply) {
         let message = serenity::CreateMessage::new()
-            .content(format!("{prefix}{chunk}"))
+            .content(chunk)
             .allowed_mentions(super::reply::no_mentions());
         sent.push(channel.send_message(&ctx.http, message).await?.id.get());
     }
     Ok(sent)
+}
+
+/// The messages an answer takes in a DM: each starts with the personality's name.
+pub(super) fn dm_chunks(data: &Data, personality: &ProfileInfo, reply: &str) -> Vec<String> {
+    let prefix = format!("**{}:** ", personality.display_name);
+    let room = DISCORD_MESSAGE_LIMIT - prefix.chars().count();
+    at_most(split_message(reply, room), data.costs.max_messages, room)
+        .into_iter()
+        .map(|chunk| format!("{prefix}{chunk}"))
+        .collect()
 }
 
 /// True for the bot's own notices (the apology, the call limit, …): they are not the

@@ -1,6 +1,7 @@
 //! The Discord layer: poise commands, the message path, webhooks. Thin: parse input, call
 //! the service, format the reply.
 
+mod answer_messages;
 mod attached;
 pub mod attachments;
 mod bot;

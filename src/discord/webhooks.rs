@@ -22,6 +22,8 @@ const CACHE_IDLE: Duration = Duration::from_secs(60 * 60);
 pub const WEBHOOK_NAME: &str = "personae";
 /// Discord's error code for a webhook that no longer exists.
 const UNKNOWN_WEBHOOK: i64 = 10015;
+/// Discord's error code for a message that no longer exists.
+const UNKNOWN_MESSAGE: i64 = 10008;
 /// Retries of a webhook execution answered with 429 or 5xx.
 const MAX_RETRIES: u32 = 4;
 /// The longest `retry_after` we wait out; longer means something is wrong.
@@ -272,9 +274,33 @@ impl WebhookManager {
             webhook.id, webhook.token
         );
         let url = self.url(&path, &[], target.thread).map_err(bad_url)?;
-        self.request(&webhook, reqwest::Method::PATCH, url, edit)
+        self.request(&webhook, reqwest::Method::PATCH, url, Some(edit))
             .await
             .map(drop)
+    }
+
+    /// Deletes a message the channel's webhook sent (`DELETE
+    /// /webhooks/{id}/{token}/messages/{message_id}`, with `thread_id` in threads). A message
+    /// already gone counts as deleted.
+    pub async fn delete(&self, channel_id: u64, message_id: u64) -> Result<(), WebhookError> {
+        let target = self.target(channel_id).await?;
+        let webhook = self.webhook(target.webhook_channel).await?;
+        let path = format!(
+            "api/v10/webhooks/{}/{}/messages/{message_id}",
+            webhook.id, webhook.token
+        );
+        let url = self.url(&path, &[], target.thread).map_err(bad_url)?;
+        match self
+            .request::<()>(&webhook, reqwest::Method::DELETE, url, None)
+            .await
+        {
+            Err(WebhookError::Status {
+                code: UNKNOWN_MESSAGE,
+                ..
+            })
+            | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn execute(
@@ -288,7 +314,7 @@ impl WebhookManager {
             .url(&path, &[("wait", "true")], thread)
             .map_err(bad_url)?;
         let response = self
-            .request(webhook, reqwest::Method::POST, url, message)
+            .request(webhook, reqwest::Method::POST, url, Some(message))
             .await?;
         let sent: SentMessage = response.json().await?;
         Ok(sent.id.get())
@@ -315,22 +341,21 @@ impl WebhookManager {
     /// Sends one request to a webhook route: waits while the webhook's bucket is empty,
     /// remembers what Discord says about the bucket, and retries 429s (after their
     /// `retry_after`) and 5xx answers.
-    async fn request(
+    async fn request<B: Serialize>(
         &self,
         webhook: &Credentials,
         method: reqwest::Method,
         url: Url,
-        body: &impl Serialize,
+        body: Option<&B>,
     ) -> Result<reqwest::Response, WebhookError> {
         let mut attempt = 0;
         loop {
             self.buckets.wait(webhook.id).await;
-            let response = self
-                .client
-                .request(method.clone(), url.clone())
-                .json(body)
-                .send()
-                .await?;
+            let mut request = self.client.request(method.clone(), url.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await?;
             let status = response.status();
             self.buckets.update(webhook.id, response.headers());
             if status.is_success() {

@@ -10,8 +10,8 @@ use crate::domain::DomainEvent;
 use crate::events::{EventEnvelope, EventHandler, HandlerError};
 
 /// On `PersonalityRemoved` (the only type it is registered for): deletes the
-/// personality's sent-message map, users' active conversations with it and its channel
-/// activations, in the database and in memory. Idempotent, so a redelivery after a crash
+/// personality's sent-message map and answer records, users' active conversations with it
+/// and its channel activations, in the database and in memory. Idempotent, so a redelivery after a crash
 /// does no harm.
 pub struct ConversationCleanupHandler {
     tracker: Arc<ConversationTracker>,
@@ -44,6 +44,7 @@ impl EventHandler for ConversationCleanupHandler {
             messages = forgotten.messages,
             conversations = forgotten.conversations,
             activations = forgotten.activations,
+            answers = forgotten.answers,
             correlation_id = %envelope.correlation_id,
             "conversation tracking cleaned up after removal"
         );

@@ -6,16 +6,19 @@ use rusqlite::{params, Connection};
 
 use async_trait::async_trait;
 
+use super::answer_rows;
 use super::event_rows::{parse_time, parse_uuid};
 use super::{Database, StoreError};
-use crate::conversation::{ConversationRows, ConversationStore, Forgotten, SentMessages};
+use crate::conversation::{
+    AnswerId, AnswerRecord, ConversationRows, ConversationStore, Forgotten, SentMessages,
+};
 use crate::domain::PersonalityId;
 
-fn id_text(id: u64) -> String {
+pub(super) fn id_text(id: u64) -> String {
     id.to_string()
 }
 
-fn parse_id(text: &str) -> Result<u64, StoreError> {
+pub(super) fn parse_id(text: &str) -> Result<u64, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("bad Discord id {text:?}")))
 }
@@ -42,29 +45,6 @@ fn insert_row(
     row: [&dyn rusqlite::ToSql; 4],
 ) -> Result<bool, StoreError> {
     Ok(conn.prepare_cached(sql)?.execute(&row[..])? > 0)
-}
-
-/// Records that `personality` sent `message_id`. False (and nothing written) when the
-/// personality no longer exists.
-fn record_message(
-    conn: &Connection,
-    message_id: u64,
-    channel_id: u64,
-    personality: PersonalityId,
-    at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    insert_row(
-        conn,
-        insert_while_personality_exists!(
-            "conversation_messages (message_id, channel_id, personality_id, created_at)"
-        ),
-        [
-            &id_text(message_id),
-            &id_text(channel_id),
-            &personality.to_string(),
-            &at.to_rfc3339(),
-        ],
-    )
 }
 
 /// Records that the user talks to `personality` in the channel. False (and nothing
@@ -157,6 +137,7 @@ fn forget_personality(
         messages: delete("DELETE FROM conversation_messages WHERE personality_id = ?1")?,
         conversations: delete("DELETE FROM active_conversations WHERE personality_id = ?1")?,
         activations: delete("DELETE FROM channel_activations WHERE personality_id = ?1")?,
+        answers: answer_rows::forget_personality(conn, personality)?,
     })
 }
 
@@ -171,12 +152,13 @@ fn traces_of(conn: &Connection, personality: PersonalityId) -> Result<Forgotten,
         messages: count("conversation_messages")?,
         conversations: count("active_conversations")?,
         activations: count("channel_activations")?,
+        answers: count("answers")?,
     })
 }
 
-/// Deletes message mappings older than `before` (replies to very old messages no longer
-/// resolve; keeps the table from growing forever). Returns the deleted messages' ids, with
-/// the personality that sent each.
+/// Deletes message mappings and answer records older than `before` (replies to very old
+/// messages no longer resolve, nor do message actions on them; keeps the tables from growing
+/// forever). Returns the deleted messages' ids, with the personality that sent each.
 fn prune_messages(
     conn: &Connection,
     before: DateTime<Utc>,
@@ -195,6 +177,7 @@ fn prune_messages(
             PersonalityId::from_uuid(parse_uuid(&personality)?),
         ));
     }
+    answer_rows::prune(conn, before)?;
     Ok(pruned)
 }
 
@@ -263,8 +246,27 @@ impl ConversationStore for Database {
                     at,
                     ..
                 } = sent;
+                let answer = match &sent.answer {
+                    Some(answered) => {
+                        let Some(id) =
+                            answer_rows::insert(tx, personality, channel_id, answered, at)?
+                        else {
+                            return Ok(false);
+                        };
+                        Some(id)
+                    }
+                    None => None,
+                };
                 for &message_id in &sent.message_ids {
-                    if !record_message(tx, message_id, channel_id, personality, at)? {
+                    let recorded = answer_rows::insert_message(
+                        tx,
+                        message_id,
+                        channel_id,
+                        personality,
+                        answer,
+                        at,
+                    )?;
+                    if !recorded {
                         return Ok(false);
                     }
                 }
@@ -338,6 +340,31 @@ impl ConversationStore for Database {
         &self,
         before: DateTime<Utc>,
     ) -> Result<Vec<(u64, PersonalityId)>, StoreError> {
-        self.call(move |conn| prune_messages(conn, before)).await
+        self.write(move |tx| prune_messages(tx, before), |pruned| pruned)
+            .await
+    }
+
+    async fn answer_for_message(
+        &self,
+        message_id: u64,
+    ) -> Result<Option<AnswerRecord>, StoreError> {
+        self.call(move |conn| answer_rows::for_message(conn, message_id))
+            .await
+    }
+
+    async fn forget_answer(&self, answer: AnswerId) -> Result<Vec<u64>, StoreError> {
+        self.write(
+            move |tx| answer_rows::forget(tx, answer),
+            |forgotten| forgotten,
+        )
+        .await
+    }
+
+    async fn replace_answer(&self, answer: AnswerRecord) -> Result<Option<Vec<u64>>, StoreError> {
+        self.write(
+            move |tx| answer_rows::replace(tx, &answer),
+            |dropped| dropped,
+        )
+        .await
     }
 }

@@ -138,6 +138,29 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE personalities ADD COLUMN temperature REAL;
     ALTER TABLE personalities ADD COLUMN max_tokens INTEGER;
     ",
+    // 5: each answer a personality sent: where, whom it answered (the member and their
+    //    message), the personality's revision, the model and how long it took. Its Discord
+    //    messages are the `conversation_messages` rows naming it (NULL for messages recorded
+    //    before this, or not as an answer): a message belongs to at most one answer, so a
+    //    column relates them without a second table of message ids.
+    r"
+    CREATE TABLE answers (
+        id             INTEGER PRIMARY KEY,
+        channel_id     TEXT NOT NULL,
+        server_id      TEXT,
+        personality_id TEXT NOT NULL,
+        revision       INTEGER NOT NULL,
+        member_id      TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        llm_ms         INTEGER NOT NULL,
+        trigger_id     TEXT NOT NULL,
+        created_at     TEXT NOT NULL
+    );
+    CREATE INDEX answers_by_personality ON answers(personality_id);
+    CREATE INDEX answers_by_created_at ON answers(created_at);
+    ALTER TABLE conversation_messages ADD COLUMN answer_id INTEGER;
+    CREATE INDEX conversation_messages_by_answer ON conversation_messages(answer_id);
+    ",
 ];
 
 /// The schema version this personae writes (`PRAGMA user_version` after migrating).

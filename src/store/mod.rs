@@ -2,6 +2,7 @@
 //! conversation tracking. rusqlite is blocking, so every unit of work runs on the
 //! database's own thread ([`Database::call`], [`Database::write`]).
 
+mod answer_rows;
 mod backup;
 mod checks;
 mod conversation_rows;

@@ -13,6 +13,7 @@ mod conversations;
 mod faults;
 mod history;
 mod llm_client;
+mod message_actions;
 mod operations;
 mod reasoning;
 mod reconnect;

@@ -4,20 +4,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use personae::conversation::{ConversationTracker, Traces};
+use personae::conversation::{Answered, ConversationTracker, Traces};
 use personae::domain::PersonalityId;
 use personae_testkit::{alice, bob, spawn_app, TestApp};
 
 const CHANNEL: u64 = 6001;
 
-/// Memory and database hold the same for `personality`: as counted in each, and as a
-/// tracker freshly loaded from the database sees it.
+/// An answer to `member`'s message 4999 in the home server, by revision 1 of the default model.
+fn answered(member: u64) -> Answered {
+    Answered {
+        member,
+        trigger_id: 4999,
+        server: Some(personae_testkit::home().get()),
+        revision: 1,
+        model: "test-model".to_owned(),
+        llm_ms: 5,
+    }
+}
+
+/// Memory and database hold the same for `personality`: as counted in each (answer records
+/// live in the database only), and as a tracker freshly loaded from the database sees it.
 async fn assert_memory_matches_database(t: &TestApp, personality: PersonalityId) {
     let tracker = &t.app.tracker;
     let in_memory = tracker.traces_in_memory(personality);
+    let in_database = tracker.traces_in_database(personality).await.unwrap();
     assert_eq!(
         in_memory,
-        tracker.traces_in_database(personality).await.unwrap()
+        Traces {
+            answers: 0,
+            ..in_database
+        }
     );
     let reloaded = ConversationTracker::load(Arc::new(t.app.db.clone()))
         .await
@@ -49,7 +65,12 @@ async fn nothing_is_tracked_for_a_personality_removed_while_it_answered() {
         .await
         .unwrap());
     assert!(!tracker
-        .record_answer(alice().get(), CHANNEL, aria.id(), vec![5002, 5003])
+        .record_answer(
+            CHANNEL,
+            aria.id(),
+            vec![5002, 5003],
+            answered(alice().get())
+        )
         .await
         .unwrap());
 
@@ -95,8 +116,7 @@ async fn memory_follows_the_database_through_every_kind_of_change() {
         tracker.traces_in_memory(aria.id()),
         Traces {
             messages: 1,
-            conversations: 0,
-            activations: 0
+            ..Traces::default()
         }
     );
 
@@ -137,7 +157,7 @@ async fn an_answer_in_several_messages_is_recorded_with_its_conversation() {
     let tracker = &t.app.tracker;
     let user = alice().get();
     assert!(tracker
-        .record_answer(user, CHANNEL, aria.id(), vec![5001, 5002, 5003])
+        .record_answer(CHANNEL, aria.id(), vec![5001, 5002, 5003], answered(user))
         .await
         .unwrap());
     for message in [5001, 5002, 5003] {
@@ -153,7 +173,7 @@ async fn an_answer_in_several_messages_is_recorded_with_its_conversation() {
         Traces {
             messages: 3,
             conversations: 1,
-            activations: 0
+            ..Traces::default()
         }
     );
     assert_memory_matches_database(&t, aria.id()).await;
@@ -231,7 +251,12 @@ async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_ro
     let aria = t.create("Aria", alice(), &["bard"]).await;
     let tracker = &t.app.tracker;
     assert!(tracker
-        .record_answer(alice().get(), CHANNEL, aria.id(), vec![5001, 5002])
+        .record_answer(
+            CHANNEL,
+            aria.id(),
+            vec![5001, 5002],
+            answered(alice().get())
+        )
         .await
         .unwrap());
     assert!(tracker
@@ -253,5 +278,105 @@ async fn the_command_line_loads_no_caches_and_its_removal_still_deletes_every_ro
         tracker.traces_in_database(aria.id()).await.unwrap(),
         Traces::default(),
         "the rows the command line never loaded were deleted"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_record_is_removed_with_its_personality() {
+    let t = spawn_app().await;
+    let aria = t.create("Aria", alice(), &[]).await;
+    let tracker = &t.app.tracker;
+    assert!(tracker
+        .record_answer(CHANNEL, aria.id(), vec![5001, 5002], answered(bob().get()))
+        .await
+        .unwrap());
+    let record = tracker.answer_for_message(5002).await.unwrap().unwrap();
+    assert_eq!(record.message_ids, vec![5001, 5002]);
+    assert_eq!(record.answered, answered(bob().get()));
+    assert_eq!(record.personality, aria.id());
+    assert_eq!(
+        tracker.traces_in_database(aria.id()).await.unwrap().answers,
+        1
+    );
+
+    t.app
+        .service
+        .remove(&t.as_user(alice()), "Aria")
+        .await
+        .unwrap();
+    assert_eq!(
+        tracker.traces_in_database(aria.id()).await.unwrap(),
+        Traces::default()
+    );
+    assert_eq!(tracker.answer_for_message(5001).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn answer_records_are_pruned_with_their_messages_after_ninety_days() {
+    use personae::conversation::{ConversationStore, SentMessages};
+
+    let t = spawn_app().await;
+    let aria = t.create("Aria", alice(), &[]).await;
+    let ninety_days = Duration::from_secs(90 * 24 * 60 * 60);
+    let now = chrono::Utc::now();
+    for (message, age_days) in [(5001, 91), (5002, 89)] {
+        let sent = SentMessages {
+            personality: aria.id(),
+            channel_id: CHANNEL,
+            message_ids: vec![message],
+            answering: Some(alice().get()),
+            answer: Some(answered(alice().get())),
+            at: now - chrono::Duration::days(age_days),
+        };
+        assert!(t.app.db.record_sent(sent).await.unwrap());
+    }
+    let tracker = &t.app.tracker;
+    assert_eq!(
+        tracker
+            .prune_messages_older_than(ninety_days)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(tracker.answer_for_message(5001).await.unwrap(), None);
+    assert!(tracker.answer_for_message(5002).await.unwrap().is_some());
+    assert_eq!(
+        tracker.traces_in_database(aria.id()).await.unwrap().answers,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_regenerated_answer_keeps_its_record_with_new_facts_and_messages() {
+    let t = spawn_app().await;
+    let aria = t.create("Aria", alice(), &[]).await;
+    let tracker = &t.app.tracker;
+    assert!(tracker
+        .record_answer(CHANNEL, aria.id(), vec![5001, 5002], answered(bob().get()))
+        .await
+        .unwrap());
+    let mut record = tracker.answer_for_message(5001).await.unwrap().unwrap();
+    record.message_ids = vec![5001];
+    record.answered.revision = 2;
+    record.answered.model = "other-model".to_owned();
+    assert!(tracker.replace_answer(record.clone()).await.unwrap());
+    assert_eq!(
+        tracker.answer_for_message(5001).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(tracker.answer_for_message(5002).await.unwrap(), None);
+    assert_eq!(tracker.personality_for_message(5002), None);
+    assert_memory_matches_database(&t, aria.id()).await;
+
+    tracker.forget_answer(record.id).await.unwrap();
+    assert_eq!(tracker.answer_for_message(5001).await.unwrap(), None);
+    assert_eq!(tracker.personality_for_message(5001), None);
+    assert_eq!(
+        tracker.traces_in_database(aria.id()).await.unwrap(),
+        Traces {
+            conversations: 1,
+            ..Traces::default()
+        },
+        "the conversation with the member goes on"
     );
 }

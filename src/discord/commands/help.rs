@@ -9,6 +9,7 @@ const HELP: &str = "\
 • reply to one of its messages to keep talking
 • `/autorespond enabled:true` — keep talking to the last personality without mentioning it (30 minutes in servers, 2 hours in DMs)
 • `/reset` — end your conversation in this channel
+• on a personality's message, Apps → *Personality info* · *Regenerate* (answers to you) · *Delete answer*
 
 **Make your own**
 • `/personality create` — name, display name, prompt, model, avatar, alias

@@ -5,6 +5,7 @@ mod activation;
 mod autocomplete;
 mod conversation;
 mod help;
+mod message_actions;
 mod personality;
 mod settings;
 
@@ -21,6 +22,7 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
     commands.extend(activation::commands());
     commands.extend(conversation::commands());
     commands.extend(settings::commands());
+    commands.extend(message_actions::commands());
     commands
 }
 

@@ -56,7 +56,7 @@ mod webhooks;
 pub use channels::MessageSpec;
 pub use multipart::UploadedFile;
 pub use record::{RecordedRequest, RequestMatcher, API_PREFIX};
-pub use user_interactions::{CommandSpec, ComponentSpec, ModalSpec};
+pub use user_interactions::{CommandSpec, ComponentSpec, MessageCommandSpec, ModalSpec};
 
 pub use attachments::AttachmentSpec;
 pub use rate_limits::RateLimit;

@@ -147,7 +147,13 @@ async fn dispatched_events_parse_as_serenity_models() {
     ];
     fake.autocomplete(CommandSpec::new("personality", focused))
         .await;
-    for expected in ["command", "dm command", "autocomplete"] {
+    fake.message_command(personae_fakes::discord::MessageCommandSpec {
+        name: "Personality info".into(),
+        target_id: first.clone(),
+        ..Default::default()
+    })
+    .await;
+    for expected in ["command", "dm command", "autocomplete", "message command"] {
         let frame = next_frame(&mut socket).await.expect(expected);
         assert_eq!(frame["t"], "INTERACTION_CREATE", "{expected}");
         let interaction: serenity::model::application::Interaction =
@@ -164,6 +170,16 @@ async fn dispatched_events_parse_as_serenity_models() {
             }
             ("autocomplete", serenity::model::application::Interaction::Autocomplete(a)) => {
                 assert!(a.data.autocomplete().is_some());
+            }
+            ("message command", serenity::model::application::Interaction::Command(c)) => {
+                assert_eq!(c.data.name, "Personality info");
+                match c.data.target() {
+                    Some(serenity::model::application::ResolvedTarget::Message(m)) => {
+                        assert_eq!(m.id.to_string(), first);
+                        assert_eq!(m.content, "hello <@9001>");
+                    }
+                    other => panic!("message command without its message: {other:?}"),
+                }
             }
             (what, other) => panic!("{what}: unexpected {other:?}"),
         }

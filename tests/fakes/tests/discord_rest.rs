@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use personae_fakes::discord::{
-    CommandSpec, ComponentSpec, FakeDiscord, FakeDiscordConfig, MessageSpec, RequestMatcher,
+    CommandSpec, ComponentSpec, FakeDiscord, FakeDiscordConfig, MessageCommandSpec, MessageSpec,
+    RequestMatcher,
 };
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
@@ -679,6 +680,50 @@ async fn command_registration_is_kept_and_checked() {
         )
         .await;
     assert_eq!(status, 400, "duplicate names are refused");
+    api.assert_clean_responses();
+}
+
+#[tokio::test]
+async fn message_commands_register_without_description_and_are_answered() {
+    let api = Api::start().await;
+    let menu = json!([{"name": "Personality info", "type": 3, "options": []}]);
+    let (status, _) = api
+        .json("PUT", "/applications/9001/commands", Some(menu))
+        .await;
+    assert_eq!(
+        status, 200,
+        "spaces and capitals are fine in a menu command"
+    );
+    let (status, _) = api
+        .json(
+            "PUT",
+            "/applications/9001/commands",
+            Some(json!([{"name": "Info", "type": 3, "description": "Shows info"}])),
+        )
+        .await;
+    assert_eq!(status, 400, "menu commands have no description");
+
+    let target = api
+        .fake
+        .send_message(MessageSpec::new("6001", "7002", "bob", "hello"))
+        .await;
+    let id = api
+        .fake
+        .message_command(MessageCommandSpec {
+            name: "Personality info".to_owned(),
+            target_id: target.clone(),
+            ..MessageCommandSpec::default()
+        })
+        .await;
+    let token = api.fake.interaction_token(&id).expect("token");
+    let (status, _) = api
+        .json(
+            "POST",
+            &format!("/interactions/{id}/{token}/callback"),
+            Some(json!({"type": 4, "data": {"content": "ok", "flags": 64}})),
+        )
+        .await;
+    assert_eq!(status, 204);
     api.assert_clean_responses();
 }
 

@@ -8,7 +8,7 @@
 //! The baseline runs the bare SQL those four commands execute, statement for statement, in
 //! the same IMMEDIATE transactions, on a connection opened the same way (WAL,
 //! synchronous=NORMAL, the store's statement cache), and after a removal the transaction
-//! of the conversation-cleanup handler (its three deletes). The baseline's inputs (ids,
+//! of the conversation-cleanup handler (its four deletes). The baseline's inputs (ids,
 //! times, event payloads) are prepared before the clock starts: what is left is SQLite's
 //! work.
 
@@ -296,10 +296,11 @@ pub fn baseline_command(
 }
 
 /// What the conversation-cleanup handler deletes after a removal.
-const CLEANUP: [&str; 3] = [
+const CLEANUP: [&str; 4] = [
     "DELETE FROM conversation_messages WHERE personality_id = ?1",
     "DELETE FROM active_conversations WHERE personality_id = ?1",
     "DELETE FROM channel_activations WHERE personality_id = ?1",
+    "DELETE FROM answers WHERE personality_id = ?1",
 ];
 
 /// The statements of command `command` of cycle `input`, inside a transaction the caller

@@ -1,7 +1,8 @@
 //! Application command registration: bulk overwrite (`PUT`), single create
 //! (`POST`) and listing, globally or per guild. Beyond the schema, the fake
-//! checks what Discord checks for chat-input commands: lower-case names
-//! without spaces, a description, and unique names.
+//! checks what Discord checks for chat-input commands (lower-case names
+//! without spaces, a description, and unique names) and for the commands of
+//! the "Apps" menus (short names, no description, no options).
 
 use std::collections::HashSet;
 
@@ -140,12 +141,41 @@ fn check_commands(commands: &[Value]) -> Option<(String, String)> {
     None
 }
 
-/// Discord's rules for chat-input (type 1) commands and their options.
+/// Discord's rules for chat-input (type 1) commands and their options, and
+/// for user and message commands (types 2 and 3, the "Apps" menus).
 fn check_command(command: &Value, prefix: &str) -> Option<(String, String)> {
     if command["type"].as_u64().unwrap_or(1) != 1 {
-        return None;
+        return check_menu_command(command, prefix);
     }
     check_named(command, prefix)
+}
+
+/// A user or message command: a name of 1 to 32 characters (spaces and
+/// capitals allowed), no description and no options.
+fn check_menu_command(command: &Value, prefix: &str) -> Option<(String, String)> {
+    let name = command["name"].as_str().unwrap_or_default();
+    if name.trim().is_empty() || name.chars().count() > 32 {
+        return Some((
+            format!("{prefix}name"),
+            format!("Command name is invalid: {name:?}"),
+        ));
+    }
+    if command["description"]
+        .as_str()
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Some((
+            format!("{prefix}description"),
+            "Context menu commands cannot have description".to_owned(),
+        ));
+    }
+    if command["options"].as_array().is_some_and(|o| !o.is_empty()) {
+        return Some((
+            format!("{prefix}options"),
+            "Context menu commands cannot have options".to_owned(),
+        ));
+    }
+    None
 }
 
 fn check_named(item: &Value, prefix: &str) -> Option<(String, String)> {

@@ -1,5 +1,5 @@
-//! What users do that becomes an interaction: slash commands,
-//! autocomplete, component clicks and modal submissions. Each is stored
+//! What users do that becomes an interaction: slash commands, message
+//! commands, autocomplete, component clicks and modal submissions. Each is stored
 //! (for the answers the bot sends, see `interactions`) and dispatched as
 //! INTERACTION_CREATE in the shape Discord sends.
 
@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use super::channels::bot_user;
 use super::interactions::{APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT, MODAL_SUBMIT};
+
+/// `data.type` of a message command (a chat-input command is 1, a user command 2).
+const MESSAGE_COMMAND: u8 = 3;
 use super::payloads::{self, MessageDraft, ALL_PERMISSIONS};
 use super::state::{Interaction, State, StoredMessage};
 use super::FakeDiscord;
@@ -58,6 +61,43 @@ impl CommandSpec {
             name: name.to_owned(),
             options,
             ..Self::default()
+        }
+    }
+}
+
+/// A message command: a user picks a command from a message's "Apps" menu
+/// (see [`FakeDiscord::message_command`]). `Default`: alice (7001) in
+/// channel 6001 of guild 8001 with all permissions.
+#[derive(Clone, Debug)]
+pub struct MessageCommandSpec {
+    /// The invoking user's id.
+    pub user_id: String,
+    /// The invoking user's username.
+    pub user_name: String,
+    /// Where the command is used: the target message's channel.
+    pub channel_id: String,
+    /// `None`: the command is used in a DM with the bot.
+    pub guild_id: Option<String>,
+    /// The member's permission bitfield in the channel.
+    pub permissions: String,
+    /// The command's name as registered, e.g. `Personality info`.
+    pub name: String,
+    /// The message the command is used on. A stored message is sent whole
+    /// in `data.resolved.messages`; an unknown id gets a minimal message by
+    /// the bot.
+    pub target_id: String,
+}
+
+impl Default for MessageCommandSpec {
+    fn default() -> Self {
+        Self {
+            user_id: "7001".to_owned(),
+            user_name: "alice".to_owned(),
+            channel_id: "6001".to_owned(),
+            guild_id: Some("8001".to_owned()),
+            permissions: ALL_PERMISSIONS.to_owned(),
+            name: String::new(),
+            target_id: String::new(),
         }
     }
 }
@@ -154,6 +194,51 @@ impl FakeDiscord {
     /// dispatched. Returns the interaction id.
     pub async fn slash_command(&self, spec: CommandSpec) -> String {
         self.command_interaction(APPLICATION_COMMAND, spec)
+    }
+
+    /// A user runs a message command on a message: INTERACTION_CREATE
+    /// (type 2) with `data.type` 3, the `target_id` and the message in
+    /// `data.resolved.messages`, as Discord sends it. Returns the
+    /// interaction id.
+    pub async fn message_command(&self, spec: MessageCommandSpec) -> String {
+        let origin = Origin {
+            user_id: &spec.user_id,
+            user_name: &spec.user_name,
+            channel_id: &spec.channel_id,
+            guild_id: spec.guild_id.as_deref(),
+            permissions: &spec.permissions,
+        };
+        let config = &self.shared.config;
+        self.interact(
+            APPLICATION_COMMAND,
+            &origin,
+            Some(&spec.name),
+            None,
+            |state| {
+                let command_id = state
+                    .commands
+                    .id_of(&spec.name, spec.guild_id.as_deref())
+                    .unwrap_or_else(|| state.ids.next());
+                let message = state.messages.get(&spec.target_id).map_or_else(
+                    || {
+                        MessageDraft::new(&spec.target_id, &spec.channel_id, bot_user(config), "")
+                            .to_json()
+                    },
+                    StoredMessage::to_json,
+                );
+                let mut data = json!({
+                    "id": command_id,
+                    "name": spec.name,
+                    "type": MESSAGE_COMMAND,
+                    "target_id": spec.target_id,
+                    "resolved": {"messages": {spec.target_id.clone(): message}},
+                });
+                if let Some(guild_id) = &spec.guild_id {
+                    data["guild_id"] = json!(guild_id);
+                }
+                data
+            },
+        )
     }
 
     /// A user types in an autocomplete option: INTERACTION_CREATE (type 4)
