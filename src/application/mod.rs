@@ -22,6 +22,8 @@ mod memory_repository;
 #[cfg(test)]
 pub(crate) mod repository_contract;
 #[cfg(test)]
+mod restore_tests;
+#[cfg(test)]
 mod service_tests;
 
 pub use actor::{Actor, RequestContext};
