@@ -16,6 +16,7 @@ mod llm_client;
 mod operations;
 mod reasoning;
 mod reconnect;
+mod restore;
 mod sampling;
 mod servers;
 mod settings;
