@@ -410,11 +410,11 @@ impl Personality {
                 aliases,
                 ..
             } => {
-                self.name = name.clone();
+                self.name.clone_from(name);
                 self.owner_id = *owner_id;
                 self.scope = *scope;
-                self.profile = profile.clone();
-                self.aliases = aliases.clone();
+                self.profile.clone_from(profile);
+                self.aliases.clone_from(aliases);
                 self.removed = false;
             }
             DomainEvent::PersonalityAliasAdded { alias } => {

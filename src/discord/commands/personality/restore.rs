@@ -24,19 +24,19 @@ fn restored_text(restored: &Restoration) -> String {
     let p = &restored.personality;
     let mut names = vec![format!("@{}", p.name().key())];
     names.extend(p.aliases().iter().map(|a| format!("@{a}")));
-    let mut text = format!(
+    let restored_line = format!(
         "Restored **{}** — talk to it with {}.",
         escape_markdown(p.name().as_str()),
         escape_markdown(&names.join(" or "))
     );
-    if !restored.left_out.is_empty() {
-        let taken: Vec<String> = restored.left_out.iter().map(|a| format!("@{a}")).collect();
-        text += &format!(
-            "\nNot restored, because other personalities took them meanwhile: {}.",
-            escape_markdown(&taken.join(", "))
-        );
+    if restored.left_out.is_empty() {
+        return restored_line;
     }
-    text
+    let taken: Vec<String> = restored.left_out.iter().map(|a| format!("@{a}")).collect();
+    format!(
+        "{restored_line}\nNot restored, because other personalities took them meanwhile: {}.",
+        escape_markdown(&taken.join(", "))
+    )
 }
 
 #[cfg(test)]
