@@ -41,10 +41,13 @@ impl PersonalityService {
             let (personality, events) = match saved {
                 Ok(Ok(saved)) => saved,
                 Ok(Err(ServiceError::NothingToRestore(shown))) => {
-                    // Restoring one that is back already: say so rather than "not removed".
+                    // Restoring one that exists (restored already, say): say so rather than
+                    // that nothing of that name was removed.
                     return Err(match self.repository.find_by_key(ctx.server, &key).await? {
-                        Some(alive) => DomainError::NotRemoved(alive.name().to_string()).into(),
-                        None => ServiceError::NothingToRestore(shown),
+                        Some(alive) if alive.name().key() == key => {
+                            DomainError::NotRemoved(alive.name().to_string()).into()
+                        }
+                        _ => ServiceError::NothingToRestore(shown),
                     });
                 }
                 Ok(Err(refused)) => return Err(refused),

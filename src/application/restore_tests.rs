@@ -297,6 +297,12 @@ async fn given_aria_restored_when_she_is_restored_again_then_it_is_refused() {
         matches!(&never, Err(e) if e.to_string() == "No personality called \"nobody\" was removed here."),
         "{never:?}"
     );
+    // An alias of a personality that exists is no removed personality's name either.
+    let alias = t.service.restore(&alice, "muse").await;
+    assert!(
+        matches!(&alias, Err(ServiceError::NothingToRestore(name)) if name == "muse"),
+        "{alias:?}"
+    );
 }
 
 #[tokio::test]
