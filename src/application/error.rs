@@ -52,6 +52,19 @@ pub enum ServiceError {
     /// Another domain rule refused the change (duplicate alias, nothing to update, …).
     #[error("{0}")]
     Rejected(DomainError),
+    /// No personality with that name was removed where the command looked (or it was
+    /// restored since): check the name, and the server.
+    #[error("No personality called \"{0}\" was removed here.")]
+    NothingToRestore(String),
+    /// Only the former owner, the home server's managers or a bot admin may restore it.
+    #[error(
+        "Only the former owner of \"{0}\", the managers of its server or a bot admin can restore it."
+    )]
+    NotFormerOwner(String),
+    /// Another personality took the removed one's name (as its name or an alias) meanwhile:
+    /// that one must be removed, or lose the alias, first.
+    #[error("Can't restore \"{name}\": its name is now taken by {holder}.")]
+    RestoreNameTaken { name: String, holder: String },
     /// The owner must be named (the command line has no user of its own).
     #[error("owner: give the Discord user id of the owner (--owner)")]
     OwnerRequired,

@@ -6,10 +6,12 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 
 use super::{
-    Change, Creator, Decide, DecideSettings, EventFilter, KeyHolder, Listing,
-    PersonalityRepository, Saved, ServiceError, Snapshot, StoreError,
+    Change, Creator, Decide, DecideRestore, DecideSettings, EventFilter, KeyHolder, Listing,
+    PersonalityRepository, Removed, Saved, ServiceError, Snapshot, StoreError,
 };
-use crate::domain::{DomainEvent, Personality, PersonalityId, Scope, ServerId, ServerSettings};
+use crate::domain::{
+    AggregateId, DomainEvent, Personality, PersonalityId, Scope, ServerId, ServerSettings, UserId,
+};
 use crate::events::EventEnvelope;
 
 /// Personalities, their keys and the event log behind one lock: a save is all or nothing.
@@ -74,10 +76,90 @@ impl State {
         Ok(())
     }
 
+    /// The latest removal, among `server`'s personalities and the global ones, of one whose
+    /// name had `key` and that was not restored since.
+    fn find_removed(&self, server: Option<ServerId>, key: &str) -> Option<Removed> {
+        let personality = self.events.iter().rev().find_map(|e| {
+            let DomainEvent::PersonalityRemoved { name, .. } = &e.event else {
+                return None;
+            };
+            let id = e.aggregate_id.personality()?;
+            if name.key() != key || self.last_version(id) != e.aggregate_version {
+                return None;
+            }
+            let history = self
+                .events
+                .iter()
+                .filter(|h| h.aggregate_id == e.aggregate_id);
+            let p = Personality::replay(id, history.map(|h| (&h.event, h.occurred_at)))?;
+            let scope = p.scope();
+            (scope.is_global() || scope.server() == server).then_some(p)
+        })?;
+        let (id, scope) = (personality.id(), personality.scope());
+        let name_holder = match self.clash(scope, &personality.name().key(), id) {
+            Some(StoreError::KeyTaken { holder, .. }) => Some(holder),
+            _ => None,
+        };
+        let taken_aliases = personality
+            .aliases()
+            .iter()
+            .filter(|a| self.clash(scope, a.as_str(), id).is_some())
+            .cloned()
+            .collect();
+        Some(Removed {
+            personality,
+            name_holder,
+            taken_aliases,
+        })
+    }
+
+    /// The version of the aggregate's last event, 0 when it has none.
+    fn last_version(&self, id: PersonalityId) -> i64 {
+        let aggregate = AggregateId::from(id);
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.aggregate_id == aggregate)
+            .map_or(0, |e| e.aggregate_version)
+    }
+
+    /// Refuses a personality of `server` that the server's settings don't let `creator`
+    /// bring in for `owner`.
+    fn check_creator(
+        &self,
+        creator: Creator,
+        owner: UserId,
+        server: ServerId,
+    ) -> Result<(), StoreError> {
+        let settings = self.settings(server).settings;
+        if creator == Creator::Member && !settings.members_may_create {
+            return Err(StoreError::CreationClosed);
+        }
+        let limit = settings.member_limit.get();
+        let owned = self
+            .personalities
+            .values()
+            .filter(|p| p.scope() == Scope::Server(server) && p.owner_id() == owner)
+            .count();
+        if owned >= limit {
+            return Err(StoreError::OwnerLimit(limit));
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
         let personality = change.personality;
         let id = personality.id();
-        let stored_version = self.personalities.get(&id).map_or(0, |p| p.version());
+        let restoring = matches!(
+            change.events.first().map(|e| &e.event),
+            Some(DomainEvent::PersonalityRestored { .. })
+        );
+        // A restored personality has no state left, only its history.
+        let stored_version = if restoring && !self.personalities.contains_key(&id) {
+            self.last_version(id)
+        } else {
+            self.personalities.get(&id).map_or(0, |p| p.version())
+        };
         if stored_version != change.expected_version {
             return Err(StoreError::Conflict);
         }
@@ -91,21 +173,16 @@ impl State {
                     scope,
                     owner_id,
                     ..
+                }
+                | DomainEvent::PersonalityRestored {
+                    name,
+                    aliases,
+                    scope,
+                    owner_id,
+                    ..
                 } => {
                     if let (Some(creator), Scope::Server(server)) = (change.creator, scope) {
-                        let settings = self.settings(*server).settings;
-                        if creator == Creator::Member && !settings.members_may_create {
-                            return Err(StoreError::CreationClosed);
-                        }
-                        let limit = settings.member_limit.get();
-                        let owned = self
-                            .personalities
-                            .values()
-                            .filter(|p| p.scope() == *scope && p.owner_id() == *owner_id)
-                            .count();
-                        if owned >= limit {
-                            return Err(StoreError::OwnerLimit(limit));
-                        }
+                        self.check_creator(creator, *owner_id, *server)?;
                     }
                     self.personalities.insert(id, personality.clone());
                     self.add_key(*scope, name.key(), id, true)?;
@@ -231,6 +308,21 @@ impl PersonalityRepository for MemoryRepository {
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let mut state = self.state();
         let change = match decide(state.find(server, key)) {
+            Ok(change) => change,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let personality = change.personality.clone();
+        Ok(Ok((personality, apply_whole(&mut state, change)?)))
+    }
+
+    async fn restore(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+        decide: DecideRestore,
+    ) -> Result<Result<Saved, ServiceError>, StoreError> {
+        let mut state = self.state();
+        let change = match decide(state.find_removed(server, key)) {
             Ok(change) => change,
             Err(refused) => return Ok(Err(refused)),
         };

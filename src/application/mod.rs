@@ -9,6 +9,7 @@ mod import;
 mod inputs;
 mod publication;
 mod repository;
+mod restore;
 mod service;
 mod settings;
 mod storage_error;
@@ -21,6 +22,8 @@ mod memory_repository;
 #[cfg(test)]
 pub(crate) mod repository_contract;
 #[cfg(test)]
+mod restore_tests;
+#[cfg(test)]
 mod service_tests;
 
 pub use actor::{Actor, RequestContext};
@@ -30,9 +33,10 @@ pub use history::Revision;
 pub use import::{ImportItem, ImportMode, ImportOutcome};
 pub use inputs::{ProfileUpdate, Registration};
 pub use repository::{
-    Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing, NewEvent,
-    PersonalityRepository, Saved, Snapshot, VisibleIn,
+    Change, ChangedSettings, Creator, Decide, DecideRestore, DecideSettings, EventFilter, Listing,
+    NewEvent, PersonalityRepository, Removed, Saved, Snapshot, VisibleIn,
 };
+pub use restore::Restoration;
 pub use service::{PersonalityService, ServiceConfig};
 pub use storage_error::{KeyHolder, StoreError};
 pub use verify::VerifyReport;

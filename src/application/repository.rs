@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{ServiceError, StoreError};
+use super::{KeyHolder, ServiceError, StoreError};
 use crate::domain::{
-    AggregateId, DomainEvent, EventType, Personality, PersonalityId, ServerId, ServerSettings,
-    UserId,
+    AggregateId, Alias, DomainEvent, EventType, Personality, PersonalityId, ServerId,
+    ServerSettings, UserId,
 };
 use crate::events::{EventEnvelope, SCHEMA_VERSION};
 
@@ -129,6 +129,23 @@ pub type DecideSettings =
 /// personality has that name or alias): the change to store, or a refusal.
 pub type Decide = Box<dyn FnOnce(Option<Personality>) -> Result<Change, ServiceError> + Send>;
 
+/// A removed personality that can be brought back, as the store found it in the
+/// transaction that will restore it.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    /// The personality as it was removed, folded from its events (`is_removed()`; its
+    /// `updated_at()` is when it was removed).
+    pub personality: Personality,
+    /// Who holds its name now, if anyone: it can't come back then.
+    pub name_holder: Option<KeyHolder>,
+    /// Its aliases that other personalities hold now.
+    pub taken_aliases: Vec<Alias>,
+}
+
+/// What a restore decides, given the removed personality the name finds (`None`: none was
+/// removed there, or it was restored since): the change to store, or a refusal.
+pub type DecideRestore = Box<dyn FnOnce(Option<Removed>) -> Result<Change, ServiceError> + Send>;
+
 /// A stored change: the personality's new state and its events with their sequences.
 pub type Saved = (Personality, Vec<EventEnvelope>);
 
@@ -185,6 +202,21 @@ pub trait PersonalityRepository: Send + Sync + 'static {
         server: Option<ServerId>,
         key: &str,
         decide: Decide,
+    ) -> Result<Result<Saved, ServiceError>, StoreError>;
+
+    /// Finds the latest removal of a personality whose name had `key`, among those of
+    /// `server` and the global ones (the global ones only for `None`), that was not
+    /// restored since; lets `decide` restore it and saves the change as
+    /// [`PersonalityRepository::save`] does, all in one transaction, so the keys `decide` is
+    /// told are taken are still the taken ones when the restore is stored. A refusal from
+    /// `decide` is returned as it is and stores nothing. A restore's `expected_version` is
+    /// the removal's version; [`StoreError::Conflict`] when the personality was restored
+    /// (or changed) meanwhile.
+    async fn restore(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+        decide: DecideRestore,
     ) -> Result<Result<Saved, ServiceError>, StoreError>;
 
     /// The settings of `server`: the defaults when it never changed them.

@@ -5,8 +5,8 @@ use chrono::Utc;
 
 use super::service::unit_of_work;
 use super::{
-    Actor, Change, ChangedSettings, Creator, Decide, DecideSettings, EventFilter, Listing,
-    PersonalityRepository, RequestContext, ServiceError, StoreError, VisibleIn,
+    Actor, Change, ChangedSettings, Creator, Decide, DecideRestore, DecideSettings, EventFilter,
+    Listing, PersonalityRepository, RequestContext, ServiceError, StoreError, VisibleIn,
 };
 use crate::domain::{
     AggregateId, Alias, DisplayName, EventType, MemberLimit, NewPersonality, Personality,
@@ -86,6 +86,226 @@ pub(crate) async fn check<R: PersonalityRepository>(mut make: impl FnMut() -> R)
     making_a_personality_global_moves_its_names_unless_another_server_uses_one(&make()).await;
     a_members_creations_are_held_to_the_servers_settings(&make()).await;
     a_servers_settings_are_stored_with_their_event_and_a_refusal_stores_nothing(&make()).await;
+    a_removed_personality_is_found_with_its_taken_keys_and_restored_with_the_free_aliases(&make())
+        .await;
+    the_latest_removal_in_the_scope_is_found_and_its_name_holder_named(&make()).await;
+    a_restore_is_stored_once_and_held_to_the_servers_settings(&make()).await;
+}
+
+fn alias(text: &str) -> Alias {
+    Alias::parse(text).unwrap()
+}
+
+/// Registers, saves and removes a personality of `scope`; returns it as removed.
+async fn removed_in<R: PersonalityRepository>(
+    r: &R,
+    scope: Scope,
+    name: &str,
+    owner_id: u64,
+    aliases: &[&str],
+) -> Personality {
+    let mut p = register_in(scope, name, owner_id, aliases);
+    saved(r, &mut p, "created").await;
+    p.remove(Utc::now());
+    saved(r, &mut p, "removed").await;
+    p
+}
+
+/// Decides to look and refuse: `check` sees what the store found.
+fn look(check: impl FnOnce(Option<super::Removed>) + Send + 'static) -> DecideRestore {
+    Box::new(move |found| {
+        check(found);
+        Err(ServiceError::NothingToRestore("looked".into()))
+    })
+}
+
+/// Decides to restore what the store found, without its taken aliases.
+fn restore_found(correlation: &'static str) -> DecideRestore {
+    Box::new(move |found| {
+        let removed = found.expect("a removal to restore");
+        let mut p = removed.personality;
+        p.restore(&removed.taken_aliases, Utc::now())?;
+        Ok(change(&mut p, correlation))
+    })
+}
+
+async fn a_removed_personality_is_found_with_its_taken_keys_and_restored_with_the_free_aliases<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let home = Scope::Server(server(HOME));
+    let aria = removed_in(r, home, "Aria", 7, &["bard", "singer"]).await;
+    let mut bard = register("Bard", 8, &[]);
+    saved(r, &mut bard, "c3").await;
+    let elsewhere = r
+        .restore(
+            Some(server(2)),
+            "aria",
+            look(|found| assert!(found.is_none())),
+        )
+        .await
+        .unwrap();
+    assert!(elsewhere.is_err());
+    let id = aria.id();
+    let looked = r
+        .restore(
+            Some(server(HOME)),
+            "aria",
+            look(move |found| {
+                let removed = found.expect("Aria's removal");
+                assert_eq!(removed.personality.id(), id);
+                assert!(removed.personality.is_removed());
+                assert_eq!(removed.personality.version(), 2);
+                assert_eq!(removed.taken_aliases, [alias("bard")]);
+                assert_eq!(removed.name_holder, None);
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(looked.is_err());
+    assert_eq!(
+        r.last_sequence().await.unwrap(),
+        3,
+        "a refusal stores nothing"
+    );
+
+    let (restored, events) = r
+        .restore(Some(server(HOME)), "aria", restore_found("c4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(restored.version(), 3);
+    assert_eq!(restored.aliases(), [alias("singer")]);
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].sequence, events[0].aggregate_version), (4, 3));
+    assert_eq!(r.get(id).await.unwrap().as_ref(), Some(&restored));
+    let holder_of = |key: &'static str| async move {
+        r.find_by_key(Some(server(HOME)), key)
+            .await
+            .unwrap()
+            .map(|p| p.id())
+    };
+    assert_eq!(holder_of("aria").await, Some(id));
+    assert_eq!(holder_of("singer").await, Some(id));
+    assert_eq!(holder_of("bard").await, Some(bard.id()));
+    let again = r
+        .restore(
+            Some(server(HOME)),
+            "aria",
+            look(|found| assert!(found.is_none())),
+        )
+        .await
+        .unwrap();
+    assert!(again.is_err(), "restored since: nothing to restore");
+    let snapshot = r.snapshot().await.unwrap();
+    assert!(super::verify::verify(&snapshot).is_ok());
+}
+
+async fn the_latest_removal_in_the_scope_is_found_and_its_name_holder_named<
+    R: PersonalityRepository,
+>(
+    r: &R,
+) {
+    let home = Scope::Server(server(HOME));
+    removed_in(r, home, "Aria", 7, &["muse"]).await;
+    let mut second = register("ARIA", 8, &[]);
+    saved(r, &mut second, "c3").await;
+    let looked = r
+        .restore(
+            Some(server(HOME)),
+            "aria",
+            look(|found| {
+                let holder = found.expect("the first removal").name_holder;
+                let holder = holder.expect("the second Aria holds the name");
+                assert_eq!(
+                    holder.describe(Some(server(HOME))),
+                    "the personality \"ARIA\""
+                );
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(looked.is_err());
+    second.remove(Utc::now());
+    saved(r, &mut second, "c4").await;
+    let id = second.id();
+    let looked = r
+        .restore(
+            Some(server(HOME)),
+            "aria",
+            look(move |found| {
+                let removed = found.expect("the second removal");
+                assert_eq!(removed.personality.id(), id, "the latest removal");
+                assert_eq!(removed.name_holder, None);
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(looked.is_err());
+    // A global personality's removal is found from any server and from none; a server's
+    // only from that server.
+    let sage = removed_in(r, Scope::Global, "Sage", 9, &[]).await;
+    for at in [Some(server(3)), None] {
+        let id = sage.id();
+        let looked = r
+            .restore(
+                at,
+                "sage",
+                look(move |found| assert_eq!(found.map(|f| f.personality.id()), Some(id))),
+            )
+            .await
+            .unwrap();
+        assert!(looked.is_err());
+    }
+    let looked = r
+        .restore(None, "aria", look(|found| assert!(found.is_none())))
+        .await
+        .unwrap();
+    assert!(looked.is_err());
+}
+
+async fn a_restore_is_stored_once_and_held_to_the_servers_settings<R: PersonalityRepository>(
+    r: &R,
+) {
+    let aria = removed_in(r, Scope::Server(server(HOME)), "Aria", 7, &[]).await;
+    let filter = EventFilter {
+        aggregate_id: Some(aria.id().into()),
+        ..Default::default()
+    };
+    let history = r.events(filter).await.unwrap();
+    let mut stale =
+        Personality::replay(aria.id(), history.iter().map(|e| (&e.event, e.occurred_at))).unwrap();
+    stale.restore(&[], Utc::now()).unwrap();
+
+    let closed = SettingChange::MembersMayCreate(false);
+    r.change_settings(server(HOME), set(vec![closed]))
+        .await
+        .unwrap()
+        .unwrap();
+    let by_member: DecideRestore = Box::new(|found| {
+        let mut p = found.expect("Aria's removal").personality;
+        p.restore(&[], Utc::now())?;
+        Ok(Change {
+            creator: Some(Creator::Member),
+            ..change(&mut p, "c4")
+        })
+    });
+    let refused = r.restore(Some(server(HOME)), "aria", by_member).await;
+    assert!(
+        matches!(refused, Err(StoreError::CreationClosed)),
+        "{refused:?}"
+    );
+    assert_eq!(r.get(aria.id()).await.unwrap(), None);
+    r.restore(Some(server(HOME)), "aria", restore_found("c5"))
+        .await
+        .unwrap()
+        .unwrap();
+    // The same removal restored a second time: the first restore came first.
+    let refused = r.save(change(&mut stale, "c6")).await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    assert_eq!(r.last_sequence().await.unwrap(), 4);
+    assert_eq!(r.get(aria.id()).await.unwrap().unwrap().version(), 3);
 }
 
 /// Decides to turn global personalities off (or on again) in the server.

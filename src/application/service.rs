@@ -145,13 +145,7 @@ impl PersonalityService {
                 card_extensions: parsed.card_extensions,
             };
             let mut personality = Personality::register(PersonalityId::new(), new, Utc::now())?;
-            let creator = match scope {
-                Scope::Server(_) if ctx.actor.is_admin() => None,
-                Scope::Server(_) if ctx.actor.is_server_manager() => Some(Creator::ServerManager),
-                Scope::Server(_) => Some(Creator::Member),
-                Scope::Global => None,
-            };
-            Ok(unit_of_work(ctx, &mut personality, creator))
+            Ok(unit_of_work(ctx, &mut personality, creator(ctx, scope)))
         }
     }
 
@@ -376,7 +370,7 @@ impl PersonalityService {
 
     /// Publishes a command's events once they are stored; returns when the bus's handlers
     /// have run.
-    async fn published(&self, personality: &Personality, events: Vec<EventEnvelope>) {
+    pub(super) async fn published(&self, personality: &Personality, events: Vec<EventEnvelope>) {
         debug!(personality = %personality.name(), events = events.len(), "committed");
         self.publisher.publish(events).await;
     }
@@ -411,6 +405,17 @@ pub(super) fn registration_refused(
         StoreError::OwnerLimit(limit) => ServiceError::OwnerLimit(limit),
         StoreError::CreationClosed => ServiceError::CreationClosed,
         other => other.into(),
+    }
+}
+
+/// Who brings a personality into `scope`, as that server's settings see them: `None` for
+/// bot admins and global personalities, which no server setting limits.
+pub(super) fn creator(ctx: &RequestContext, scope: Scope) -> Option<Creator> {
+    match scope {
+        Scope::Server(_) if ctx.actor.is_admin() => None,
+        Scope::Server(_) if ctx.actor.is_server_manager() => Some(Creator::ServerManager),
+        Scope::Server(_) => Some(Creator::Member),
+        Scope::Global => None,
     }
 }
 

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 
 use super::memory_repository::MemoryRepository;
 use super::{
-    Actor, Change, Decide, DecideSettings, EventFilter, Listing, PersonalityRepository,
-    PersonalityService, ProfileUpdate, Registration, RequestContext, Saved, ServiceConfig,
-    ServiceError, Snapshot, StoreError,
+    Actor, Change, Decide, DecideRestore, DecideSettings, EventFilter, Listing,
+    PersonalityRepository, PersonalityService, ProfileUpdate, Registration, RequestContext, Saved,
+    ServiceConfig, ServiceError, Snapshot, StoreError,
 };
 use crate::domain::{
     AggregateId, DomainError, DomainEvent, MemberLimit, Personality, PersonalityId, ProfileField,
@@ -564,6 +564,17 @@ impl PersonalityRepository for Flaky {
             return Err(StoreError::Busy("locked".into()));
         }
         self.inner.change(server, key, decide).await
+    }
+    async fn restore(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+        decide: DecideRestore,
+    ) -> Result<Result<Saved, ServiceError>, StoreError> {
+        if self.busy() {
+            return Err(StoreError::Busy("locked".into()));
+        }
+        self.inner.restore(server, key, decide).await
     }
     async fn events(&self, filter: EventFilter) -> Result<Vec<EventEnvelope>, StoreError> {
         self.inner.events(filter).await

@@ -57,7 +57,8 @@ impl PersonalityCommand {
             | PersonalityCommand::Global { place, .. }
             | PersonalityCommand::Info { place, .. }
             | PersonalityCommand::History { place, .. }
-            | PersonalityCommand::Revert { place, .. } => Some(place),
+            | PersonalityCommand::Revert { place, .. }
+            | PersonalityCommand::Restore { place, .. } => Some(place),
             PersonalityCommand::Create { .. } | PersonalityCommand::List { .. } => None,
         }
     }
@@ -264,6 +265,17 @@ pub enum PersonalityCommand {
         revision: i64,
         #[command(flatten)]
         place: Where,
+    },
+    /// Bring back a personality removed at most 30 days ago, as it was, with every alias no
+    /// other personality took meanwhile (the others are listed).
+    Restore {
+        /// The removed personality's name.
+        name: String,
+        #[command(flatten)]
+        place: Where,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Show one personality.
     Info {

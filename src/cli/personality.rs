@@ -1,4 +1,4 @@
-use super::views::RevisionView;
+use super::views::{RestorationView, RevisionView};
 use super::{CliError, PersonalityCommand, PersonalityView, Where};
 use crate::app::App;
 use crate::application::{Actor, Listing, ProfileUpdate, Registration, RequestContext, VisibleIn};
@@ -192,6 +192,30 @@ async fn run(app: &App, command: PersonalityCommand) -> Result<(), CliError> {
                 p.name(),
                 p.version()
             );
+        }
+        PersonalityCommand::Restore { name, place, json } => {
+            let restored = service.restore(&at(&place)?, &name).await?;
+            if json {
+                print_json(&RestorationView::from(&restored))?;
+            } else {
+                let p = &restored.personality;
+                println!(
+                    "Restored {} ({}, {}, version {}); it answers to: {}.",
+                    p.name(),
+                    p.id(),
+                    p.scope(),
+                    p.version(),
+                    aliases(p)
+                );
+                if !restored.left_out.is_empty() {
+                    let taken: Vec<String> =
+                        restored.left_out.iter().map(|a| format!("@{a}")).collect();
+                    println!(
+                        "Not restored, taken by other personalities meanwhile: {}.",
+                        taken.join(", ")
+                    );
+                }
+            }
         }
         PersonalityCommand::Info {
             personality,

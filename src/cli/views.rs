@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::application::Revision;
+use crate::application::{Restoration, Revision};
 use crate::domain::{Personality, Profile, ProfileField};
 use crate::events::EventEnvelope;
 
@@ -70,6 +70,23 @@ impl From<&Revision> for RevisionView {
             actor: r.actor.clone(),
             changed: r.changed.clone(),
             profile: r.profile.clone(),
+        }
+    }
+}
+
+/// A restored personality as `personality restore --json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RestorationView {
+    pub personality: PersonalityView,
+    /// Its aliases that other personalities took meanwhile: not restored.
+    pub left_out: Vec<String>,
+}
+
+impl From<&Restoration> for RestorationView {
+    fn from(r: &Restoration) -> Self {
+        Self {
+            personality: PersonalityView::from(&r.personality),
+            left_out: r.left_out.iter().map(ToString::to_string).collect(),
         }
     }
 }

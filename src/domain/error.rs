@@ -18,6 +18,12 @@ pub enum DomainError {
     /// The personality is global already.
     #[error("\"{0}\" is already global")]
     AlreadyGlobal(String),
+    /// Only a removed personality can be restored: this one exists.
+    #[error("\"{0}\" is not removed: there is nothing to restore.")]
+    NotRemoved(String),
+    /// The removal is older than the restore window: the personality is gone for good.
+    #[error("\"{name}\" was removed more than {days} days ago and can no longer be restored.")]
+    RestoreExpired { name: String, days: i64 },
     /// An update that changes nothing.
     #[error("Nothing to update: it already has every value given")]
     NothingToUpdate,

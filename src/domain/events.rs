@@ -99,6 +99,17 @@ pub enum DomainEvent {
         display_name: DisplayName,
         aliases: Vec<Alias>,
     },
+    /// A removed personality came back as it was removed. Carries its whole state, so
+    /// handlers know it again without a lookup; `aliases` are those restored, `left_out`
+    /// those another personality had taken meanwhile.
+    PersonalityRestored {
+        name: PersonalityName,
+        owner_id: UserId,
+        scope: Scope,
+        profile: Profile,
+        aliases: Vec<Alias>,
+        left_out: Vec<Alias>,
+    },
     /// The personality now also answers to `alias`.
     PersonalityAliasAdded { alias: Alias },
     /// The personality no longer answers to `alias`.
@@ -120,6 +131,7 @@ impl DomainEvent {
             Self::PersonalityCreated { .. } => EventType::PersonalityCreated,
             Self::PersonalityProfileUpdated { .. } => EventType::PersonalityProfileUpdated,
             Self::PersonalityRemoved { .. } => EventType::PersonalityRemoved,
+            Self::PersonalityRestored { .. } => EventType::PersonalityRestored,
             Self::PersonalityAliasAdded { .. } => EventType::PersonalityAliasAdded,
             Self::PersonalityAliasRemoved { .. } => EventType::PersonalityAliasRemoved,
             Self::PersonalityMadeGlobal { .. } => EventType::PersonalityMadeGlobal,
@@ -134,6 +146,7 @@ pub enum EventType {
     PersonalityCreated,
     PersonalityProfileUpdated,
     PersonalityRemoved,
+    PersonalityRestored,
     PersonalityAliasAdded,
     PersonalityAliasRemoved,
     PersonalityMadeGlobal,
@@ -142,10 +155,11 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         Self::PersonalityCreated,
         Self::PersonalityProfileUpdated,
         Self::PersonalityRemoved,
+        Self::PersonalityRestored,
         Self::PersonalityAliasAdded,
         Self::PersonalityAliasRemoved,
         Self::PersonalityMadeGlobal,
@@ -158,6 +172,7 @@ impl EventType {
             Self::PersonalityCreated => "PersonalityCreated",
             Self::PersonalityProfileUpdated => "PersonalityProfileUpdated",
             Self::PersonalityRemoved => "PersonalityRemoved",
+            Self::PersonalityRestored => "PersonalityRestored",
             Self::PersonalityAliasAdded => "PersonalityAliasAdded",
             Self::PersonalityAliasRemoved => "PersonalityAliasRemoved",
             Self::PersonalityMadeGlobal => "PersonalityMadeGlobal",

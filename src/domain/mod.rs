@@ -28,7 +28,9 @@ pub use ids::{AggregateId, ChannelId, PersonalityId, ServerId, UserId};
 pub use key::{normalize_key as lookup_key, push_key};
 pub use model::ModelName;
 pub use name::PersonalityName;
-pub use personality::{NewPersonality, Personality, ProfileChanges, StoredPersonality};
+pub use personality::{
+    NewPersonality, Personality, ProfileChanges, StoredPersonality, RESTORE_WINDOW_DAYS,
+};
 pub use prompt::Prompt;
 pub use sampling::{MaxTokens, Temperature};
 pub use scope::Scope;

@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{
@@ -6,6 +6,9 @@ use super::{
     PersonalityId, PersonalityName, Profile, ProfileField, Prompt, Scope, Temperature, UserId,
     MAX_ALIASES,
 };
+
+/// How many days after its removal a personality can still be restored.
+pub const RESTORE_WINDOW_DAYS: i64 = 30;
 
 /// Everything needed to register a personality, already validated.
 #[derive(Debug, Clone)]
@@ -117,8 +120,8 @@ impl Personality {
         Ok(personality)
     }
 
-    /// Restores a personality from its stored state (a snapshot of the fold of its events).
-    pub fn restore(stored: StoredPersonality) -> Self {
+    /// Loads a personality from its stored state (a snapshot of the fold of its events).
+    pub fn from_stored(stored: StoredPersonality) -> Self {
         let mut aliases = stored.aliases;
         aliases.sort();
         aliases.dedup();
@@ -201,6 +204,16 @@ impl Personality {
     /// Returns `None` for an empty history or one that ends in removal.
     pub fn from_history<'a>(
         id: PersonalityId,
+        history: impl Iterator<Item = (&'a DomainEvent, DateTime<Utc>)>,
+    ) -> Option<Self> {
+        Self::replay(id, history).filter(|p| !p.removed)
+    }
+
+    /// Rebuilds a personality from its history, also one that ends in removal: a removed
+    /// personality as it was when removed (`updated_at` is the removal's time), which
+    /// [`Personality::restore`] can bring back. `None` for an empty history.
+    pub fn replay<'a>(
+        id: PersonalityId,
         mut history: impl Iterator<Item = (&'a DomainEvent, DateTime<Utc>)>,
     ) -> Option<Self> {
         let (first, at) = history.next()?;
@@ -208,7 +221,7 @@ impl Personality {
         for (event, at) in history {
             personality.apply(event, at);
         }
-        (!personality.removed).then_some(personality)
+        Some(personality)
     }
 
     /// Changes profile fields: records `PersonalityProfileUpdated` with the fields that differ.
@@ -294,6 +307,37 @@ impl Personality {
         self.record_that(event, now);
     }
 
+    /// Brings a removed personality back as it was removed, without the aliases in `taken`
+    /// (other personalities hold them now): records `PersonalityRestored`. Refused when it
+    /// isn't removed, or was removed more than [`RESTORE_WINDOW_DAYS`] days before `now`.
+    pub fn restore(&mut self, taken: &[Alias], now: DateTime<Utc>) -> Result<(), DomainError> {
+        if !self.removed {
+            return Err(DomainError::NotRemoved(self.name.to_string()));
+        }
+        // The removal is the last event of a removed personality: `updated_at` is its time.
+        if now - self.updated_at > Duration::days(RESTORE_WINDOW_DAYS) {
+            return Err(DomainError::RestoreExpired {
+                name: self.name.to_string(),
+                days: RESTORE_WINDOW_DAYS,
+            });
+        }
+        let (left_out, aliases) = self
+            .aliases
+            .iter()
+            .cloned()
+            .partition(|a| taken.contains(a));
+        let event = DomainEvent::PersonalityRestored {
+            name: self.name.clone(),
+            owner_id: self.owner_id,
+            scope: self.scope,
+            profile: self.profile.clone(),
+            aliases,
+            left_out,
+        };
+        self.record_that(event, now);
+        Ok(())
+    }
+
     /// Makes a server's personality global: records `PersonalityMadeGlobal`.
     pub fn make_global(&mut self, now: DateTime<Utc>) -> Result<(), DomainError> {
         let Scope::Server(server) = self.scope else {
@@ -358,6 +402,21 @@ impl Personality {
                 self.profile = profile.clone();
             }
             DomainEvent::PersonalityRemoved { .. } => self.removed = true,
+            DomainEvent::PersonalityRestored {
+                name,
+                owner_id,
+                scope,
+                profile,
+                aliases,
+                ..
+            } => {
+                self.name.clone_from(name);
+                self.owner_id = *owner_id;
+                self.scope = *scope;
+                self.profile.clone_from(profile);
+                self.aliases.clone_from(aliases);
+                self.removed = false;
+            }
             DomainEvent::PersonalityAliasAdded { alias } => {
                 if let Err(at) = self.aliases.binary_search(alias) {
                     self.aliases.insert(at, alias.clone());
@@ -515,6 +574,75 @@ mod tests {
         assert_eq!(name.as_str(), "Aria");
         assert_eq!(aliases.len(), 1);
         assert!(Personality::from_history(p.id, events.iter().map(|e| (e, now()))).is_none());
+    }
+
+    /// Aria (aliases bard, muse) removed at `removed_at`, as `replay` rebuilds her.
+    fn removed_at(removed_at: DateTime<Utc>) -> (Personality, Vec<DomainEvent>) {
+        let mut p = aria();
+        p.add_alias(Alias::parse("muse").unwrap(), removed_at)
+            .unwrap();
+        p.remove(removed_at);
+        let events = p.take_uncommitted_events();
+        let replayed = Personality::replay(p.id, events.iter().map(|e| (e, removed_at))).unwrap();
+        (replayed, events)
+    }
+
+    #[test]
+    fn a_removed_personality_comes_back_without_the_taken_aliases_and_the_fold_agrees() {
+        let removed = now() - Duration::days(29);
+        let (mut p, mut history) = removed_at(removed);
+        assert!(p.is_removed());
+        let at = now();
+        p.restore(&[Alias::parse("bard").unwrap()], at).unwrap();
+        assert!(!p.is_removed());
+        assert_eq!(p.aliases(), [Alias::parse("muse").unwrap()]);
+        assert_eq!(p.version(), 4);
+        let events = p.take_uncommitted_events();
+        let [DomainEvent::PersonalityRestored {
+            name,
+            aliases,
+            left_out,
+            ..
+        }] = events.as_slice()
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(name.as_str(), "Aria");
+        assert_eq!(aliases, &[Alias::parse("muse").unwrap()]);
+        assert_eq!(left_out, &[Alias::parse("bard").unwrap()]);
+        history.extend(events);
+        let times = [removed, removed, removed, at];
+        let folded = Personality::from_history(p.id, history.iter().zip(times)).unwrap();
+        assert_eq!(folded, p);
+    }
+
+    #[test]
+    fn a_removal_older_than_30_days_is_not_restored() {
+        let (mut p, _) = removed_at(now() - Duration::days(31));
+        let refused = p.restore(&[], now());
+        assert_eq!(
+            refused,
+            Err(DomainError::RestoreExpired {
+                name: "Aria".into(),
+                days: 30
+            })
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "\"Aria\" was removed more than 30 days ago and can no longer be restored."
+        );
+        assert!(p.take_uncommitted_events().is_empty());
+    }
+
+    #[test]
+    fn a_personality_that_is_not_removed_is_not_restored() {
+        let mut p = aria();
+        p.take_uncommitted_events();
+        assert_eq!(
+            p.restore(&[], now()),
+            Err(DomainError::NotRemoved("Aria".into()))
+        );
+        assert!(p.take_uncommitted_events().is_empty());
     }
 
     #[test]

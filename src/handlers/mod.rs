@@ -39,6 +39,7 @@ pub async fn register_handlers(
         EventType::PersonalityAliasAdded,
         EventType::PersonalityAliasRemoved,
         EventType::PersonalityRemoved,
+        EventType::PersonalityRestored,
         EventType::PersonalityMadeGlobal,
     ] {
         bus.subscribe(Topic::Type(event_type), profile_cache.clone());

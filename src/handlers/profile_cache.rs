@@ -8,8 +8,9 @@ use crate::cache::{ProfileCache, ProfileInfo};
 use crate::domain::{DomainEvent, Personality};
 use crate::events::{EventEnvelope, EventHandler, HandlerError};
 
-/// Created → inserted; updated → refreshed; alias added/removed → index changed; made
-/// global → its keys move to the global index; removed → every entry gone. Runs before the command answers, so the next message sees it.
+/// Created or restored → inserted; updated → refreshed; alias added/removed → index
+/// changed; made global → its keys move to the global index; removed → every entry gone.
+/// Runs before the command answers, so the next message sees it.
 pub struct ProfileCacheHandler {
     cache: Arc<ProfileCache>,
 }
@@ -51,6 +52,28 @@ impl EventHandler for ProfileCacheHandler {
             DomainEvent::PersonalityRemoved { name, aliases, .. } => {
                 self.cache.remove(id, name, aliases);
             }
+            DomainEvent::PersonalityRestored {
+                name,
+                owner_id,
+                scope,
+                profile,
+                aliases,
+                ..
+            } => self.cache.put(ProfileInfo {
+                id,
+                name: name.clone(),
+                owner_id: *owner_id,
+                scope: *scope,
+                display_name: profile.display_name.clone(),
+                avatar_url: profile.avatar_url.clone(),
+                prompt: profile.prompt.clone(),
+                model: profile.model.clone(),
+                nsfw: profile.nsfw,
+                temperature: profile.temperature,
+                max_tokens: profile.max_tokens,
+                aliases: aliases.clone(),
+                version,
+            }),
             DomainEvent::PersonalityMadeGlobal { .. } => self.cache.make_global(id, version),
             DomainEvent::ServerSettingsChanged { .. } => return Ok(()),
         }

@@ -77,6 +77,15 @@ pub(crate) fn get(conn: &Connection, sequence: i64) -> Result<Option<EventEnvelo
         .transpose()
 }
 
+/// The version of the last event of `aggregate_id` (as stored), 0 when it has none.
+pub(crate) fn last_version(conn: &Connection, aggregate_id: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(aggregate_version), 0) FROM events WHERE aggregate_id = ?1",
+        )?
+        .query_row([aggregate_id], |r| r.get(0))?)
+}
+
 /// The highest sequence stored, 0 when there are no events.
 pub(crate) fn last_sequence(conn: &Connection) -> Result<i64, StoreError> {
     Ok(

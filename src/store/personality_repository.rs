@@ -5,8 +5,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{event_rows, personality_rows, settings_rows, Database, StoreError};
 use crate::application::{
-    Change, Decide, DecideSettings, EventFilter, Listing, PersonalityRepository, Saved,
-    ServiceError, Snapshot,
+    Change, Decide, DecideRestore, DecideSettings, EventFilter, Listing, PersonalityRepository,
+    Saved, ServiceError, Snapshot,
 };
 use crate::domain::{Personality, PersonalityId, ServerId, ServerSettings};
 use crate::events::EventEnvelope;
@@ -73,6 +73,28 @@ impl PersonalityRepository for Database {
         self.write(
             move |tx| {
                 let change = match decide(personality_rows::find_by_key(tx, server, &key)?) {
+                    Ok(change) => change,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let personality = change.personality.clone();
+                let stored = store(tx, change)?;
+                Ok(Ok((personality, stored)))
+            },
+            |saved| saved,
+        )
+        .await
+    }
+
+    async fn restore(
+        &self,
+        server: Option<ServerId>,
+        key: &str,
+        decide: DecideRestore,
+    ) -> Result<Result<Saved, ServiceError>, StoreError> {
+        let key = key.to_owned();
+        self.write(
+            move |tx| {
+                let change = match decide(personality_rows::find_removed(tx, server, &key)?) {
                     Ok(change) => change,
                     Err(refused) => return Ok(Err(refused)),
                 };

@@ -4,10 +4,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::event_rows::{parse_time, parse_uuid};
 use super::StoreError;
-use crate::application::{Creator, KeyHolder, Listing};
+use crate::application::{Creator, EventFilter, KeyHolder, Listing, Removed};
 use crate::domain::{
-    Alias, AvatarUrl, DisplayName, DomainEvent, MaxTokens, ModelName, Personality, PersonalityId,
-    PersonalityName, Profile, Prompt, Scope, ServerId, StoredPersonality, Temperature, UserId,
+    lookup_key, AggregateId, Alias, AvatarUrl, DisplayName, DomainEvent, MaxTokens, ModelName,
+    Personality, PersonalityId, PersonalityName, Profile, Prompt, Scope, ServerId,
+    StoredPersonality, Temperature, UserId,
 };
 
 macro_rules! columns {
@@ -37,20 +38,34 @@ pub(crate) fn save<'a>(
 ) -> Result<(), StoreError> {
     let id = personality.id().to_string();
     let scope = personality.scope();
+    let mut events = events.into_iter().peekable();
+    let restoring = matches!(events.peek(), Some(DomainEvent::PersonalityRestored { .. }));
     if expected_version > 0 {
         // Checked before anything is written: keys of a stale or removed personality must
-        // not be touched.
+        // not be touched. A restored one has no row, and its last event is the removal.
         let stored: Option<i64> = tx
             .prepare_cached("SELECT version FROM personalities WHERE id = ?1")?
             .query_row([&id], |r| r.get(0))
             .optional()?;
-        if stored != Some(expected_version) {
+        let current = match stored {
+            None if restoring => Some(super::event_rows::last_version(tx, &id)?),
+            _ if restoring => None,
+            stored => stored,
+        };
+        if current != Some(expected_version) {
             return Err(StoreError::Conflict);
         }
     }
     for event in events {
         match event {
             DomainEvent::PersonalityCreated {
+                name,
+                aliases,
+                scope,
+                owner_id,
+                ..
+            }
+            | DomainEvent::PersonalityRestored {
                 name,
                 aliases,
                 scope,
@@ -91,7 +106,8 @@ pub(crate) fn save<'a>(
             }
         }
     }
-    if expected_version > 0 {
+    // A restore inserted the row as it is now.
+    if expected_version > 0 && !restoring {
         let updated = tx
             .prepare_cached(
                 "UPDATE personalities SET display_name = ?1, avatar_url = ?2, prompt = ?3, model = ?4, \
@@ -191,7 +207,24 @@ fn insert_key(
 /// Fails with [`StoreError::KeyTaken`] when another personality holds `key` where a key of
 /// `scope` would clash with it.
 fn refuse_clash(tx: &Connection, key: &str, id: &str, scope: Scope) -> Result<(), StoreError> {
-    let holder = tx
+    match holder(tx, key, id, scope)? {
+        Some(holder) => Err(StoreError::KeyTaken {
+            key: key.to_owned(),
+            holder,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The personality other than `id` that holds `key` where a key of `scope` would clash
+/// with it, if any.
+fn holder(
+    conn: &Connection,
+    key: &str,
+    id: &str,
+    scope: Scope,
+) -> Result<Option<KeyHolder>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT p.name, k.kind, k.scope FROM personality_keys k \
              JOIN personalities p ON p.id = k.personality_id \
@@ -205,14 +238,69 @@ fn refuse_clash(tx: &Connection, key: &str, id: &str, scope: Scope) -> Result<()
                 server: r.get::<_, String>(2)?.parse().ok(),
             })
         })
-        .optional()?;
-    match holder {
-        Some(holder) => Err(StoreError::KeyTaken {
-            key: key.to_owned(),
-            holder,
-        }),
-        None => Ok(()),
+        .optional()?)
+}
+
+/// The latest removal, among `server`'s personalities and the global ones (the global ones
+/// only for `None`), of one whose name had `key` and that was not restored since: the
+/// personality folded from its events, and who holds its keys now.
+pub(crate) fn find_removed(
+    conn: &Connection,
+    server: Option<ServerId>,
+    key: &str,
+) -> Result<Option<Removed>, StoreError> {
+    // Removals are few beside the other events, and a restore is rare: reading them all
+    // newest first spares a table (and a migration) for removed names. Only the name of
+    // each is parsed; a candidate's whole history only when its name matches.
+    let mut removals = conn.prepare_cached(
+        "SELECT aggregate_id, aggregate_version, json_extract(payload, '$.payload.name') \
+         FROM events WHERE event_type = 'PersonalityRemoved' ORDER BY sequence DESC",
+    )?;
+    let mut rows = removals.query([])?;
+    while let Some(row) = rows.next()? {
+        let name: String = row.get(2)?;
+        if lookup_key(&name) != key {
+            continue;
+        }
+        let aggregate_id: String = row.get(0)?;
+        let version: i64 = row.get(1)?;
+        if super::event_rows::last_version(conn, &aggregate_id)? != version {
+            continue; // restored since
+        }
+        let aggregate: AggregateId = aggregate_id
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("event of {aggregate_id}: {e}")))?;
+        let Some(id) = aggregate.personality() else {
+            continue;
+        };
+        let filter = EventFilter {
+            aggregate_id: Some(aggregate),
+            ..EventFilter::default()
+        };
+        let history = super::event_rows::list(conn, &filter)?;
+        let Some(personality) =
+            Personality::replay(id, history.iter().map(|e| (&e.event, e.occurred_at)))
+        else {
+            continue;
+        };
+        let scope = personality.scope();
+        if !(scope.is_global() || scope.server() == server) {
+            continue;
+        }
+        let name_holder = holder(conn, &personality.name().key(), &aggregate_id, scope)?;
+        let mut taken_aliases = Vec::new();
+        for alias in personality.aliases() {
+            if holder(conn, alias.as_str(), &aggregate_id, scope)?.is_some() {
+                taken_aliases.push(alias.clone());
+            }
+        }
+        return Ok(Some(Removed {
+            personality,
+            name_holder,
+            taken_aliases,
+        }));
     }
+    Ok(None)
 }
 
 /// Moves every key of personality `id` to the global scope, refusing a key that any other
@@ -265,7 +353,7 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Personality>, St
     let Some(row) = row else { return Ok(None) };
     let mut stored = row?;
     stored.aliases = aliases_of(conn, id)?;
-    Ok(Some(Personality::restore(stored)))
+    Ok(Some(Personality::from_stored(stored)))
 }
 
 /// Hands every stored personality to `visit`, one at a time and keeping none (a start-up
@@ -299,7 +387,7 @@ pub(crate) fn for_each(
             }
             alias = aliases.next()?;
         }
-        visit(Personality::restore(stored));
+        visit(Personality::from_stored(stored));
         count += 1;
     }
     Ok(count)
@@ -339,7 +427,7 @@ pub(crate) fn list(conn: &Connection, listing: &Listing) -> Result<Vec<Personali
         .map(|row| {
             let mut stored = row?;
             stored.aliases = aliases.remove(&stored.id.to_string()).unwrap_or_default();
-            Ok(Personality::restore(stored))
+            Ok(Personality::from_stored(stored))
         })
         .collect()
 }

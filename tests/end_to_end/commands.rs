@@ -260,8 +260,8 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
     assert_eq!(
         subcommands,
         [
-            "create", "update", "prompt", "alias", "unalias", "remove", "list", "info", "history",
-            "revert", "global", "export", "import"
+            "create", "update", "prompt", "alias", "unalias", "remove", "restore", "list", "info",
+            "history", "revert", "global", "export", "import"
         ]
     );
     let sub = |name: &str| {
@@ -353,6 +353,7 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
             ("revision", 4, true, false),
         ],
     );
+    expect_options(&sub("restore"), &[("name", string, true, false)]);
     // Guild-only: in DMs Discord checks no server permissions.
     assert_eq!(
         personality["contexts"],

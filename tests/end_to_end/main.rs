@@ -17,6 +17,7 @@ mod message_actions;
 mod operations;
 mod reasoning;
 mod reconnect;
+mod restore;
 mod sampling;
 mod servers;
 mod settings;

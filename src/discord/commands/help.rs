@@ -13,7 +13,7 @@ const HELP: &str = "\
 
 **Make your own**
 • `/personality create` — name, display name, prompt, model, avatar, alias
-• `/personality update` · `/personality prompt` (long prompts) · `/personality alias` · `/personality unalias` · `/personality remove`
+• `/personality update` · `/personality prompt` (long prompts) · `/personality alias` · `/personality unalias` · `/personality remove` · `/personality restore` (within 30 days)
 • `/personality list` · `/personality info`
 • `/personality export` — one of yours as a file · `/personality import` — yours from a file (a personae export, or a character card as JSON or PNG)
 

@@ -6,6 +6,7 @@ mod history;
 mod list;
 mod prompt;
 mod remove;
+mod restore;
 mod transfer;
 mod view;
 
@@ -41,6 +42,7 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
         "alias",
         "unalias",
         "remove::remove",
+        "restore::restore",
         "list::list",
         "info",
         "history::history",
