@@ -230,6 +230,9 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
     assert_eq!(
         names,
         [
+            "Delete answer",
+            "Personality info",
+            "Regenerate",
             "activate",
             "autorespond",
             "deactivate",
@@ -240,7 +243,17 @@ async fn every_command_is_registered_with_its_options_and_permissions() {
         ]
     );
     for c in &commands {
-        descriptions_fit(c, c["name"].as_str().unwrap());
+        if c["type"] == 3 {
+            // Message actions (the Apps menu) have no description and no options.
+            assert!(c.get("description").is_none_or(|d| d == ""), "{c}");
+            assert!(
+                c.get("options")
+                    .is_none_or(|o| o.as_array().is_none_or(Vec::is_empty)),
+                "{c}"
+            );
+        } else {
+            descriptions_fit(c, c["name"].as_str().unwrap());
+        }
     }
 
     let personality = find("personality");
