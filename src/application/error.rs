@@ -40,6 +40,11 @@ pub enum ServiceError {
         "You already own as many personalities in this server as it allows ({0}); remove one first."
     )]
     OwnerLimit(usize),
+    /// Restoring would take its owner past the server's limit, whoever restores it.
+    #[error(
+        "Its owner already owns as many personalities in this server as it allows ({0}); one must be removed before it can be restored."
+    )]
+    RestoreOverLimit(usize),
     /// The name is another personality's name or alias: pick another.
     #[error("name: \"{name}\" is already taken by {holder}.")]
     NameTaken { name: String, holder: String },

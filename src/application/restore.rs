@@ -52,7 +52,9 @@ impl PersonalityService {
                 }
                 Ok(Err(refused)) => return Err(refused),
                 Err(StoreError::Conflict) => return Err(ServiceError::Conflict(shown)),
-                Err(StoreError::OwnerLimit(limit)) => return Err(ServiceError::OwnerLimit(limit)),
+                Err(StoreError::OwnerLimit(limit)) => {
+                    return Err(ServiceError::RestoreOverLimit(limit))
+                }
                 Err(StoreError::CreationClosed) => return Err(ServiceError::CreationClosed),
                 Err(StoreError::KeyTaken { key, holder }) => {
                     return Err(ServiceError::AliasTaken {

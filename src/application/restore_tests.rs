@@ -361,7 +361,7 @@ async fn a_member_at_the_servers_limit_may_not_restore_another() {
     t.given += 1;
     let refused = t.service.restore(&alice, "aria").await;
     assert!(
-        matches!(refused, Err(ServiceError::OwnerLimit(1))),
+        matches!(refused, Err(ServiceError::RestoreOverLimit(1))),
         "{refused:?}"
     );
     t.then_nothing_new().await;
