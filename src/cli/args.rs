@@ -220,7 +220,7 @@ pub enum PersonalityCommand {
         #[command(flatten)]
         place: Where,
     },
-    /// Remove a personality; its name and aliases are free at once.
+    /// Remove a personality; its name and aliases are free at once, and `restore` brings it back within 30 days.
     Remove {
         /// The personality's name or one of its aliases.
         personality: String,

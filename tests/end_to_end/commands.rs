@@ -958,7 +958,7 @@ async fn remove_asks_first_and_removes_on_confirm() {
     assert_eq!(question["type"], 4);
     assert!(is_ephemeral(&question));
     assert!(
-        content(&question).starts_with("Remove **Aria** for good?"),
+        content(&question).starts_with("Remove **Aria**? Its name and aliases become free"),
         "{question}"
     );
     assert_eq!(buttons.len(), 2, "{question}");
@@ -974,7 +974,10 @@ async fn remove_asks_first_and_removes_on_confirm() {
     let message = original_message_id(&bot, &id);
     let done = click(&bot, ALICE, &buttons[0], &message).await;
     assert_eq!(done["type"], 7, "the question is replaced: {done}");
-    assert_eq!(content(&done), "Removed **Aria**.");
+    assert_eq!(
+        content(&done),
+        "Removed **Aria**. /personality restore brings it back within 30 days."
+    );
     assert_eq!(
         done["data"]["components"],
         json!([]),
@@ -1088,7 +1091,10 @@ async fn remove_by_someone_else_is_refused_before_asking_and_admins_may_remove_a
     .await;
     let buttons = button_ids(&question["data"]);
     let done = click(&bot, ADMIN, &buttons[0], &original_message_id(&bot, &id)).await;
-    assert_eq!(content(&done), "Removed **Aria**.");
+    assert_eq!(
+        content(&done),
+        "Removed **Aria**. /personality restore brings it back within 30 days."
+    );
     assert!(stored(&bot, "Aria").is_none());
     bot.assert_valid_requests();
 }

@@ -15,7 +15,7 @@ use crate::discord::{reply, Context, Error};
 /// How long the question waits for an answer.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Remove a personality for good (asks first).
+/// Remove a personality (asks first; /personality restore brings it back within 30 days).
 #[poise::command(slash_command, required_permissions = "SEND_MESSAGES")]
 pub async fn remove(
     ctx: Context<'_>,

@@ -135,14 +135,17 @@ fn normalized_alias(alias: &str) -> String {
 /// The question `/personality remove` asks before removing.
 pub fn remove_question(p: &Personality) -> String {
     format!(
-        "Remove {} for good? Its name and aliases become free, and it stops answering everywhere.",
+        "Remove {}? Its name and aliases become free, and it stops answering everywhere. /personality restore brings it back within 30 days.",
         bold(p.name().as_str())
     )
 }
 
 /// `/personality remove` was confirmed and done.
 pub fn removed(p: &Personality) -> String {
-    format!("Removed {}.", bold(p.name().as_str()))
+    format!(
+        "Removed {}. /personality restore brings it back within 30 days.",
+        bold(p.name().as_str())
+    )
 }
 
 /// `/personality remove` was cancelled.
