@@ -12,6 +12,7 @@ mod context;
 mod conversations;
 mod faults;
 mod history;
+mod host;
 mod llm_client;
 mod message_actions;
 mod operations;

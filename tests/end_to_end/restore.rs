@@ -3,13 +3,12 @@
 //! answers mentions again at once; anyone else is refused without seeing its prompt. On the
 //! command line the host does the same. `events verify` holds after restores and reverts.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use personae_fakes::discord::MessageSpec;
 use personae_testkit::bot::{create_step, Bot, BotOptions, WAIT};
 use personae_testkit::users::{answer, personality, text_option, MANAGER_PERMISSIONS};
 use serde_json::Value;
+
+use crate::host::{ok, personae, refused};
 
 const OWNER: &str = "7001";
 const MANAGER: &str = "7002";
@@ -110,35 +109,6 @@ async fn a_removed_personality_comes_back_for_its_owner_without_the_alias_taken_
     let verify = bot.cli(&["events", "verify"]).await;
     assert!(verify.status.success(), "{verify:?}");
     bot.assert_valid_requests();
-}
-
-fn personae(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_personae"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_PATH", dir.join("data/personae.db"))
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = personae(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A user's mistake: exit code 1 and one line on stderr, returned.
-fn refused(dir: &Path, args: &[&str]) -> String {
-    let out = personae(dir, args);
-    assert_eq!(out.status.code(), Some(1), "{args:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
-    stderr
 }
 
 #[test]

@@ -2,30 +2,11 @@
 //! the real binary on real databases.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-fn personae(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_personae"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_PATH", dir.join("personae.db"))
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = personae(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::host::{ok, personae};
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).expect("one JSON document")

@@ -8,7 +8,7 @@ use std::time::Instant;
 use poise::serenity_prelude as serenity;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::request;
+use super::{member_permissions, request};
 use crate::application::RequestContext;
 use crate::cache::ProfileInfo;
 use crate::conversation::{AnswerRecord, Answered};
@@ -231,17 +231,9 @@ fn info_text(answer: &AnswerRecord, personality: &ProfileInfo) -> String {
     )
 }
 
-/// Whether the member may manage messages in the channel, as Discord resolved their
-/// permissions for the interaction.
+/// Whether the member may manage messages in the channel.
 fn manages_messages(ctx: Context<'_>) -> bool {
-    let poise::Context::Application(app) = ctx else {
-        return false;
-    };
-    app.interaction
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_messages())
+    member_permissions(ctx).is_some_and(|p| p.manage_messages())
 }
 
 /// The span of one action: which, by whom, for which interaction.

@@ -9,6 +9,7 @@ mod message_actions;
 mod personality;
 mod settings;
 
+use poise::serenity_prelude as serenity;
 use tracing::error;
 
 use super::{BotError, Context, Data, Error};
@@ -36,17 +37,18 @@ fn server(ctx: Context<'_>) -> Option<ServerId> {
     ctx.guild_id().and_then(|g| ServerId::new(g.get()).ok())
 }
 
-/// Whether the member has Manage Server where the command is used, as Discord resolved
-/// their permissions for the interaction.
-fn manages_server(ctx: Context<'_>) -> bool {
+/// The member's permissions where the interaction happens, as Discord resolved them; `None`
+/// in a DM.
+fn member_permissions(ctx: Context<'_>) -> Option<serenity::Permissions> {
     let poise::Context::Application(app) = ctx else {
-        return false;
+        return None;
     };
-    app.interaction
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild())
+    app.interaction.member.as_ref().and_then(|m| m.permissions)
+}
+
+/// Whether the member has Manage Server where the command is used.
+fn manages_server(ctx: Context<'_>) -> bool {
+    member_permissions(ctx).is_some_and(|p| p.manage_guild())
 }
 
 /// The invoking user as an actor, with bot-admin rights when listed in BOT_ADMIN_IDS.
