@@ -41,20 +41,35 @@ impl ProfileInfo {
     /// The cached view of a stored personality, taking its fields rather than copying them.
     pub fn from_personality(p: Personality) -> Self {
         let p = p.into_stored();
+        Self::from_parts(
+            p.id, p.name, p.owner_id, p.scope, p.profile, p.aliases, p.version,
+        )
+    }
+
+    /// The cached view of a personality given by its parts (as an event carries them).
+    pub fn from_parts(
+        id: PersonalityId,
+        name: PersonalityName,
+        owner_id: UserId,
+        scope: Scope,
+        profile: Profile,
+        aliases: Vec<Alias>,
+        version: i64,
+    ) -> Self {
         Self {
-            id: p.id,
-            name: p.name,
-            owner_id: p.owner_id,
-            scope: p.scope,
-            display_name: p.profile.display_name,
-            avatar_url: p.profile.avatar_url,
-            prompt: p.profile.prompt,
-            model: p.profile.model,
-            nsfw: p.profile.nsfw,
-            temperature: p.profile.temperature,
-            max_tokens: p.profile.max_tokens,
-            aliases: p.aliases,
-            version: p.version,
+            id,
+            name,
+            owner_id,
+            scope,
+            display_name: profile.display_name,
+            avatar_url: profile.avatar_url,
+            prompt: profile.prompt,
+            model: profile.model,
+            nsfw: profile.nsfw,
+            temperature: profile.temperature,
+            max_tokens: profile.max_tokens,
+            aliases,
+            version,
         }
     }
 

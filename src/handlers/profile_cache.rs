@@ -59,21 +59,15 @@ impl EventHandler for ProfileCacheHandler {
                 profile,
                 aliases,
                 ..
-            } => self.cache.put(ProfileInfo {
+            } => self.cache.put(ProfileInfo::from_parts(
                 id,
-                name: name.clone(),
-                owner_id: *owner_id,
-                scope: *scope,
-                display_name: profile.display_name.clone(),
-                avatar_url: profile.avatar_url.clone(),
-                prompt: profile.prompt.clone(),
-                model: profile.model.clone(),
-                nsfw: profile.nsfw,
-                temperature: profile.temperature,
-                max_tokens: profile.max_tokens,
-                aliases: aliases.clone(),
+                name.clone(),
+                *owner_id,
+                *scope,
+                profile.clone(),
+                aliases.clone(),
                 version,
-            }),
+            )),
             DomainEvent::PersonalityMadeGlobal { .. } => self.cache.make_global(id, version),
             DomainEvent::ServerSettingsChanged { .. } => return Ok(()),
         }

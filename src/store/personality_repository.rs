@@ -71,15 +71,7 @@ impl PersonalityRepository for Database {
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let key = key.to_owned();
         self.write(
-            move |tx| {
-                let change = match decide(personality_rows::find_by_key(tx, server, &key)?) {
-                    Ok(change) => change,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                let personality = change.personality.clone();
-                let stored = store(tx, change)?;
-                Ok(Ok((personality, stored)))
-            },
+            move |tx| store_decision(tx, decide(personality_rows::find_by_key(tx, server, &key)?)),
             |saved| saved,
         )
         .await
@@ -94,13 +86,10 @@ impl PersonalityRepository for Database {
         let key = key.to_owned();
         self.write(
             move |tx| {
-                let change = match decide(personality_rows::find_removed(tx, server, &key)?) {
-                    Ok(change) => change,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                let personality = change.personality.clone();
-                let stored = store(tx, change)?;
-                Ok(Ok((personality, stored)))
+                store_decision(
+                    tx,
+                    decide(personality_rows::find_removed(tx, server, &key)?),
+                )
             },
             |saved| saved,
         )
@@ -156,6 +145,20 @@ impl PersonalityRepository for Database {
         })
         .await
     }
+}
+
+/// Stores the change the service decided on, or hands its refusal back unwritten.
+fn store_decision(
+    tx: &Connection,
+    decision: Result<Change, ServiceError>,
+) -> Result<Result<Saved, ServiceError>, StoreError> {
+    let change = match decision {
+        Ok(change) => change,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let personality = change.personality.clone();
+    let stored = store(tx, change)?;
+    Ok(Ok((personality, stored)))
 }
 
 /// Writes a personality's new state and appends its events, inside the caller's transaction.
