@@ -50,11 +50,20 @@ pub async fn rewrite(
                     content: chunk,
                     allowed_mentions: AllowedMentions::default(),
                 };
-                data.webhooks
-                    .edit(answer.channel_id, id, &edit)
-                    .await
-                    .map_err(|e| BotError::Other(e.into()))?;
-                id
+                match data.webhooks.edit(answer.channel_id, id, &edit).await {
+                    Ok(()) => id,
+                    // Deleted by a moderator meanwhile, or sent by a webhook since replaced:
+                    // the new text takes a new message.
+                    Err(e) if e.is_unknown_message() => data
+                        .webhooks
+                        .send(
+                            answer.channel_id,
+                            &webhook_message(personality, edit.content),
+                        )
+                        .await
+                        .map_err(|e| BotError::Other(e.into()))?,
+                    Err(e) => return Err(BotError::Other(e.into())),
+                }
             }
             (Some(&id), true) => {
                 let edit = serenity::EditMessage::new()

@@ -99,6 +99,20 @@ pub enum WebhookError {
     Transport(reqwest::Error),
 }
 
+impl WebhookError {
+    /// True when Discord answered that the message isn't there (deleted, or not this
+    /// webhook's).
+    pub fn is_unknown_message(&self) -> bool {
+        matches!(
+            self,
+            WebhookError::Status {
+                code: UNKNOWN_MESSAGE,
+                ..
+            }
+        )
+    }
+}
+
 impl From<serenity::Error> for WebhookError {
     fn from(e: serenity::Error) -> Self {
         WebhookError::Discord(super::error::without_urls(e))
@@ -294,12 +308,8 @@ impl WebhookManager {
             .request::<()>(&webhook, reqwest::Method::DELETE, url, None)
             .await
         {
-            Err(WebhookError::Status {
-                code: UNKNOWN_MESSAGE,
-                ..
-            })
-            | Ok(_) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) if e.is_unknown_message() => Ok(()),
+            other => other.map(drop),
         }
     }
 

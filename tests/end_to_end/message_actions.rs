@@ -350,6 +350,39 @@ async fn the_answered_member_regenerates_an_answer_in_place_with_the_current_rev
 }
 
 #[tokio::test]
+async fn a_regeneration_sends_anew_the_part_a_moderator_deleted() {
+    let bot = aria_bot().await;
+    let (_, ids) = ask_aria(&bot, &two_messages_long(), 2).await;
+    assert!(
+        bot.discord.delete_message(&ids[1]),
+        "a moderator deletes the second part"
+    );
+
+    bot.llm.reply_with(two_messages_long());
+    let (id, response) = act(&bot, MEMBER, PLAIN_PERMISSIONS, "Regenerate", &ids[0]).await;
+    assert_eq!(
+        final_text(&bot, &id, &response).await,
+        "Aria's answer was written again."
+    );
+    let now = answer_ids(&bot);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert_eq!(now[0], ids[0], "the part still there is edited in place");
+    assert_ne!(now[1], ids[1], "the deleted part is sent anew");
+    assert!(content_of(&bot, &now[1]).is_some_and(|c| c.ends_with("end.")));
+    assert_eq!(
+        recorded(&bot, &now),
+        (2, 1),
+        "the record names the new part"
+    );
+    assert_eq!(recorded(&bot, &ids[1..]), (0, 0));
+
+    let (id, response) = act(&bot, OTHER, PLAIN_PERMISSIONS, "Personality info", &now[1]).await;
+    let info = final_text(&bot, &id, &response).await;
+    assert!(info.contains("Aria"), "{info}");
+    bot.assert_valid_requests();
+}
+
+#[tokio::test]
 async fn a_regeneration_counts_against_the_members_call_limit() {
     let bot = Bot::start_with(BotOptions {
         setup: vec![create_step("Aria", &["--prompt", "You are Aria."])],

@@ -390,6 +390,22 @@ impl FakeDiscord {
         })
     }
 
+    /// A moderator deletes a message in their client: it is gone from the channel and
+    /// MESSAGE_DELETE is dispatched. False if there was no such message.
+    pub fn delete_message(&self, message_id: &str) -> bool {
+        self.shared.update(|state| {
+            let Some(message) = state.messages.remove(message_id) else {
+                return false;
+            };
+            let mut data = json!({"id": message.draft.id, "channel_id": message.draft.channel_id});
+            if let Some(guild_id) = &message.guild_id {
+                data["guild_id"] = json!(guild_id);
+            }
+            state.gateway.dispatch("MESSAGE_DELETE", data);
+            true
+        })
+    }
+
     /// Registers a guild text channel with a name (unregistered ids already
     /// answer as text channels named `channel-<id>`). Registered channels
     /// appear in GUILD_CREATE when added before the bot connects.
