@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use personae_fakes::discord::{CommandSpec, FakeDiscord, FakeDiscordConfig, MessageSpec};
+use personae_fakes::discord::{
+    CommandSpec, FakeDiscord, FakeDiscordConfig, MessageCommandSpec, MessageSpec,
+};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -25,6 +27,7 @@ commands (users are alice 7001 unless given; channel 6001 in guild 8001):
   say TEXT...                       alice writes TEXT in channel 6001
   sayas CHANNEL USER_ID NAME TEXT...  someone writes TEXT in CHANNEL
   cmd NAME [OPTIONS_JSON]           alice runs /NAME with data.options
+  action MESSAGE_ID NAME...         alice picks Apps → NAME on a message (e.g. Regenerate)
   dispatch EVENT JSON               a raw gateway dispatch
   close CODE | drop                 close (with CODE) or drop the gateway socket
   history CHANNEL                   the channel's messages, oldest first
@@ -187,6 +190,30 @@ async fn run_command(fake: &FakeDiscord, line: &str) -> bool {
                 Err(e) => println!("options must be a JSON array: {e}"),
             }
         }
+        "action" => match rest.split_once(' ') {
+            Some((target, name)) => {
+                let spec = MessageCommandSpec {
+                    name: name.to_owned(),
+                    target_id: target.to_owned(),
+                    ..MessageCommandSpec::default()
+                };
+                let id = fake.message_command(spec).await;
+                let wait = Duration::from_secs(10);
+                match fake.wait_interaction_response(&id, wait).await {
+                    Ok(response) if response["type"] == 5 => {
+                        match fake.wait_interaction_followups(&id, 1, wait).await {
+                            Ok(followups) => {
+                                println!("-> interaction {id} answered: {}", followups[0]);
+                            }
+                            Err(e) => println!("-> interaction {id} deferred: {e}"),
+                        }
+                    }
+                    Ok(response) => println!("-> interaction {id} answered: {response}"),
+                    Err(e) => println!("-> interaction {id}: {e}"),
+                }
+            }
+            None => println!("usage: action MESSAGE_ID NAME..."),
+        },
         "dispatch" => match rest
             .split_once(' ')
             .map(|(e, j)| (e, serde_json::from_str::<Value>(j)))
