@@ -244,6 +244,19 @@ impl State {
     }
 }
 
+/// Applies the change the service decided on, or hands its refusal back unapplied.
+fn apply_decision(
+    state: &mut State,
+    decision: Result<Change, ServiceError>,
+) -> Result<Result<Saved, ServiceError>, StoreError> {
+    let change = match decision {
+        Ok(change) => change,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let personality = change.personality.clone();
+    Ok(Ok((personality, apply_whole(state, change)?)))
+}
+
 /// Applies `change` to a copy first, so that a refused change leaves nothing behind.
 fn apply_whole(state: &mut State, change: Change) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut next = state.clone();
@@ -307,12 +320,8 @@ impl PersonalityRepository for MemoryRepository {
         decide: Decide,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let mut state = self.state();
-        let change = match decide(state.find(server, key)) {
-            Ok(change) => change,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let personality = change.personality.clone();
-        Ok(Ok((personality, apply_whole(&mut state, change)?)))
+        let decision = decide(state.find(server, key));
+        apply_decision(&mut state, decision)
     }
 
     async fn restore(
@@ -322,12 +331,8 @@ impl PersonalityRepository for MemoryRepository {
         decide: DecideRestore,
     ) -> Result<Result<Saved, ServiceError>, StoreError> {
         let mut state = self.state();
-        let change = match decide(state.find_removed(server, key)) {
-            Ok(change) => change,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let personality = change.personality.clone();
-        Ok(Ok((personality, apply_whole(&mut state, change)?)))
+        let decision = decide(state.find_removed(server, key));
+        apply_decision(&mut state, decision)
     }
 
     async fn settings(&self, server: ServerId) -> Result<ServerSettings, StoreError> {

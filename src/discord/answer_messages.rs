@@ -44,47 +44,11 @@ pub async fn rewrite(
     let channel = serenity::ChannelId::new(answer.channel_id);
     let mut shown = Vec::with_capacity(chunks.len());
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let id = match (answer.message_ids.get(i), in_dm) {
-            (Some(&id), false) => {
-                let edit = WebhookEdit {
-                    content: chunk,
-                    allowed_mentions: AllowedMentions::default(),
-                };
-                match data.webhooks.edit(answer.channel_id, id, &edit).await {
-                    Ok(()) => id,
-                    // Deleted by a moderator meanwhile, or sent by a webhook since replaced:
-                    // the new text takes a new message.
-                    Err(e) if e.is_unknown_message() => data
-                        .webhooks
-                        .send(
-                            answer.channel_id,
-                            &webhook_message(personality, edit.content),
-                        )
-                        .await
-                        .map_err(|e| BotError::Other(e.into()))?,
-                    Err(e) => return Err(BotError::Other(e.into())),
-                }
-            }
-            (Some(&id), true) => {
-                let edit = serenity::EditMessage::new()
-                    .content(chunk)
-                    .allowed_mentions(super::reply::no_mentions());
-                channel
-                    .edit_message(&ctx.http, serenity::MessageId::new(id), edit)
-                    .await?;
-                id
-            }
-            (None, false) => data
-                .webhooks
-                .send(answer.channel_id, &webhook_message(personality, chunk))
-                .await
-                .map_err(|e| BotError::Other(e.into()))?,
-            (None, true) => {
-                let message = serenity::CreateMessage::new()
-                    .content(chunk)
-                    .allowed_mentions(super::reply::no_mentions());
-                channel.send_message(&ctx.http, message).await?.id.get()
-            }
+        let old = answer.message_ids.get(i).copied();
+        let id = if in_dm {
+            show_in_dm(ctx, channel, old, chunk).await?
+        } else {
+            show_in_server(data, answer, personality, old, chunk).await?
         };
         shown.push(id);
     }
@@ -92,6 +56,57 @@ pub async fn rewrite(
         delete_one(ctx, data, answer, surplus).await?;
     }
     Ok(shown)
+}
+
+/// Shows `chunk` through the channel's webhook: in the answer's message `old` when there is
+/// one, else (or when that message is gone, deleted meanwhile or sent by a webhook since
+/// replaced) in a new message. Returns the message's id.
+async fn show_in_server(
+    data: &Data,
+    answer: &AnswerRecord,
+    personality: &ProfileInfo,
+    old: Option<u64>,
+    chunk: String,
+) -> Result<u64, BotError> {
+    let mut chunk = chunk;
+    if let Some(id) = old {
+        let edit = WebhookEdit {
+            content: chunk,
+            allowed_mentions: AllowedMentions::default(),
+        };
+        match data.webhooks.edit(answer.channel_id, id, &edit).await {
+            Ok(()) => return Ok(id),
+            Err(e) if e.is_unknown_message() => chunk = edit.content,
+            Err(e) => return Err(BotError::Other(e.into())),
+        }
+    }
+    data.webhooks
+        .send(answer.channel_id, &webhook_message(personality, chunk))
+        .await
+        .map_err(|e| BotError::Other(e.into()))
+}
+
+/// Shows `chunk` as the bot in a DM: in the answer's message `old` when there is one, else
+/// in a new message. Returns the message's id.
+async fn show_in_dm(
+    ctx: &serenity::Context,
+    channel: serenity::ChannelId,
+    old: Option<u64>,
+    chunk: String,
+) -> Result<u64, BotError> {
+    if let Some(id) = old {
+        let edit = serenity::EditMessage::new()
+            .content(chunk)
+            .allowed_mentions(super::reply::no_mentions());
+        channel
+            .edit_message(&ctx.http, serenity::MessageId::new(id), edit)
+            .await?;
+        return Ok(id);
+    }
+    let message = serenity::CreateMessage::new()
+        .content(chunk)
+        .allowed_mentions(super::reply::no_mentions());
+    Ok(channel.send_message(&ctx.http, message).await?.id.get())
 }
 
 /// Deletes one of the answer's messages: through the webhook in a server, as the bot in a DM.
