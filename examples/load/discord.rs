@@ -50,12 +50,16 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     for c in 0..CHANNELS {
         discord.add_text_channel(&(FIRST_CHANNEL + c).to_string(), &format!("load-{c}"));
     }
-    // The per-user LLM limit (10 a minute by default) would refuse most of the messages.
+    // The LLM limits per user (10 a minute by default) and per server (30) would refuse
+    // most of the messages.
     let (mut bot, ready_after) = crate::start_bot(
         &discord,
         &llm,
         &path,
-        &[("LLM_CALLS_PER_MINUTE", "1000000")],
+        &[
+            ("LLM_CALLS_PER_MINUTE", "1000000"),
+            ("LLM_CALLS_PER_MINUTE_PER_SERVER", "1000000"),
+        ],
     )
     .await?;
     println!(
@@ -143,6 +147,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         println!("  {line}");
     }
     bot.terminate(STOP).await?;
+    anyhow::ensure!(
+        commands.failures.is_empty()
+            && messages.missing == 0
+            && validation.is_empty()
+            && unhandled.is_empty()
+            && complaints.is_empty(),
+        "the run had errors or unanswered requests (above), so its figures do not count"
+    );
     Ok(())
 }
 

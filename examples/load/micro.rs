@@ -119,7 +119,7 @@ pub fn bus(rounds: usize) -> anyhow::Result<()> {
 }
 
 /// Every kind of message at 10, 1,000 and 100,000 aliases.
-pub fn routing(rounds: usize) -> anyhow::Result<()> {
+pub fn routing(rounds: usize, iterations: u64) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -144,8 +144,8 @@ pub fn routing(rounds: usize) -> anyhow::Result<()> {
             ));
         }
     }
-    let result = interleave(variants, rounds, 20_000);
-    println!("route one 200-character message, {rounds} interleaved rounds of 20,000:");
+    let result = interleave(variants, rounds, iterations);
+    println!("route one 200-character message, {rounds} interleaved rounds of {iterations}:");
     result.print();
     for (c, case) in Case::ALL.iter().enumerate() {
         let first = c * SIZES.len();

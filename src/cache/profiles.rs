@@ -1,7 +1,7 @@
 //! What the message path reads about personalities: their profiles by id, and the index of
 //! their names and aliases that the mention parser looks words up in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -113,7 +113,9 @@ pub struct ProfileCache {
     /// routing floor (≤ 1.5× the time at 10 aliases, `benches/routing.rs`).
     by_key: RwLock<HashMap<Scope, KeyIndex>>,
     /// Each member's personalities: in a DM, members talk to the global ones and their own.
-    by_owner: DashMap<UserId, Vec<PersonalityId>>,
+    /// A set, so that adding one costs the same whether its owner has ten or 100,000; in id
+    /// order, which is the order they were created in.
+    by_owner: DashMap<UserId, BTreeSet<PersonalityId>>,
     /// The most words any key has: bounds the mention parser's work per '@'. Never shrinks,
     /// which costs at most a few extra look-ups after a long alias is removed.
     max_words: AtomicUsize,
@@ -177,11 +179,10 @@ impl ProfileCache {
         for alias in &info.aliases {
             self.index(info.scope, alias.as_str(), info.id);
         }
-        let mut owned = self.by_owner.entry(info.owner_id).or_default();
-        if !owned.contains(&info.id) {
-            owned.push(info.id);
-        }
-        drop(owned);
+        self.by_owner
+            .entry(info.owner_id)
+            .or_default()
+            .insert(info.id);
         self.by_id.insert(info.id, Arc::new(info));
     }
 
@@ -258,7 +259,7 @@ impl ProfileCache {
             self.unindex(info.scope, alias.as_str(), id);
         }
         if let Some(mut owned) = self.by_owner.get_mut(&info.owner_id) {
-            owned.retain(|p| *p != id);
+            owned.remove(&id);
         }
         self.by_owner
             .remove_if(&info.owner_id, |_, owned| owned.is_empty());
@@ -562,5 +563,22 @@ mod tests {
         let other = PersonalityId::new();
         cache.unindex(Scope::Global, "shared", other);
         assert_eq!(cache.lookup_key(None, "shared"), Some(first.id()));
+    }
+
+    #[test]
+    fn a_members_personalities_are_listed_once_each_in_creation_order_until_removed() {
+        let first = personality("First", &["one"]);
+        let second = personality("Second", &["two"]);
+        let cache = cache_of(&[&second, &first, &second]);
+        let owner = first.owner_id();
+        let owned = |cache: &ProfileCache| -> Vec<PersonalityId> {
+            cache.owned_by(owner).iter().map(|p| p.id).collect()
+        };
+        assert_eq!(owned(&cache), [first.id(), second.id()]);
+        cache.remove(first.id(), first.name(), first.aliases());
+        assert_eq!(owned(&cache), [second.id()]);
+        cache.remove(second.id(), second.name(), second.aliases());
+        assert!(owned(&cache).is_empty());
+        assert!(cache.by_owner.is_empty());
     }
 }
