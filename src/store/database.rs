@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::checkpointer::{self, JOBS_PER_CHECKPOINT};
 use super::{migrations, StoreError};
 use crate::events::panic_message;
 
@@ -71,10 +72,11 @@ impl Database {
         let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         configure(&conn, synchronous).map_err(|e| open_error(e.to_string()))?;
         migrations::run(&mut conn)?;
+        let checkpoints = checkpointer::spawn(path)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("personae-db".into())
-            .spawn(move || run_jobs(&queue))
+            .spawn(move || run_jobs(&queue, &checkpoints))
             .map_err(|e| open_error(format!("cannot start the database thread: {e}")))?;
         Ok(Self {
             jobs,
@@ -178,10 +180,12 @@ impl Database {
 /// bare SQL only with it (BENCHMARKS.md §3).
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(100);
 
-/// The database thread: runs each unit of work in turn until every sender is gone. With
+/// The database thread: runs each unit of work in turn until every sender is gone, and
+/// asks the checkpoint thread for a checkpoint every `JOBS_PER_CHECKPOINT` of them. With
 /// more than one core it looks for the next one a little while before it sleeps.
-fn run_jobs(queue: &mpsc::Receiver<Job>) {
+fn run_jobs(queue: &mpsc::Receiver<Job>, checkpoints: &mpsc::SyncSender<()>) {
     let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut since_checkpoint = 0;
     loop {
         let job = match queue.try_recv() {
             Ok(job) => job,
@@ -195,6 +199,12 @@ fn run_jobs(queue: &mpsc::Receiver<Job>) {
             },
         };
         job();
+        since_checkpoint += 1;
+        if since_checkpoint == JOBS_PER_CHECKPOINT {
+            since_checkpoint = 0;
+            // Full: a checkpoint is running or asked for, and it copies these pages too.
+            let _ = checkpoints.try_send(());
+        }
     }
 }
 
@@ -213,7 +223,7 @@ fn spin_for_job(queue: &mpsc::Receiver<Job>) -> Option<Job> {
 }
 
 /// How long SQLite waits for another connection's lock before it reports "busy".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Switches the file to WAL. Switching needs the file to itself and SQLite reports "busy"
 /// at once, without waiting, when another process opens the same new file at that moment;
@@ -246,6 +256,8 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    // The checkpoint thread copies the log back (`checkpointer.rs`), not the commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -253,6 +265,44 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_the_log_back_and_commits_never_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.db");
+        let db = Database::open(&path, Synchronous::Normal).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE t (x BLOB)")?))
+            .await
+            .unwrap();
+        let file_len = || std::fs::metadata(&path).unwrap().len();
+        let insert = || {
+            db.write(
+                |tx| Ok::<_, StoreError>(tx.execute("INSERT INTO t VALUES (zeroblob(16384))", [])?),
+                |_| (),
+            )
+        };
+        let before = file_len();
+        // With the CREATE, one unit of work short of a request for a checkpoint, and
+        // past SQLite's own threshold of 1,000 pages in the log.
+        for _ in 2..JOBS_PER_CHECKPOINT {
+            insert().await.unwrap();
+        }
+        assert_eq!(file_len(), before, "a commit copied the log back");
+        insert().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_len() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s of the request"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let rows: i64 = db
+            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, i64::from(JOBS_PER_CHECKPOINT) - 1);
+    }
 
     #[tokio::test]
     async fn a_failed_write_changes_nothing_and_a_panicking_one_leaves_the_database_usable() {

@@ -4,6 +4,7 @@
 
 mod answer_rows;
 mod backup;
+mod checkpointer;
 mod checks;
 mod conversation_rows;
 mod database;
