@@ -1,9 +1,9 @@
 //! Copies the write-ahead log back into the database file on a thread of its own.
 //!
 //! A checkpoint ends with a disk flush of the database file, which takes 1–15 ms on a VPS
-//! disk. SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
-//! that one command in every few dozen waited for it; here the database thread only asks,
-//! and no command waits.
+//! disk. SQLite's automatic checkpoint runs inside the commit that crosses its threshold and
+//! makes that command wait, so it is off (`database.rs`): the database thread asks this
+//! thread for checkpoints instead, and no command waits for one.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
