@@ -10,8 +10,6 @@ use std::sync::mpsc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
-
 /// Units of work the database thread runs between two requests for a checkpoint: about as
 /// many write-ahead-log pages as SQLite's own threshold (1,000) with the few pages a
 /// command writes.
@@ -20,7 +18,7 @@ pub(super) const JOBS_PER_CHECKPOINT: u32 = 256;
 /// Starts the checkpoint thread for the database at `path`. It runs a checkpoint for each
 /// request sent on the returned channel (requests made while one runs are folded into it)
 /// and ends once the channel's sender is dropped.
-pub(super) fn spawn(path: &Path) -> Result<mpsc::SyncSender<()>, StoreError> {
+pub(super) fn spawn(path: &Path) -> std::io::Result<mpsc::SyncSender<()>> {
     let (requests, queue) = mpsc::sync_channel::<()>(1);
     let path: PathBuf = path.to_owned();
     std::thread::Builder::new()
@@ -35,8 +33,7 @@ pub(super) fn spawn(path: &Path) -> Result<mpsc::SyncSender<()>, StoreError> {
                     );
                 }
             }
-        })
-        .map_err(|e| StoreError::Task(format!("cannot start the checkpoint thread: {e}")))?;
+        })?;
     Ok(requests)
 }
 

@@ -72,7 +72,8 @@ impl Database {
         let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         configure(&conn, synchronous).map_err(|e| open_error(e.to_string()))?;
         migrations::run(&mut conn)?;
-        let checkpoints = checkpointer::spawn(path)?;
+        let checkpoints = checkpointer::spawn(path)
+            .map_err(|e| open_error(format!("cannot start the checkpoint thread: {e}")))?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("personae-db".into())
