@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use unicode_security::confusable_detection::skeleton;
@@ -7,6 +9,10 @@ use super::DomainError;
 
 const FIELD: &str = "display_name";
 const MAX_LEN: usize = 80;
+/// Words Discord refuses anywhere in a webhook's name.
+const BANNED: [&str; 2] = ["discord", "clyde"];
+/// What the banned words look like, folded as a name is (`folded`).
+static BANNED_LOOKS: LazyLock<[String; 2]> = LazyLock::new(|| BANNED.map(folded));
 
 /// The name a personality's webhook messages carry. Discord's webhook-username rules apply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,8 +39,8 @@ impl DisplayName {
         // Folded to what the characters look like, so that "Сlyde" in Cyrillic or
         // full-width "Ｃｌｙｄｅ" count as what members read.
         let looks_like = folded(name);
-        for banned in ["discord", "clyde"] {
-            if looks_like.contains(&folded(banned)) {
+        for (banned, banned_looks) in BANNED.iter().zip(BANNED_LOOKS.iter()) {
+            if looks_like.contains(banned_looks.as_str()) {
                 return Err(DomainError::invalid(
                     FIELD,
                     format!("Discord does not allow \"{banned}\" in a webhook name"),
