@@ -226,10 +226,42 @@ async fn open(config: &Config) -> anyhow::Result<Database> {
     )
 }
 
-/// Reads every personality into a new profile cache, one row at a time.
+/// Reads every personality into a new profile cache, one row at a time. The database
+/// thread reads and checks the rows while a second thread indexes them, so a large load
+/// uses both cores of a small server.
 fn load_profiles(conn: &mut Connection) -> Result<ProfileCache, StoreError> {
     let (personalities, keys) = personality_rows::counts(conn)?;
     let cache = ProfileCache::with_capacity(personalities, keys);
-    personality_rows::for_each(conn, |p| cache.put(ProfileInfo::from_personality(p)))?;
+    std::thread::scope(|scope| {
+        let (send, received) = std::sync::mpsc::sync_channel::<Vec<ProfileInfo>>(LOAD_BATCHES);
+        let indexer = std::thread::Builder::new()
+            .name("personae-load".into())
+            .spawn_scoped(scope, || {
+                for info in received.into_iter().flatten() {
+                    cache.put(info);
+                }
+            })
+            .map_err(|e| StoreError::Task(format!("starting the cache loader thread: {e}")))?;
+        // A send fails only once the indexer has panicked; joining it below reports that.
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
+        personality_rows::for_each(conn, |p| {
+            batch.push(ProfileInfo::from_personality(p));
+            if batch.len() == LOAD_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+                let _ = send.send(full);
+            }
+        })?;
+        let _ = send.send(batch);
+        drop(send);
+        indexer
+            .join()
+            .map_err(|_| StoreError::Task("the cache loader thread panicked".into()))
+    })?;
     Ok(cache)
 }
+
+/// Personalities handed to the indexer at a time: one wake-up per batch, not per row.
+const LOAD_BATCH: usize = 256;
+/// Batches read but not yet indexed: enough that neither thread waits on the other's
+/// hiccups, few enough to hold no noticeable memory.
+const LOAD_BATCHES: usize = 4;

@@ -15,6 +15,7 @@ mod hostile_input;
 mod properties;
 mod service;
 mod several;
+mod startup;
 mod tracking;
 mod upgrade;
 mod validation;
