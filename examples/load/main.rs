@@ -82,6 +82,9 @@ enum Mode {
         /// How long the bot idles before its memory is read, in seconds.
         #[arg(long, default_value_t = 5)]
         idle_secs: u64,
+        /// Fresh processes of each kind per size; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Internal: `startup` runs this in a fresh process (or run it on a `seed` database).
     #[command(hide = true)]
@@ -173,9 +176,11 @@ fn main() -> anyhow::Result<()> {
             } => commands::run(&sizes, &clients, cycles, synchronous)
                 .await
                 .map(drop),
-            Mode::Startup { sizes, idle_secs } => {
-                startup::run(&sizes, Duration::from_secs(idle_secs)).await
-            }
+            Mode::Startup {
+                sizes,
+                idle_secs,
+                runs,
+            } => startup::run(&sizes, Duration::from_secs(idle_secs), runs).await,
             Mode::StartupChild { database } => startup::child(&database).await,
             Mode::Seed {
                 database,
