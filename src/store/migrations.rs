@@ -161,9 +161,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE conversation_messages ADD COLUMN answer_id INTEGER;
     CREATE INDEX conversation_messages_by_answer ON conversation_messages(answer_id);
     ",
-    // 6: the keys of a personality, read in (personality, key) order with their kind from
-    //    the index alone: the start-up load and `aliases_of` no longer look up each key's
-    //    row to tell a name from an alias.
+    // 6: the keys of a personality in (personality, key) order with their kind, in the
+    //    index itself: the start-up load and `aliases_of` tell names from aliases without
+    //    reading each key's row.
     r"
     DROP INDEX personality_keys_by_personality;
     CREATE INDEX personality_keys_by_personality ON personality_keys(personality_id, key, kind);
