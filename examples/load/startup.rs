@@ -68,25 +68,36 @@ pub async fn run(sizes: &[usize], idle: Duration, runs: usize) -> anyhow::Result
             let complaints = bot.complaints();
             bot.terminate(STOP).await?;
             anyhow::ensure!(complaints.is_empty(), "the bot complained: {complaints:#?}");
-            bots.push((ready_after.as_secs_f64(), ready, idle_memory));
+            bots.push(BotRun {
+                ready_s: ready_after.as_secs_f64(),
+                at_ready: ready,
+                idle: idle_memory,
+            });
         }
-        let most = |kb: fn(&(f64, Memory, Memory)) -> u64| bots.iter().map(kb).max().unwrap_or(0);
+        let most = |kb: fn(&BotRun) -> u64| bots.iter().map(kb).max().unwrap_or(0);
         println!(
             "  personae run: ready after {} (median of {runs}); the largest RSS at ready {}, after {} s \
              idle {}, peak (VmHWM) {}",
-            median_s(&bots, |b| b.0),
-            mb(most(|b| b.1.rss_kb)),
+            median_s(&bots, |b| b.ready_s),
+            mb(most(|b| b.at_ready.rss_kb)),
             idle.as_secs(),
-            mb(most(|b| b.2.rss_kb)),
-            mb(most(|b| b.2.hwm_kb)),
+            mb(most(|b| b.idle.rss_kb)),
+            mb(most(|b| b.idle.hwm_kb)),
         );
     }
     Ok(())
 }
 
+/// One `personae run`: when it was ready, and its memory then and after the idle wait.
+struct BotRun {
+    ready_s: f64,
+    at_ready: Memory,
+    idle: Memory,
+}
+
 /// One `startup-child` run's report.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct ChildReport {
+struct ChildReport {
     personalities: usize,
     keys: usize,
     load_s: f64,

@@ -9,10 +9,10 @@ use super::DomainError;
 
 const FIELD: &str = "display_name";
 const MAX_LEN: usize = 80;
-/// Words Discord refuses anywhere in a webhook's name.
-const BANNED: [&str; 2] = ["discord", "clyde"];
-/// What the banned words look like, folded as a name is (`folded`).
-static BANNED_LOOKS: LazyLock<[String; 2]> = LazyLock::new(|| BANNED.map(folded));
+/// The words Discord refuses anywhere in a webhook's name, each with what it looks like,
+/// folded as a name is (`folded`).
+static BANNED: LazyLock<[(&str, String); 2]> =
+    LazyLock::new(|| ["discord", "clyde"].map(|word| (word, folded(word))));
 
 /// The name a personality's webhook messages carry. Discord's webhook-username rules apply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ impl DisplayName {
         // Folded to what the characters look like, so that "Сlyde" in Cyrillic or
         // full-width "Ｃｌｙｄｅ" count as what members read.
         let looks_like = folded(name);
-        for (banned, banned_looks) in BANNED.iter().zip(BANNED_LOOKS.iter()) {
+        for (banned, banned_looks) in BANNED.iter() {
             if looks_like.contains(banned_looks.as_str()) {
                 return Err(DomainError::invalid(
                     FIELD,
