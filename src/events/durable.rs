@@ -857,11 +857,9 @@ impl EventHandler for LiveHandler {
 mod tests {
     use super::*;
 
-    fn assert_send<T: Send>(_: &T) {}
-
-    /// Compile-time only: the bot runs these in spawned tasks, so their futures must be `Send`.
-    #[allow(dead_code)]
-    fn futures_are_send(
+    /// Compile-time only (never called): the bot runs these in spawned tasks, so their
+    /// futures must be `Send`.
+    fn _futures_are_send(
         bus: &EventBus,
         subscriber: &DurableSubscriber,
         dispatcher: &Dispatcher,
@@ -869,6 +867,7 @@ mod tests {
         handler: Arc<dyn EventHandler>,
         event: Arc<EventEnvelope>,
     ) {
+        fn assert_send<T: Send>(_: &T) {}
         assert_send(&bus.publish(event));
         assert_send(&DurableSubscriber::start(
             bus,
